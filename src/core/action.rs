@@ -1,0 +1,94 @@
+//! Everything the core can ask the world to do. Each request carries an [`EffectId`];
+//! its outcome comes back as `Input::EffectDone { id, .. }` (and, for `Spawn`, later as
+//! `Input::ChildExited { id, .. }`). Paths are node paths (`/var/log`); a confined world
+//! puts them under its `--root`. Devices are kernel names (`sda`, `loop3p1`).
+
+use serde::{Deserialize, Serialize};
+
+/// Names one effect for its whole life (a spawned child keeps the id of its `Spawn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EffectId(pub u64);
+
+impl std::fmt::Display for EffectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: EffectId,
+    pub effect: Effect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Read sysfs attributes and the signatures of `/dev/<device>` (read-only).
+    /// Answered with `EffectOutput::Disk`.
+    ProbeDisk { device: String },
+    /// `modprobe -b <modalias>` (a driver for a device that announced one).
+    LoadModule { modalias: String },
+    /// Set a link administratively up, so the kernel reports its carrier.
+    SetLinkUp { index: u32, nic: String },
+    /// Write a fresh GPT on `disk` with one partition spanning it, named `name`,
+    /// holding an exclusive lock on the disk while writing.
+    WritePartitionTable { disk: String, name: String },
+    /// Make the kernel see partition `number` of `disk`: re-read the table, and if no
+    /// partition device appears, `BLKPG_ADD_PARTITION` with the table's geometry.
+    /// Done when the request was made; the core waits for the partition's uevent.
+    AddPartition { disk: String, number: u32 },
+    /// `mkfs.btrfs -f -L <label> /dev/<device>`.
+    Mkfs { device: String, label: String },
+    /// Make the directory `target` (and parents), then mount.
+    Mount {
+        source: String,
+        target: String,
+        fstype: String,
+        options: String,
+    },
+    /// Create a btrfs subvolume at `path` (parents must exist); success if it exists.
+    CreateSubvolume { path: String },
+    /// List the subvolumes directly under `path`. Answered with `EffectOutput::Subvolumes`.
+    ListSubvolumes { path: String },
+    /// Delete the btrfs subvolume at `path`.
+    DeleteSubvolume { path: String },
+    /// Copy the contents of directory `from` into directory `to` (early tmpfs logs).
+    CopyTree { from: String, to: String },
+    /// Move nodeboot's own log file under `dir` and tell other log writers to reopen.
+    ReopenLogs { dir: String },
+    /// Start a supervised child; its output comes back line by line.
+    Spawn { role: ChildRole, argv: Vec<String> },
+    /// Send a signal to a child started by the `Spawn` with id `child`.
+    Kill { child: EffectId, signal: KillSignal },
+    /// Non-blocking TCP connect to `target` (`host:port`): `Done` when connected.
+    Connect { target: String },
+    /// Abandon the `Connect` with id `probe` (its per-attempt timeout passed).
+    Cancel { probe: EffectId },
+    /// Sync, then reboot or power off (PID 1), or end the run (otherwise).
+    Shutdown { kind: ShutdownKind },
+}
+
+/// Why a child runs; the world uses it for log lines and process naming.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum ChildRole {
+    Dhcp { nic: String },
+    Service { service: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KillSignal {
+    Term,
+    Kill,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShutdownKind {
+    Exit,
+    Reboot,
+    PowerOff,
+}

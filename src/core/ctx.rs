@@ -1,0 +1,108 @@
+//! The context every part of the core writes into while handling one input: the effect
+//! queue, the log records, the timer table, and notes between parts of the core.
+
+use super::action::{Action, Effect, EffectId};
+use super::event::{Event, Level, Record};
+use super::timer::{Timer, TimerTable};
+use crate::time::Instant;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Which part of the core asked for an effect; its outcome is routed back there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Reactor,
+    Cache,
+    Net,
+    Gate,
+    Services,
+}
+
+/// Something one part of the core tells the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// The cache question is settled: ready, or none (boot goes on without one).
+    CacheSettled,
+    /// The readiness gate opened.
+    GateReleased,
+}
+
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub now: Instant,
+    next_id: u64,
+    actions: VecDeque<Action>,
+    records: VecDeque<Record>,
+    pub timers: TimerTable,
+    owners: BTreeMap<EffectId, Owner>,
+    notes: VecDeque<Note>,
+    /// (monotonic, wall-clock seconds) at `Input::Start`.
+    wall_origin: Option<(Instant, u64)>,
+}
+
+impl Ctx {
+    /// Queue an effect for the world; its outcome comes back to `owner`.
+    pub fn effect(&mut self, owner: Owner, effect: Effect) -> EffectId {
+        self.next_id += 1;
+        let id = EffectId(self.next_id);
+        self.owners.insert(id, owner);
+        self.actions.push_back(Action { id, effect });
+        id
+    }
+
+    /// Log an event at its default level.
+    pub fn log(&mut self, event: Event) {
+        let level = event.level();
+        self.log_at(level, event);
+    }
+
+    pub fn log_at(&mut self, level: Level, event: Event) {
+        self.records.push_back(Record {
+            at: self.now,
+            level,
+            event,
+        });
+    }
+
+    pub fn set_timer(&mut self, timer: Timer, at: Instant) {
+        self.timers.set(timer, at);
+    }
+
+    pub fn cancel_timer(&mut self, timer: &Timer) {
+        self.timers.cancel(timer);
+    }
+
+    pub fn note(&mut self, note: Note) {
+        self.notes.push_back(note);
+    }
+
+    pub(crate) fn take_note(&mut self) -> Option<Note> {
+        self.notes.pop_front()
+    }
+
+    pub(crate) fn owner(&self, id: EffectId) -> Option<Owner> {
+        self.owners.get(&id).copied()
+    }
+
+    /// The effect is over (finished, failed, or its child exited): forget its owner.
+    pub(crate) fn forget(&mut self, id: EffectId) {
+        self.owners.remove(&id);
+    }
+
+    pub(crate) fn set_wall_origin(&mut self, now: Instant, wall_unix: u64) {
+        self.wall_origin = Some((now, wall_unix));
+    }
+
+    /// Wall-clock seconds since the epoch at `now`, if the run said when it started.
+    pub fn wall_clock_unix(&self) -> Option<u64> {
+        self.wall_origin
+            .map(|(at, wall)| wall + self.now.since(at).as_secs())
+    }
+
+    pub(crate) fn pop_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub(crate) fn pop_record(&mut self) -> Option<Record> {
+        self.records.pop_front()
+    }
+}

@@ -1,0 +1,244 @@
+//! The log stream's vocabulary, as typed data. Every decision the core takes shows up
+//! here; the log module turns a [`Record`] into one JSON object per line
+//! (`{"ts":…,"level":…,"event":…, fields…}`). These names and fields are a public
+//! interface (README "Log stream"): add events freely, never rename one.
+
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One event at one time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: Instant,
+    pub level: Level,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Holds our labelled cache filesystem (or our interrupted prepare).
+    Cache,
+    /// Provably empty: a candidate for a new cache.
+    Unused,
+    /// Holds something; never touched.
+    InUse,
+    /// Excluded by policy or kind (loop, ram, removable, not allow-listed, …).
+    Excluded,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum Event {
+    #[serde(rename = "boot.start")]
+    BootStart { version: String, mode: String },
+    #[serde(rename = "rules.error")]
+    RulesError {
+        file: String,
+        line: u32,
+        message: String,
+    },
+
+    #[serde(rename = "disk.seen")]
+    DiskSeen {
+        disk: String,
+        rotational: bool,
+        size_bytes: u64,
+        verdict: Verdict,
+        reason: String,
+    },
+    #[serde(rename = "disk.gone")]
+    DiskGone { disk: String },
+    #[serde(rename = "cache.settled")]
+    CacheSettled {
+        candidates: usize,
+        after_ms: u64,
+        reason: String,
+    },
+    #[serde(rename = "cache.found")]
+    CacheFound { device: String },
+    #[serde(rename = "cache.resumed")]
+    CacheResumed { disk: String, from_step: String },
+    #[serde(rename = "cache.selected")]
+    CacheSelected { disk: String, kind: String },
+    #[serde(rename = "cache.step")]
+    CacheStep {
+        step: String,
+        device: String,
+        ok: bool,
+        ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    #[serde(rename = "cache.ready")]
+    CacheReady {
+        device: String,
+        log_subvolume: String,
+    },
+    #[serde(rename = "cache.none")]
+    CacheNone { reason: String },
+    #[serde(rename = "cache.failed")]
+    CacheFailed {
+        device: String,
+        step: String,
+        error: String,
+    },
+    #[serde(rename = "cache.pruned")]
+    CachePruned { subvolume: String, ok: bool },
+
+    #[serde(rename = "module.load")]
+    ModuleLoad { modalias: String, ok: bool },
+
+    #[serde(rename = "nic.seen")]
+    NicSeen {
+        nic: String,
+        index: u32,
+        managed: bool,
+        reason: String,
+    },
+    #[serde(rename = "nic.carrier")]
+    NicCarrier { nic: String, up: bool },
+    #[serde(rename = "nic.renamed")]
+    NicRenamed { from: String, to: String },
+    #[serde(rename = "nic.removed")]
+    NicRemoved { nic: String },
+    #[serde(rename = "dhcp.started")]
+    DhcpStarted { nic: String, pid: u32 },
+    #[serde(rename = "dhcp.leased")]
+    DhcpLeased {
+        nic: String,
+        address: String,
+        after_ms: u64,
+    },
+    #[serde(rename = "dhcp.gave_up")]
+    DhcpGaveUp { nic: String, after_ms: u64 },
+    #[serde(rename = "dhcp.exited")]
+    DhcpExited {
+        nic: String,
+        pid: u32,
+        status: String,
+    },
+    #[serde(rename = "dhcp.restarting")]
+    DhcpRestarting { nic: String, backoff_ms: u64 },
+    #[serde(rename = "dhcp.stopped")]
+    DhcpStopped {
+        nic: String,
+        pid: u32,
+        reason: String,
+    },
+
+    #[serde(rename = "gate.waiting")]
+    GateWaiting {
+        targets: Vec<String>,
+        timeout_ms: u64,
+    },
+    #[serde(rename = "gate.probe")]
+    GateProbe {
+        target: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    #[serde(rename = "gate.released")]
+    GateReleased { reason: String, after_ms: u64 },
+
+    #[serde(rename = "service.started")]
+    ServiceStarted { service: String, pid: u32 },
+    #[serde(rename = "service.exited")]
+    ServiceExited {
+        service: String,
+        pid: u32,
+        status: String,
+    },
+    #[serde(rename = "service.restarting")]
+    ServiceRestarting { service: String, backoff_ms: u64 },
+    #[serde(rename = "service.failed")]
+    ServiceFailed { service: String, error: String },
+
+    /// A line a child wrote (`child` is `dhcp:<nic>` or `service:<name>`).
+    #[serde(rename = "child.output")]
+    ChildOutput {
+        child: String,
+        stream: String,
+        line: String,
+    },
+    /// An effect failed in a way no more specific event reports.
+    #[serde(rename = "effect.failed")]
+    EffectFailed { effect: String, error: String },
+
+    #[serde(rename = "uevent.dropped")]
+    UeventDropped { reason: String, sender: u32 },
+    #[serde(rename = "uevent.overflow")]
+    UeventOverflow {},
+    #[serde(rename = "resync")]
+    Resync {
+        devices: usize,
+        added: usize,
+        removed: usize,
+    },
+
+    #[serde(rename = "status")]
+    Status {
+        cache: String,
+        nics: Vec<String>,
+        gate: String,
+        services: Vec<String>,
+    },
+    #[serde(rename = "shutdown")]
+    Shutdown { kind: String },
+}
+
+impl Event {
+    /// The default level of each event.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::RulesError { .. }
+            | Event::CacheFailed { .. }
+            | Event::ServiceFailed { .. }
+            | Event::EffectFailed { .. } => Level::Error,
+            Event::CacheStep { ok: false, .. }
+            | Event::CacheNone { .. }
+            | Event::DhcpGaveUp { .. }
+            | Event::ModuleLoad { ok: false, .. }
+            | Event::CachePruned { ok: false, .. }
+            | Event::UeventDropped { .. }
+            | Event::UeventOverflow {}
+            | Event::ServiceRestarting { .. }
+            | Event::DhcpRestarting { .. } => Level::Warn,
+            Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
+            Event::ChildOutput { .. } | Event::GateProbe { .. } | Event::ModuleLoad { .. } => {
+                Level::Debug
+            }
+            _ => Level::Info,
+        }
+    }
+
+    /// The `event` name as it appears on the stream.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    }
+}

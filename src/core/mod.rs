@@ -1,0 +1,267 @@
+//! The reactor: every boot decision, as a pure state machine.
+//!
+//! No syscalls, no clock reads, no randomness. `Reactor::handle(now, input)` and
+//! `Reactor::handle_timeout(now)` take the world's news; `poll_action()` yields the
+//! effects to run, `poll_record()` the log stream, `poll_timeout()` when to call
+//! `handle_timeout` next. The same inputs at the same times always give the same
+//! actions and records, which is what makes a recorded boot replayable.
+//!
+//! The parts: `disk` (the cache disk), `nic` (links and DHCP clients), `gate`
+//! (readiness), `services` (supervision). They talk only through [`Ctx`] notes.
+
+pub mod action;
+pub mod ctx;
+pub mod disk;
+pub mod event;
+pub mod gate;
+pub mod input;
+pub mod nic;
+pub mod policy;
+pub mod services;
+pub mod timer;
+
+use crate::time::{Duration, Instant};
+use action::{Action, Effect, ShutdownKind};
+use ctx::{Ctx, Note, Owner};
+use event::{Event, Record};
+use input::{EffectOutput, Input, Mode, SignalKind};
+use policy::Policy;
+use std::collections::{BTreeMap, BTreeSet};
+use timer::Timer;
+
+/// How long children get between SIGTERM and the final shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Reactor {
+    cx: Ctx,
+    mode: Option<Mode>,
+    modprobe: bool,
+    modaliases: BTreeSet<String>,
+    module_loads: BTreeMap<action::EffectId, String>,
+    cache: disk::Cache,
+    net: nic::Network,
+    gate: gate::Gate,
+    services: services::Services,
+    shutting_down: Option<ShutdownKind>,
+}
+
+impl Reactor {
+    pub fn new(policy: Policy) -> Reactor {
+        Reactor {
+            cx: Ctx::default(),
+            mode: None,
+            modprobe: policy.modprobe,
+            modaliases: BTreeSet::new(),
+            module_loads: BTreeMap::new(),
+            cache: disk::Cache::new(policy.cache),
+            net: nic::Network::new(policy.net),
+            gate: gate::Gate::new(policy.gate),
+            services: services::Services::new(policy.services),
+            shutting_down: None,
+        }
+    }
+
+    /// Hand the core one input observed at `now`.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        self.cx.now = now;
+        let cx = &mut self.cx;
+        match input {
+            Input::Start {
+                wall_clock_unix,
+                mode,
+            } => {
+                cx.set_wall_origin(now, wall_clock_unix);
+                self.mode = Some(mode);
+                cx.log(Event::BootStart {
+                    version: crate::VERSION.into(),
+                    mode: mode.as_str().into(),
+                });
+                self.cache.on_start(cx);
+                self.net.on_start(cx);
+                self.gate.on_start(cx);
+            }
+            Input::Uevent { uevent } => {
+                if let Some(alias) = uevent.get("MODALIAS") {
+                    if self.modprobe && self.modaliases.insert(alias.to_owned()) {
+                        let id = cx.effect(
+                            Owner::Reactor,
+                            Effect::LoadModule {
+                                modalias: alias.to_owned(),
+                            },
+                        );
+                        self.module_loads.insert(id, alias.to_owned());
+                    }
+                }
+                if uevent.subsystem == "block" {
+                    self.cache.on_uevent(cx, &uevent);
+                }
+            }
+            Input::ColdplugDone => self.cache.on_coldplug_done(cx),
+            Input::Resync { devices } => {
+                let block: Vec<_> = devices
+                    .into_iter()
+                    .filter(|u| u.subsystem == "block")
+                    .collect();
+                self.cache.on_resync(cx, &block);
+            }
+            Input::Link { link } => self.net.on_link(cx, &link),
+            Input::LinkRemoved { index, name } => self.net.on_link_removed(cx, index, &name),
+            Input::Address {
+                index,
+                address,
+                added,
+            } => self.net.on_address(cx, index, &address, added),
+            Input::EffectDone { id, result } => {
+                let owner = cx.owner(id);
+                if !matches!(result, Ok(EffectOutput::Spawned { .. })) {
+                    cx.forget(id);
+                }
+                match owner {
+                    Some(Owner::Reactor) => self.on_own_effect_done(id, &result),
+                    Some(Owner::Cache) => self.cache.on_done(cx, id, &result),
+                    Some(Owner::Net) => self.net.on_done(cx, id, &result),
+                    Some(Owner::Gate) => self.gate.on_done(cx, id, &result),
+                    Some(Owner::Services) => self.services.on_done(cx, id, &result),
+                    None => {} // late answer to something already forgotten
+                }
+            }
+            Input::ChildExited { id, status } => {
+                let owner = cx.owner(id);
+                cx.forget(id);
+                match owner {
+                    Some(Owner::Net) => self.net.on_child_exited(cx, id, status),
+                    Some(Owner::Services) => self.services.on_child_exited(cx, id, status),
+                    _ => {}
+                }
+            }
+            Input::ChildOutput { id, stream, line } => match cx.owner(id) {
+                Some(Owner::Net) => self.net.on_child_output(cx, id, stream, &line),
+                Some(Owner::Services) => self.services.on_child_output(cx, id, stream, &line),
+                _ => {}
+            },
+            Input::Signal { signal } => self.on_signal(signal),
+        }
+        self.settle_notes();
+        self.check_shutdown();
+    }
+
+    /// Fire every timer due at `now`. Spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.cx.now = now;
+        for timer in self.cx.timers.take_due(now) {
+            let cx = &mut self.cx;
+            match timer {
+                Timer::SettleQuiet | Timer::SettleDeadline => self.cache.on_timer(cx, &timer),
+                Timer::DhcpGiveUp(_) | Timer::DhcpRestart(_) => self.net.on_timer(cx, &timer),
+                Timer::GateDeadline | Timer::GateRetry | Timer::ProbeTimeout(_) => {
+                    self.gate.on_timer(cx, &timer)
+                }
+                Timer::ServiceRestart(_) => self.services.on_timer(cx, &timer),
+                Timer::ShutdownGrace => self.finish_shutdown(),
+            }
+            self.settle_notes();
+        }
+        self.check_shutdown();
+    }
+
+    /// The next effect to run, in the order the core decided them.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.cx.pop_action()
+    }
+
+    /// The next log record.
+    #[must_use]
+    pub fn poll_record(&mut self) -> Option<Record> {
+        self.cx.pop_record()
+    }
+
+    /// When `handle_timeout` must be called next, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.cx.timers.next_deadline()
+    }
+
+    pub fn mode(&self) -> Option<Mode> {
+        self.mode
+    }
+
+    fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
+        if let Some(modalias) = self.module_loads.remove(&id) {
+            self.cx.log(Event::ModuleLoad {
+                modalias,
+                ok: result.is_ok(),
+            });
+        }
+    }
+
+    fn settle_notes(&mut self) {
+        while let Some(note) = self.cx.take_note() {
+            match note {
+                Note::CacheSettled | Note::GateReleased => {
+                    if self.shutting_down.is_none()
+                        && self.cache.is_settled()
+                        && self.gate.is_released()
+                    {
+                        self.services.on_release(&mut self.cx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: SignalKind) {
+        let kind = match signal {
+            SignalKind::Status => {
+                let status = Event::Status {
+                    cache: self.cache.summary(),
+                    nics: self.net.summary(),
+                    gate: self.gate.summary(),
+                    services: self.services.summary(),
+                };
+                self.cx.log(status);
+                return;
+            }
+            SignalKind::Stop => ShutdownKind::Exit,
+            SignalKind::Reboot => ShutdownKind::Reboot,
+            SignalKind::PowerOff => ShutdownKind::PowerOff,
+        };
+        if self.shutting_down.is_some() {
+            return;
+        }
+        self.shutting_down = Some(kind);
+        self.cx.log(Event::Shutdown {
+            kind: shutdown_name(kind).into(),
+        });
+        self.services.stop_all(&mut self.cx);
+        self.net.stop_all(&mut self.cx);
+        let at = self.cx.now + SHUTDOWN_GRACE;
+        self.cx.set_timer(Timer::ShutdownGrace, at);
+    }
+
+    /// Shut down as soon as every child has gone.
+    fn check_shutdown(&mut self) {
+        if self.shutting_down.is_some()
+            && self.cx.timers.is_armed(&Timer::ShutdownGrace)
+            && self.services.live_children() == 0
+            && self.net.live_children() == 0
+        {
+            self.cx.cancel_timer(&Timer::ShutdownGrace);
+            self.finish_shutdown();
+        }
+    }
+
+    fn finish_shutdown(&mut self) {
+        if let Some(kind) = self.shutting_down {
+            self.cx.effect(Owner::Reactor, Effect::Shutdown { kind });
+        }
+    }
+}
+
+fn shutdown_name(kind: ShutdownKind) -> &'static str {
+    match kind {
+        ShutdownKind::Exit => "exit",
+        ShutdownKind::Reboot => "reboot",
+        ShutdownKind::PowerOff => "power-off",
+    }
+}

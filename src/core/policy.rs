@@ -1,0 +1,227 @@
+//! The policy the core decides by: pure data, built from `rules/` (see `rules.rs`),
+//! the kernel command line and the CLI's allow-lists. `Policy::default()` is the
+//! built-in policy an invalid rules directory falls back to.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub cache: CachePolicy,
+    pub net: NetPolicy,
+    pub gate: GatePolicy,
+    pub services: Vec<ServiceSpec>,
+    /// Load drivers for devices that announce a `MODALIAS`.
+    pub modprobe: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CachePolicy {
+    /// btrfs label (and GPT partition name) of the cache.
+    pub label: String,
+    /// Where the pool (top-level subvolume) is mounted.
+    pub pool_mount: String,
+    /// Where subvolume `cache` is mounted.
+    pub cache_mount: String,
+    /// Where subvolume `logs/<timestamp>` is mounted.
+    pub log_mount: String,
+    /// Quiet period with no new block device before deciding.
+    #[serde(with = "duration_ms")]
+    pub settle_quiet: Duration,
+    /// Upper bound on settling, counted from coldplug done.
+    #[serde(with = "duration_ms")]
+    pub settle_max: Duration,
+    /// How many `logs/<timestamp>` subvolumes to keep, this boot's included.
+    pub keep_logs: usize,
+    /// Disk name patterns never considered (`*` and `?` globs).
+    pub exclude: Vec<String>,
+    /// When set, only disks matching one of these patterns may be touched (confined
+    /// runs); every other disk is `excluded`.
+    pub allow: Option<Vec<String>>,
+    /// Accept loop devices as disks (tests and sandboxes only).
+    pub allow_loop: bool,
+    /// Mount options for the pool and its subvolumes (besides `subvol=`).
+    pub mount_options: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetPolicy {
+    /// NIC name patterns to manage (default `*`: all physical NICs).
+    pub include: Vec<String>,
+    /// NIC name patterns never managed.
+    pub exclude: Vec<String>,
+    /// Manage virtual links (veth, …) too, when they match `include`.
+    pub allow_virtual: bool,
+    /// When set, only NICs matching one of these may be touched (confined runs).
+    pub allow: Option<Vec<String>>,
+    /// DHCP client command; `{nic}` is replaced by the interface name.
+    pub dhcp_command: Vec<String>,
+    /// A client with no lease this long after it started is given up.
+    #[serde(with = "duration_ms")]
+    pub give_up: Duration,
+    #[serde(with = "duration_ms")]
+    pub backoff_initial: Duration,
+    #[serde(with = "duration_ms")]
+    pub backoff_max: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatePolicy {
+    /// `host:port` reachability targets; any one reachable opens the gate.
+    pub targets: Vec<String>,
+    /// The gate opens anyway this long after the network phase began.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// Per-attempt connect timeout.
+    #[serde(with = "duration_ms")]
+    pub attempt_timeout: Duration,
+    /// Pause between rounds of attempts.
+    #[serde(with = "duration_ms")]
+    pub retry_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub argv: Vec<String>,
+    /// Services that must have started before this one.
+    pub after: Vec<String>,
+    #[serde(with = "duration_ms")]
+    pub backoff_initial: Duration,
+    #[serde(with = "duration_ms")]
+    pub backoff_max: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            cache: CachePolicy::default(),
+            net: NetPolicy::default(),
+            gate: GatePolicy::default(),
+            services: Vec::new(),
+            modprobe: true,
+        }
+    }
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            label: "sp_zos-cache".into(),
+            pool_mount: "/mnt/storagepool/sp_zos-cache".into(),
+            cache_mount: "/var/cache".into(),
+            log_mount: "/var/log".into(),
+            settle_quiet: Duration::from_secs(2),
+            settle_max: Duration::from_secs(10),
+            keep_logs: 10,
+            exclude: Vec::new(),
+            allow: None,
+            allow_loop: false,
+            mount_options: String::new(),
+        }
+    }
+}
+
+impl Default for NetPolicy {
+    fn default() -> Self {
+        NetPolicy {
+            include: vec!["*".into()],
+            exclude: Vec::new(),
+            allow_virtual: false,
+            allow: None,
+            dhcp_command: [
+                "udhcpc",
+                "-f",
+                "-i",
+                "{nic}",
+                "-t",
+                "10",
+                "-T",
+                "3",
+                "-s",
+                "/usr/share/udhcpc/default.script",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            give_up: Duration::from_secs(30),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        GatePolicy {
+            targets: vec!["1.1.1.1:53".into(), "8.8.8.8:53".into()],
+            timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(2),
+            retry_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            name: String::new(),
+            argv: Vec::new(),
+            after: Vec::new(),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shell-style glob with `*` and `?`, the pattern language of every name list here.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.split_first(), n.split_first()) {
+            (None, None) => true,
+            (Some((b'*', rest)), _) => {
+                go(rest, n) || n.split_first().is_some_and(|(_, nr)| go(p, nr))
+            }
+            (Some((b'?', rest)), Some((_, nr))) => go(rest, nr),
+            (Some((pc, rest)), Some((nc, nr))) => pc == nc && go(rest, nr),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+pub fn any_match(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| glob_match(p, name))
+}
+
+/// Durations are written as whole milliseconds in traces and policy dumps.
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "eth0"));
+        assert!(glob_match("eth?", "eth0"));
+        assert!(!glob_match("eth?", "eth10"));
+        assert!(glob_match("loop*p1", "loop12p1"));
+        assert!(!glob_match("sd*", "vda"));
+    }
+}

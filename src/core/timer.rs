@@ -1,0 +1,88 @@
+//! Timers are data: each pending timer is a key with a deadline, the earliest deadline
+//! is the world's poll timeout, and nothing ever sleeps (quinn's `TimerTable`).
+
+use super::action::EffectId;
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// No new block device for the quiet period: decide on the cache.
+    SettleQuiet,
+    /// Settling took too long: decide anyway.
+    SettleDeadline,
+    /// A DHCP client on this NIC has had no lease for `give_up`.
+    DhcpGiveUp(String),
+    /// Restart the DHCP client of this NIC after its backoff.
+    DhcpRestart(String),
+    /// The gate opens by timeout.
+    GateDeadline,
+    /// Start the next round of reachability attempts.
+    GateRetry,
+    /// A reachability attempt took longer than `attempt_timeout`.
+    ProbeTimeout(EffectId),
+    /// Restart a service after its backoff.
+    ServiceRestart(String),
+    /// Children had their chance to stop: shut down now.
+    ShutdownGrace,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TimerTable {
+    deadlines: BTreeMap<Timer, Instant>,
+}
+
+impl TimerTable {
+    /// Arm (or re-arm) `timer` for `at`.
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.deadlines.insert(timer, at);
+    }
+    pub fn cancel(&mut self, timer: &Timer) {
+        self.deadlines.remove(timer);
+    }
+    pub fn is_armed(&self, timer: &Timer) -> bool {
+        self.deadlines.contains_key(timer)
+    }
+    pub fn deadline(&self, timer: &Timer) -> Option<Instant> {
+        self.deadlines.get(timer).copied()
+    }
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.values().min().copied()
+    }
+    /// Remove and return the timers due at `now`, earliest first (ties in key order).
+    pub fn take_due(&mut self, now: Instant) -> Vec<Timer> {
+        let mut due: Vec<(Instant, Timer)> = self
+            .deadlines
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, at)| (*at, t.clone()))
+            .collect();
+        due.sort();
+        for (_, t) in &due {
+            self.deadlines.remove(t);
+        }
+        due.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_timers_come_out_in_deadline_order() {
+        let mut t = TimerTable::default();
+        t.set(Timer::GateDeadline, Instant::from_secs(60));
+        t.set(Timer::SettleQuiet, Instant::from_secs(2));
+        t.set(Timer::GateRetry, Instant::from_secs(1));
+        assert_eq!(t.next_deadline(), Some(Instant::from_secs(1)));
+        assert_eq!(
+            t.take_due(Instant::from_secs(2)),
+            vec![Timer::GateRetry, Timer::SettleQuiet]
+        );
+        assert_eq!(t.next_deadline(), Some(Instant::from_secs(60)));
+        t.set(Timer::GateDeadline, Instant::from_secs(61));
+        assert!(t.take_due(Instant::from_secs(60)).is_empty());
+    }
+}

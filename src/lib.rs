@@ -1,0 +1,24 @@
+//! nodeboot: the boot reactor of a stateless Linux node.
+//!
+//! The crate is split along the purity line (see `docs/ARCHITECTURE.md`):
+//! - [`core`]: the reactor, a pure state machine: `handle(now, input)` → actions and
+//!   log records. No syscalls, no clock reads.
+//! - [`wire`]: parsers for kernel formats (uevents, rtnetlink, partition tables,
+//!   superblocks). No IO, no state.
+//! - [`world`]: the only module that makes syscalls: the mio loop that feeds the core
+//!   and executes its actions.
+//! - [`trace`]: the journal of inputs and the replay of it under a virtual clock.
+//! - [`rules`]: the policy files, validated, with kernel command-line overrides.
+//! - [`log`]: the log stream (slog), JSON lines and a human rendering.
+
+pub mod cli;
+pub mod core;
+pub mod log;
+pub mod rules;
+pub mod time;
+pub mod trace;
+pub mod wire;
+pub mod world;
+
+/// The version reported in `boot.start`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,9 +1,154 @@
-//! The command line: `nodeboot replay TRACE`, `nodeboot check DIR`, `nodeboot run …`,
-//! `nodeboot logs`. A small hand-written parser (no clap: this binary is /init).
+//! The command line. Each subcommand's module parses its own flags with [`Args`];
+//! this file only dispatches. No clap: this binary is `/init`.
+//!
+//! ```text
+//! nodeboot                      as PID 1: boot the node (init mode)
+//! nodeboot run [flags]          live run (confined outside PID 1; see world)
+//! nodeboot replay TRACE [flags] replay a trace or a udevadm capture
+//! nodeboot check DIR            validate a rules directory
+//! nodeboot logs [-f] [--json]   read the live log stream
+//! ```
 
 /// Run the command line; returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    let _ = args;
-    eprintln!("nodeboot {}: no command implemented yet", crate::VERSION);
-    2
+    let mut args = args.into_iter();
+    let _argv0 = args.next();
+    let rest: Vec<String> = args.collect();
+    let Some((cmd, rest)) = rest.split_first() else {
+        if std::process::id() == 1 {
+            return crate::world::init_main();
+        }
+        eprintln!("{USAGE}");
+        return 2;
+    };
+    match cmd.as_str() {
+        "run" => crate::world::run_main(rest),
+        "replay" => crate::trace::replay_main(rest),
+        "check" => crate::rules::check_main(rest),
+        "logs" => crate::log::logs_main(rest),
+        "init" => crate::world::init_main(),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            0
+        }
+        "-V" | "--version" | "version" => {
+            println!("nodeboot {}", crate::VERSION);
+            0
+        }
+        other => {
+            eprintln!("nodeboot: unknown command {other:?}\n{USAGE}");
+            2
+        }
+    }
+}
+
+pub const USAGE: &str = "usage: nodeboot <command>
+  run [--disk PAT]… [--nic PAT]… [--root DIR] [--rules DIR] [--record FILE] [--dry-run]
+  replay TRACE [--rules DIR] [--json|--human]
+  check DIR
+  logs [-f] [--json]
+  (no command, as PID 1: boot the node)";
+
+/// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.
+#[derive(Debug, Default)]
+pub struct Args {
+    pub positional: Vec<String>,
+    pub flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    /// `takes_value` lists the flags that take a value (`--root DIR`); others are booleans.
+    pub fn parse(args: &[String], takes_value: &[&str]) -> Result<Args, String> {
+        let mut out = Args::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if let Some(stripped) = a
+                .strip_prefix("--")
+                .or_else(|| a.strip_prefix('-').filter(|s| !s.is_empty()))
+            {
+                let (name, inline) = match stripped.split_once('=') {
+                    Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                    None => (stripped.to_owned(), None),
+                };
+                if takes_value.contains(&name.as_str()) {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => it
+                            .next()
+                            .cloned()
+                            .ok_or_else(|| format!("--{name} needs a value"))?,
+                    };
+                    out.flags.push((name, Some(value)));
+                } else if inline.is_some() {
+                    return Err(format!("--{name} takes no value"));
+                } else {
+                    out.flags.push((name, None));
+                }
+            } else {
+                out.positional.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+
+    /// The last value given for `name`.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Every value given for a repeatable flag.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.flags
+            .iter()
+            .filter(|(n, _)| n == name)
+            .filter_map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Flags not in `known` (for a clear error).
+    pub fn unknown(&self, known: &[&str]) -> Option<String> {
+        self.flags
+            .iter()
+            .map(|(n, _)| n)
+            .find(|n| !known.contains(&n.as_str()))
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_values_booleans_and_positionals() {
+        let a = Args::parse(
+            &s(&[
+                "t.trace",
+                "--disk",
+                "loop*",
+                "--disk=sdz",
+                "--dry-run",
+                "-f",
+            ]),
+            &["disk"],
+        )
+        .unwrap();
+        assert_eq!(a.positional, vec!["t.trace"]);
+        assert_eq!(a.values("disk"), vec!["loop*", "sdz"]);
+        assert!(a.has("dry-run") && a.has("f"));
+        assert_eq!(a.unknown(&["disk", "dry-run"]), Some("f".into()));
+        assert!(Args::parse(&s(&["--disk"]), &["disk"]).is_err());
+    }
 }

@@ -1,8 +1,8 @@
-//! The log stream. TODO (log helper).
+//! The log stream. TODO (trace/log helper): Record → JSON line / human line (slog).
+
+pub mod client;
 
 /// `nodeboot logs [-f] [--json]`.
 pub fn logs_main(args: &[String]) -> i32 {
-    let _ = args;
-    eprintln!("nodeboot logs: not implemented yet");
-    2
+    client::logs_main(args)
 }

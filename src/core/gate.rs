@@ -169,3 +169,182 @@ impl Gate {
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Gate;
+    use crate::core::action::{Effect, EffectId};
+    use crate::core::ctx::{Ctx, Note};
+    use crate::core::event::Event;
+    use crate::core::input::EffectOutput;
+    use crate::core::nic::harness::Harness;
+    use crate::core::policy::{GatePolicy, Policy};
+    use crate::core::timer::Timer;
+    use crate::time::{Duration, Instant};
+
+    fn start(targets: &[&str]) -> Harness {
+        Harness::start(Policy {
+            gate: GatePolicy {
+                targets: targets.iter().map(|t| t.to_string()).collect(),
+                timeout: Duration::from_secs(60),
+                attempt_timeout: Duration::from_secs(2),
+                retry_interval: Duration::from_secs(1),
+            },
+            ..Policy::default()
+        })
+    }
+
+    /// (ms, event) for the gate's events since the last take.
+    fn gate_events(h: &mut Harness) -> Vec<(u64, Event)> {
+        h.take_events()
+            .into_iter()
+            .filter(|(_, e)| e.name().starts_with("gate."))
+            .map(|(at, e)| (at.as_millis(), e))
+            .collect()
+    }
+
+    fn connects(h: &mut Harness) -> Vec<(EffectId, String)> {
+        h.take_actions()
+            .into_iter()
+            .filter_map(|a| match a.effect {
+                Effect::Connect { target } => Some((a.id, target)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opens_when_a_target_is_reachable() {
+        let mut h = start(&["1.1.1.1:53", "8.8.8.8:53"]);
+        let round = connects(&mut h);
+        assert_eq!(round.len(), 2);
+        assert_eq!(round[0].1, "1.1.1.1:53");
+        h.advance_to_ms(300);
+        h.failed(round[0].0, "connect: network unreachable");
+        h.advance_to_ms(1_500);
+        h.done(round[1].0, EffectOutput::Done);
+        let events = gate_events(&mut h);
+        assert_eq!(
+            events.first().map(|(_, e)| e.clone()),
+            Some(Event::GateWaiting {
+                targets: vec!["1.1.1.1:53".into(), "8.8.8.8:53".into()],
+                timeout_ms: 60_000
+            })
+        );
+        assert_eq!(
+            events.last().cloned(),
+            Some((
+                1_500,
+                Event::GateReleased {
+                    reason: "reachable".into(),
+                    after_ms: 1_500
+                }
+            ))
+        );
+        // Late answers change nothing.
+        h.done(round[0].0, EffectOutput::Done);
+        h.advance_to_ms(120_000);
+        assert!(gate_events(&mut h).is_empty());
+        assert!(h.take_actions().is_empty());
+    }
+
+    #[test]
+    fn opens_by_timeout_at_60s_without_targets() {
+        let mut h = start(&[]);
+        assert!(connects(&mut h).is_empty());
+        h.advance_to_ms(59_999);
+        assert_eq!(gate_events(&mut h).len(), 1); // gate.waiting only
+        h.advance_to_ms(60_000);
+        assert_eq!(
+            gate_events(&mut h),
+            vec![(
+                60_000,
+                Event::GateReleased {
+                    reason: "timeout".into(),
+                    after_ms: 60_000
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn timed_out_attempts_are_cancelled_and_rounds_are_paced() {
+        let mut h = start(&["10.0.0.1:443"]);
+        let first = connects(&mut h);
+        assert_eq!(first.len(), 1);
+        // Nobody answers: the attempt times out at 2 s and is cancelled.
+        h.advance_to_ms(2_000);
+        let actions = h.take_actions();
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].effect, Effect::Cancel { probe: first[0].0 });
+        let events = gate_events(&mut h);
+        assert!(matches!(
+            events.last(),
+            Some((2_000, Event::GateProbe { ok: false, .. }))
+        ));
+        // The next round waits `retry_interval`.
+        h.advance_to_ms(2_999);
+        assert!(connects(&mut h).is_empty());
+        h.advance_to_ms(3_000);
+        let second = connects(&mut h);
+        assert_eq!(second.len(), 1);
+        // Attempts that fail at once never make the gate spin: one per second at most.
+        let mut attempts = 0;
+        let mut pending = second;
+        while let Some((id, _)) = pending.pop() {
+            attempts += 1;
+            h.failed(id, "connection refused");
+            let at = h.reactor.poll_timeout().unwrap();
+            h.advance_to_ms(at.as_millis());
+            pending = connects(&mut h);
+        }
+        assert!(attempts <= 58, "{attempts} attempts in 57 s");
+        assert!(attempts >= 50, "{attempts} attempts in 57 s");
+        let events = gate_events(&mut h);
+        assert_eq!(
+            events.last().map(|(_, e)| e.clone()),
+            Some(Event::GateReleased {
+                reason: "timeout".into(),
+                after_ms: 60_000
+            })
+        );
+    }
+
+    #[test]
+    fn release_cancels_attempts_in_flight() {
+        let mut h = start(&["a:1", "b:2"]);
+        let round = connects(&mut h);
+        h.advance_to_ms(500);
+        h.done(round[0].0, EffectOutput::Done);
+        let cancels: Vec<_> = h
+            .take_actions()
+            .into_iter()
+            .filter_map(|a| match a.effect {
+                Effect::Cancel { probe } => Some(probe),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cancels, vec![round[1].0]);
+    }
+
+    /// The gate alone, to see its timers: none is left once it has opened.
+    #[test]
+    fn release_leaves_no_gate_timer() {
+        let mut cx = Ctx::default();
+        let mut gate = Gate::new(GatePolicy {
+            targets: vec!["a:1".into(), "b:2".into()],
+            ..GatePolicy::default()
+        });
+        gate.on_start(&mut cx);
+        let ids: Vec<EffectId> = std::iter::from_fn(|| cx.pop_action()).map(|a| a.id).collect();
+        assert!(cx.timers.is_armed(&Timer::GateDeadline));
+        assert!(cx.timers.is_armed(&Timer::ProbeTimeout(ids[1])));
+        assert!(!gate.is_released());
+        cx.now = Instant::from_millis(700);
+        gate.on_done(&mut cx, ids[0], &Ok(EffectOutput::Done));
+        assert!(gate.is_released());
+        assert_eq!(cx.take_note(), Some(Note::GateReleased));
+        assert_eq!(cx.timers.next_deadline(), None);
+        assert_eq!(gate.summary(), "released (reachable) after 700 ms");
+    }
+}

@@ -111,20 +111,6 @@ impl Harness {
         std::mem::take(&mut self.events)
     }
 
-    /// Names of the events logged since the last take, in order.
-    pub fn take_names(&mut self) -> Vec<String> {
-        self.take_events().iter().map(|(_, e)| e.name()).collect()
-    }
-
-    /// The ids of the `Spawn` effects requested since the last take (and takes them).
-    pub fn take_spawns(&mut self) -> Vec<EffectId> {
-        self.take_actions()
-            .into_iter()
-            .filter(|a| matches!(a.effect, Effect::Spawn { .. }))
-            .map(|a| a.id)
-            .collect()
-    }
-
     fn drain(&mut self) {
         while let Some(action) = self.reactor.poll_action() {
             self.actions.push(action);

@@ -9,7 +9,7 @@ pub(super) fn from_output_line(line: &str) -> Option<String> {
     let rest = line.split("lease of ").nth(1)?;
     let mut words = rest.split_whitespace();
     let address = words.next()?;
-    if words.next()? != "obtained" {
+    if words.next()?.trim_end_matches(',') != "obtained" {
         return None;
     }
     address.parse::<Ipv4Addr>().ok()?;

@@ -134,7 +134,10 @@ impl Gate {
                     target: target.clone(),
                 },
             );
-            cx.set_timer(Timer::ProbeTimeout(id), cx.now + self.policy.attempt_timeout);
+            cx.set_timer(
+                Timer::ProbeTimeout(id),
+                cx.now + self.policy.attempt_timeout,
+            );
             self.attempts.insert(id, target.clone());
         }
     }
@@ -171,6 +174,7 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::Gate;
     use crate::core::action::{Effect, EffectId};
@@ -336,7 +340,9 @@ mod tests {
             ..GatePolicy::default()
         });
         gate.on_start(&mut cx);
-        let ids: Vec<EffectId> = std::iter::from_fn(|| cx.pop_action()).map(|a| a.id).collect();
+        let ids: Vec<EffectId> = std::iter::from_fn(|| cx.pop_action())
+            .map(|a| a.id)
+            .collect();
         assert!(cx.timers.is_armed(&Timer::GateDeadline));
         assert!(cx.timers.is_armed(&Timer::ProbeTimeout(ids[1])));
         assert!(!gate.is_released());

@@ -2,8 +2,10 @@
 //! time through `poll_timeout()`, and collects the effects and records it produces
 //! (smoltcp's DHCP tests and quinn's `Pair` in miniature).
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 use crate::core::Reactor;
-use crate::core::action::{Action, Effect, EffectId};
+use crate::core::action::{Action, EffectId};
 use crate::core::event::Event;
 use crate::core::input::{
     EffectOutput, ExitStatus, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Input, LinkState, Mode,
@@ -76,9 +78,12 @@ impl Harness {
     }
 
     pub fn link(&mut self, ms: u64, index: u32, name: &str, flags: u32) {
-        self.at_ms(ms, Input::Link {
-            link: link(index, name, flags),
-        });
+        self.at_ms(
+            ms,
+            Input::Link {
+                link: link(index, name, flags),
+            },
+        );
     }
 
     pub fn done(&mut self, id: EffectId, output: EffectOutput) {

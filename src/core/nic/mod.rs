@@ -164,12 +164,11 @@ impl Network {
             return;
         }
         nic.addresses.insert(address.to_owned());
-        if let Some(id) = nic.client {
-            if let Some(client) = self.clients.get_mut(&id) {
-                if client.leased.is_none() {
-                    leased(cx, &self.policy, nic, client, address);
-                }
-            }
+        if let Some(id) = nic.client
+            && let Some(client) = self.clients.get_mut(&id)
+            && client.leased.is_none()
+        {
+            leased(cx, &self.policy, nic, client, address);
         }
     }
 
@@ -250,10 +249,10 @@ impl Network {
         let Some(address) = lease::from_output_line(line) else {
             return;
         };
-        if let Some(nic) = self.nics.get_mut(&client.index) {
-            if nic.client == Some(id) {
-                leased(cx, &self.policy, nic, client, &address);
-            }
+        if let Some(nic) = self.nics.get_mut(&client.index)
+            && nic.client == Some(id)
+        {
+            leased(cx, &self.policy, nic, client, &address);
         }
     }
 
@@ -317,10 +316,10 @@ impl Network {
         if link.loopback() {
             return (false, "loopback".into());
         }
-        if let Some(kind) = &link.kind {
-            if !p.allow_virtual {
-                return (false, format!("virtual ({kind})"));
-            }
+        if let Some(kind) = &link.kind
+            && !p.allow_virtual
+        {
+            return (false, format!("virtual ({kind})"));
         }
         if !any_match(&p.include, &link.name) {
             return (false, "not included".into());
@@ -328,10 +327,10 @@ impl Network {
         if any_match(&p.exclude, &link.name) {
             return (false, "excluded".into());
         }
-        if let Some(allow) = &p.allow {
-            if !any_match(allow, &link.name) {
-                return (false, "not allow-listed".into());
-            }
+        if let Some(allow) = &p.allow
+            && !any_match(allow, &link.name)
+        {
+            return (false, "not allow-listed".into());
         }
         match &link.kind {
             Some(kind) => (true, format!("virtual ({kind}), allowed")),

@@ -1,5 +1,7 @@
 //! Timelines for NICs and their DHCP clients, through the whole reactor.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 use super::harness::{ADMIN_UP, CARRIER, DOWN, Harness, link};
 use crate::core::action::{ChildRole, Effect, EffectId, KillSignal, ShutdownKind};
 use crate::core::event::Event;
@@ -374,7 +376,12 @@ fn failed_spawn_is_reported_and_retried_with_backoff() {
     let events = net_events(&mut h);
     assert_eq!(
         names(&events),
-        ["nic.seen", "nic.carrier", "effect.failed", "dhcp.restarting"]
+        [
+            "nic.seen",
+            "nic.carrier",
+            "effect.failed",
+            "dhcp.restarting"
+        ]
     );
     h.advance_to_ms(1000);
     one_spawn(&mut h, "eth0");
@@ -601,10 +608,13 @@ fn shutdown_stops_clients_and_waits_for_them() {
         },
     );
     assert_eq!(kills(&mut h), vec![id]);
-    h.at_ms(1_200, Input::ChildExited {
-        id,
-        status: ExitStatus::Signal(15),
-    });
+    h.at_ms(
+        1_200,
+        Input::ChildExited {
+            id,
+            status: ExitStatus::Signal(15),
+        },
+    );
     let actions = h.take_actions();
     assert_eq!(actions.len(), 1);
     assert_eq!(

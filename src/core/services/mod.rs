@@ -198,9 +198,11 @@ impl Services {
         if self.stopping_all {
             return;
         }
-        if let Some(index) = self.services.iter().position(|s| {
-            &s.spec.name == name && s.blocked.is_none() && s.state == State::Backoff
-        }) {
+        if let Some(index) = self
+            .services
+            .iter()
+            .position(|s| &s.spec.name == name && s.blocked.is_none() && s.state == State::Backoff)
+        {
             self.spawn(cx, index);
         }
     }

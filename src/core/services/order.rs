@@ -11,14 +11,26 @@ pub(super) fn never_startable(specs: &[ServiceSpec]) -> Vec<Option<String>> {
     let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, spec) in specs.iter().enumerate() {
         if by_name.contains_key(spec.name.as_str()) {
-            set(&mut reasons, i, format!("duplicate service name `{}`", spec.name));
+            set(
+                &mut reasons,
+                i,
+                format!("duplicate service name `{}`", spec.name),
+            );
         } else {
             by_name.insert(&spec.name, i);
         }
     }
     for (i, spec) in specs.iter().enumerate() {
-        if let Some(dep) = spec.after.iter().find(|d| !by_name.contains_key(d.as_str())) {
-            set(&mut reasons, i, format!("depends on unknown service `{dep}`"));
+        if let Some(dep) = spec
+            .after
+            .iter()
+            .find(|d| !by_name.contains_key(d.as_str()))
+        {
+            set(
+                &mut reasons,
+                i,
+                format!("depends on unknown service `{dep}`"),
+            );
         }
     }
     // Kahn's algorithm: whatever never becomes startable is on or behind a cycle.
@@ -114,6 +126,7 @@ fn set_flag(flags: &mut [bool], i: usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

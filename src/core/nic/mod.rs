@@ -11,20 +11,27 @@
 //! in `clients` until their exit is seen, so a fresh client can start at once (carrier
 //! back, rename) while the old one is still dying.
 
+mod client;
 #[cfg(test)]
 pub(crate) mod harness;
 mod lease;
+mod select;
 #[cfg(test)]
 mod tests;
 
-use super::action::{ChildRole, Effect, EffectId, KillSignal};
+use super::action::{Effect, EffectId, KillSignal};
 use super::ctx::{Ctx, Owner};
 use super::event::Event;
 use super::input::{EffectOutput, EffectResult, ExitStatus, LinkState, Stream};
-use super::policy::{NetPolicy, any_match};
+use super::policy::NetPolicy;
 use super::timer::Timer;
 use crate::time::{Duration, Instant};
+use client::{Client, leased, spawn_client, stop_client};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Floor of every restart delay, so that a zero backoff in a policy cannot make a
+/// client that dies at once restart in a tight loop.
+const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 
 pub struct Network {
     policy: NetPolicy,
@@ -60,17 +67,6 @@ struct Nic {
     gave_up: bool,
 }
 
-struct Client {
-    index: u32,
-    /// The NIC name when the client was started (its logs keep this name).
-    nic: String,
-    pid: Option<u32>,
-    started: Option<Instant>,
-    leased: Option<String>,
-    /// We sent it SIGTERM: its exit is expected and brings no restart.
-    stopping: bool,
-}
-
 impl Nic {
     fn wants_client(&self, stopping_all: bool) -> bool {
         !stopping_all && self.managed && self.carrier && !self.gave_up
@@ -92,7 +88,7 @@ impl Network {
     pub fn on_start(&mut self, _cx: &mut Ctx) {}
 
     pub fn on_link(&mut self, cx: &mut Ctx, link: &LinkState) {
-        let (managed, reason) = self.judge(link);
+        let (managed, reason) = select::judge(&self.policy, link);
         match self.nics.get_mut(&link.index) {
             None => {
                 cx.log(Event::NicSeen {
@@ -311,33 +307,6 @@ impl Network {
         )
     }
 
-    fn judge(&self, link: &LinkState) -> (bool, String) {
-        let p = &self.policy;
-        if link.loopback() {
-            return (false, "loopback".into());
-        }
-        if let Some(kind) = &link.kind
-            && !p.allow_virtual
-        {
-            return (false, format!("virtual ({kind})"));
-        }
-        if !any_match(&p.include, &link.name) {
-            return (false, "not included".into());
-        }
-        if any_match(&p.exclude, &link.name) {
-            return (false, "excluded".into());
-        }
-        if let Some(allow) = &p.allow
-            && !any_match(allow, &link.name)
-        {
-            return (false, "not allow-listed".into());
-        }
-        match &link.kind {
-            Some(kind) => (true, format!("virtual ({kind}), allowed")),
-            None => (true, "physical".into()),
-        }
-    }
-
     /// Admin state and carrier, compared with what we knew.
     fn apply_flags(&mut self, cx: &mut Ctx, link: &LinkState) {
         let Some(nic) = self.nics.get_mut(&link.index) else {
@@ -408,7 +377,7 @@ impl Network {
         if !nic.wants_client(self.stopping_all) {
             return;
         }
-        let delay = nic.backoff;
+        let delay = nic.backoff.max(MIN_RESTART_DELAY);
         nic.backoff = (delay.saturating_mul(2)).min(self.policy.backoff_max);
         cx.log(Event::DhcpRestarting {
             nic: nic.name.clone(),
@@ -453,85 +422,6 @@ impl Network {
             .find(|(_, nic)| nic.name == name)
             .map(|(index, _)| *index)
     }
-}
-
-fn spawn_client(
-    cx: &mut Ctx,
-    policy: &NetPolicy,
-    clients: &mut BTreeMap<EffectId, Client>,
-    index: u32,
-    nic: &mut Nic,
-) {
-    let argv = policy
-        .dhcp_command
-        .iter()
-        .map(|arg| arg.replace("{nic}", &nic.name))
-        .collect();
-    let id = cx.effect(
-        Owner::Net,
-        Effect::Spawn {
-            role: ChildRole::Dhcp {
-                nic: nic.name.clone(),
-            },
-            argv,
-        },
-    );
-    clients.insert(
-        id,
-        Client {
-            index,
-            nic: nic.name.clone(),
-            pid: None,
-            started: None,
-            leased: None,
-            stopping: false,
-        },
-    );
-    nic.client = Some(id);
-}
-
-/// Stop the NIC's client (if any) and everything pending for it.
-fn stop_client(cx: &mut Ctx, clients: &mut BTreeMap<EffectId, Client>, nic: &mut Nic, why: &str) {
-    cx.cancel_timer(&Timer::DhcpGiveUp(nic.name.clone()));
-    cx.cancel_timer(&Timer::DhcpRestart(nic.name.clone()));
-    nic.window = None;
-    let Some(id) = nic.client.take() else {
-        return;
-    };
-    let pid = match clients.get_mut(&id) {
-        Some(client) => {
-            client.stopping = true;
-            client.pid.unwrap_or(0)
-        }
-        None => 0,
-    };
-    // A client whose spawn is not answered yet is killed too: the world runs effects
-    // in order, so the kill reaches the child it just started.
-    cx.effect(
-        Owner::Net,
-        Effect::Kill {
-            child: id,
-            signal: KillSignal::Term,
-        },
-    );
-    cx.log(Event::DhcpStopped {
-        nic: nic.name.clone(),
-        pid,
-        reason: why.into(),
-    });
-}
-
-fn leased(cx: &mut Ctx, policy: &NetPolicy, nic: &mut Nic, client: &mut Client, address: &str) {
-    client.leased = Some(address.to_owned());
-    nic.window = None;
-    nic.backoff = policy.backoff_initial;
-    cx.cancel_timer(&Timer::DhcpGiveUp(nic.name.clone()));
-    let after_ms = client.started.map_or(0, |at| cx.now.millis_since(at));
-    cx.log(Event::DhcpLeased {
-        nic: client.nic.clone(),
-        address: address.to_owned(),
-        after_ms,
-    });
 }
 
 pub(crate) fn stream_name(stream: Stream) -> &'static str {

@@ -26,6 +26,10 @@ use std::collections::BTreeMap;
 /// backoff starts over from `backoff_initial`.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
+/// Floor of every restart delay, so that a zero backoff in a policy cannot make a
+/// service that dies at once restart in a tight loop.
+const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
+
 pub struct Services {
     services: Vec<Service>,
     /// Running (or starting) children by `Spawn` id, to their index in `services`.
@@ -312,7 +316,7 @@ impl Services {
         if since.is_some_and(|since| cx.now.since(since) >= HEALTHY_RUN) {
             service.backoff = service.spec.backoff_initial;
         }
-        let delay = service.backoff;
+        let delay = service.backoff.max(MIN_RESTART_DELAY);
         service.backoff = delay.saturating_mul(2).min(service.spec.backoff_max);
         service.restarts += 1;
         service.state = State::Backoff;

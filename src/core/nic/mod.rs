@@ -138,17 +138,13 @@ impl Network {
         self.reconcile(cx, link.index);
     }
 
-    pub fn on_link_removed(&mut self, cx: &mut Ctx, index: u32, name: &str) {
+    /// The index decides (a link renamed just before removal is still ours).
+    pub fn on_link_removed(&mut self, cx: &mut Ctx, index: u32, _name: &str) {
         let Some(mut nic) = self.nics.remove(&index) else {
             return;
         };
         stop_client(cx, &mut self.clients, &mut nic, "removed");
-        let nic_name = if nic.name.is_empty() {
-            name.to_owned()
-        } else {
-            nic.name
-        };
-        cx.log(Event::NicRemoved { nic: nic_name });
+        cx.log(Event::NicRemoved { nic: nic.name });
     }
 
     pub fn on_address(&mut self, cx: &mut Ctx, index: u32, address: &str, added: bool) {

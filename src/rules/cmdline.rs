@@ -91,10 +91,9 @@ fn nodeboot_words(cmdline: &str) -> Vec<(String, Option<String>)> {
 pub fn rules_dir(cmdline: &str) -> Option<String> {
     nodeboot_words(cmdline)
         .into_iter()
-        .filter(|(k, _)| k == "rules")
-        .filter_map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-        .next_back()
+        .rev()
+        .find(|(k, v)| k == "rules" && v.as_ref().is_some_and(|v| !v.is_empty()))
+        .and_then(|(_, v)| v)
 }
 
 /// Apply the `nodeboot.*` words of `cmdline` to `policy`, in order (a later word wins).

@@ -403,3 +403,28 @@ fn check_exit_codes() {
     assert_eq!(run(&[&good, "--bogus"]), 2);
     assert_eq!(run(&[&good, "--cmdline"]), 2);
 }
+
+#[test]
+fn keys_may_sit_under_a_header_naming_the_section() {
+    let (p, errors) = rules::load_or_default(&fixture("headers"));
+    let got = located(&errors);
+    let want: &[(&str, u32, &str)] = &[
+        // A header of another section is an unknown key like any other.
+        ("cache.toml", 1, "unknown key `gate` in cache.toml"),
+        ("gate.toml", 4, "target \"10.77.0.1\" is not host:port"),
+        (
+            "gate.toml",
+            5,
+            "duplicate key `timeout` (also set on line 1)",
+        ),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((f, l, m), (wf, wl, wm)) in got.iter().zip(want) {
+        assert_eq!((f.as_str(), *l), (*wf, *wl), "{m}");
+        assert!(m.starts_with(wm), "{m:?} should start with {wm:?}");
+    }
+    assert_eq!(p.net.include, s(&["nb-eth*"]));
+    assert!(p.net.allow_virtual);
+    assert_eq!(p.net.give_up, Duration::from_secs(20));
+    assert_eq!(p.gate, Policy::default().gate);
+}

@@ -165,25 +165,50 @@ pub(crate) fn load_section(
     let mut candidate = policy.clone();
     (section.reset)(&mut candidate);
     let mut found = Vec::new();
-    let lines = apply_table(
-        src,
-        table.get_ref(),
-        section.keys,
-        section.file,
-        &mut candidate,
-        &mut found,
-    );
+    // Keys may sit at the top of the file or under one header naming the file's
+    // section (`[gate]` in gate.toml); both forms read the same.
+    let mut top = table.get_ref().clone();
+    let mut tables = Vec::new();
+    for header in section.headers {
+        if top.get(*header).is_some_and(|v| v.get_ref().is_table()) {
+            if let Some(v) = top.remove(*header) {
+                if let DeValue::Table(t) = v.into_inner() {
+                    tables.push(t);
+                }
+            }
+        }
+    }
+    tables.insert(0, top);
+    let mut lines: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for t in &tables {
+        let here = apply_table(
+            src,
+            t,
+            section.keys,
+            section.file,
+            &mut candidate,
+            &mut found,
+        );
+        for (key, line) in here {
+            if let Some(first) = lines.insert(key, line) {
+                let message = format!("duplicate key `{key}` (also set on line {first})");
+                found.push(RulesError {
+                    file: src.name.clone(),
+                    line,
+                    message,
+                });
+            }
+        }
+    }
     // Mistyped keys kept their defaults, so the semantic checks still say something
     // true about the keys that did parse.
-    {
-        for problem in (section.validate)(&candidate) {
-            let line = problem_line(src, table.get_ref(), &lines, &problem);
-            found.push(RulesError {
-                file: src.name.clone(),
-                line,
-                message: problem.message,
-            });
-        }
+    for problem in (section.validate)(&candidate) {
+        let line = problem_line(src, &tables, &lines, &problem);
+        found.push(RulesError {
+            file: src.name.clone(),
+            line,
+            message: problem.message,
+        });
     }
     if found.is_empty() {
         *policy = candidate;
@@ -197,12 +222,12 @@ pub(crate) fn load_section(
 /// the key, else line 1 (the key was not in the file).
 fn problem_line(
     src: &Source<'_>,
-    table: &DeTable<'_>,
+    tables: &[DeTable<'_>],
     lines: &BTreeMap<&'static str, u32>,
     p: &Problem,
 ) -> u32 {
     let element = p.item.and_then(|i| {
-        let value = table.get(p.key)?;
+        let value = tables.iter().find_map(|t| t.get(p.key))?;
         let item = value.get_ref().as_array()?.get(i)?;
         Some(src.line_of(item.span().start))
     });

@@ -29,6 +29,8 @@ pub(crate) struct Section {
     pub file: &'static str,
     /// Name used on the kernel command line (`nodeboot.<name>.<key>=`).
     pub name: &'static str,
+    /// Table headers that may wrap the keys (`[gate]` in gate.toml).
+    pub headers: &'static [&'static str],
     pub keys: &'static [Key<Policy>],
     /// Semantic checks, after the types are right.
     pub validate: fn(&Policy) -> Vec<super::validate::Problem>,
@@ -173,6 +175,7 @@ pub(crate) static SECTIONS: &[Section] = &[
     Section {
         file: "cache.toml",
         name: "cache",
+        headers: &["cache"],
         keys: CACHE_KEYS,
         validate: |p| super::validate::cache(&p.cache),
         reset: |p| p.cache = Default::default(),
@@ -180,6 +183,7 @@ pub(crate) static SECTIONS: &[Section] = &[
     Section {
         file: "network.toml",
         name: "network",
+        headers: &["network", "net"],
         keys: NETWORK_KEYS,
         validate: |p| super::validate::network(&p.net),
         reset: |p| p.net = Default::default(),
@@ -187,6 +191,7 @@ pub(crate) static SECTIONS: &[Section] = &[
     Section {
         file: "gate.toml",
         name: "gate",
+        headers: &["gate"],
         keys: GATE_KEYS,
         validate: |p| super::validate::gate(&p.gate),
         reset: |p| p.gate = Default::default(),
@@ -194,6 +199,7 @@ pub(crate) static SECTIONS: &[Section] = &[
     Section {
         file: "boot.toml",
         name: "boot",
+        headers: &["boot"],
         keys: BOOT_KEYS,
         validate: |_| Vec::new(),
         reset: |p| p.modprobe = Policy::default().modprobe,

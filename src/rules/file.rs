@@ -170,12 +170,11 @@ pub(crate) fn load_section(
     let mut top = table.get_ref().clone();
     let mut tables = Vec::new();
     for header in section.headers {
-        if top.get(*header).is_some_and(|v| v.get_ref().is_table()) {
-            if let Some(v) = top.remove(*header) {
-                if let DeValue::Table(t) = v.into_inner() {
-                    tables.push(t);
-                }
-            }
+        if top.get(*header).is_some_and(|v| v.get_ref().is_table())
+            && let Some(v) = top.remove(*header)
+            && let DeValue::Table(t) = v.into_inner()
+        {
+            tables.push(t);
         }
     }
     tables.insert(0, top);

@@ -5,5 +5,8 @@
 //! same way from the live socket, a log file or `replay --json` output is what makes
 //! these tools work identically on a node, in the sandbox and in tests.
 
+pub mod input;
+pub mod plot;
 pub mod record;
 pub mod state;
+pub mod status;

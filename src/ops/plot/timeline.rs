@@ -1,0 +1,644 @@
+//! The log stream as a timeline: lanes of bars (intervals) and marks (instants), in
+//! milliseconds since `boot.start`. Pure; [`super::svg`] draws it.
+
+use crate::ops::record::{bool_field, event, str_field, ts_ms, u64_field};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a bar or a mark stands for; each kind has one colour and one legend entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Disks settling before the cache decision.
+    Settle,
+    Step,
+    StepFailed,
+    CacheReady,
+    CacheFailed,
+    Carrier,
+    Dhcp,
+    Lease,
+    GaveUp,
+    GateWait,
+    Reachable,
+    GateTimeout,
+    Running,
+    Backoff,
+    Exit,
+}
+
+impl Kind {
+    pub fn colour(self) -> &'static str {
+        match self {
+            Kind::Settle => "#c7c7c7",
+            Kind::Step => "#4e79a7",
+            Kind::StepFailed | Kind::CacheFailed | Kind::GaveUp | Kind::Exit => "#d62728",
+            Kind::CacheReady => "#1f5fa8",
+            Kind::Reachable => "#2ca02c",
+            Kind::Carrier => "#9ecae9",
+            Kind::Dhcp => "#f1ce63",
+            Kind::Lease => "#59a14f",
+            Kind::GateWait => "#b07aa1",
+            Kind::GateTimeout => "#ff7f0e",
+            Kind::Running => "#76b7b2",
+            Kind::Backoff => "#ff9da7",
+        }
+    }
+
+    pub fn legend(self) -> &'static str {
+        match self {
+            Kind::Settle => "disks settling",
+            Kind::Step => "cache step",
+            Kind::StepFailed => "step failed",
+            Kind::CacheReady => "cache ready",
+            Kind::CacheFailed => "no cache",
+            Kind::Carrier => "carrier up",
+            Kind::Dhcp => "DHCP client",
+            Kind::Lease => "leased",
+            Kind::GaveUp => "gave up",
+            Kind::GateWait => "gate waiting",
+            Kind::Reachable => "released: reachable",
+            Kind::GateTimeout => "released: timeout",
+            Kind::Running => "service running",
+            Kind::Backoff => "restart backoff",
+            Kind::Exit => "exit",
+        }
+    }
+
+    /// The CSS class of its shapes (tests and stylesheets find them by it).
+    pub fn class(self) -> &'static str {
+        match self {
+            Kind::Settle => "settle",
+            Kind::Step => "step",
+            Kind::StepFailed => "step-failed",
+            Kind::CacheReady => "cache-ready",
+            Kind::CacheFailed => "cache-failed",
+            Kind::Carrier => "carrier",
+            Kind::Dhcp => "dhcp",
+            Kind::Lease => "lease",
+            Kind::GaveUp => "gave-up",
+            Kind::GateWait => "gate-wait",
+            Kind::Reachable => "reachable",
+            Kind::GateTimeout => "gate-timeout",
+            Kind::Running => "running",
+            Kind::Backoff => "backoff",
+            Kind::Exit => "exit",
+        }
+    }
+}
+
+/// How an instant is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Diamond,
+    Cross,
+}
+
+impl Kind {
+    /// Instants of failure are crosses, others diamonds.
+    pub fn shape(self) -> Shape {
+        match self {
+            Kind::GaveUp | Kind::Exit | Kind::CacheFailed => Shape::Cross,
+            _ => Shape::Diamond,
+        }
+    }
+}
+
+/// How a bar sits in its lane: full height, or a thin strip at the top (carrier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Band {
+    Full,
+    Strip,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bar {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub kind: Kind,
+    pub band: Band,
+    /// Drawn next to the bar's end.
+    pub label: Option<String>,
+    /// Shown on hover.
+    pub title: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    pub at_ms: u64,
+    pub kind: Kind,
+    pub label: Option<String>,
+    pub title: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Cache,
+    Nics,
+    Gate,
+    Services,
+}
+
+impl Group {
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Cache => "Cache",
+            Group::Nics => "NICs",
+            Group::Gate => "Gate",
+            Group::Services => "Services",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lane {
+    pub group: Group,
+    /// Stable id (`step:mkfs`, `nic:eth0`, `gate`, `service:redis`).
+    pub id: String,
+    pub label: String,
+    pub bars: Vec<Bar>,
+    pub marks: Vec<Mark>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    /// `nodeboot VERSION (MODE)`, when the stream has a `boot.start`.
+    pub title: String,
+    /// `ts` of time zero.
+    pub start_ts: String,
+    /// The last record's time.
+    pub end_ms: u64,
+    pub records: usize,
+    pub lanes: Vec<Lane>,
+}
+
+/// `46ms`, `1.83s`, `37.3s`.
+pub fn fmt_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// Open intervals per lane while folding.
+#[derive(Default)]
+struct NicOpen {
+    carrier: Option<u64>,
+    dhcp: Option<u64>,
+    lease: Option<(u64, String)>,
+}
+
+struct Builder {
+    lanes: Vec<Lane>,
+    nics: BTreeMap<String, NicOpen>,
+    services: BTreeMap<String, Option<u64>>,
+    gate_wait: Option<u64>,
+}
+
+impl Builder {
+    /// The lane `id`, created (in order of first appearance) if new.
+    fn lane(&mut self, group: Group, id: &str, label: &str) -> Option<&mut Lane> {
+        if !self.lanes.iter().any(|l| l.id == id) {
+            self.lanes.push(Lane {
+                group,
+                id: id.to_owned(),
+                label: label.to_owned(),
+                bars: Vec::new(),
+                marks: Vec::new(),
+            });
+        }
+        self.lanes.iter_mut().find(|l| l.id == id)
+    }
+
+    fn bar(&mut self, group: Group, id: &str, label: &str, bar: Bar) {
+        if bar.end_ms >= bar.start_ms
+            && let Some(lane) = self.lane(group, id, label)
+        {
+            lane.bars.push(bar);
+        }
+    }
+
+    fn mark(&mut self, group: Group, id: &str, label: &str, mark: Mark) {
+        if let Some(lane) = self.lane(group, id, label) {
+            lane.marks.push(mark);
+        }
+    }
+
+    fn close_dhcp(&mut self, nic: &str, at: u64, why: &str) {
+        let Some(open) = self.nics.get_mut(nic) else {
+            return;
+        };
+        let dhcp = open.dhcp.take();
+        let lease = open.lease.take();
+        let id = format!("nic:{nic}");
+        if let Some(start) = dhcp {
+            self.bar(
+                Group::Nics,
+                &id,
+                nic,
+                Bar {
+                    start_ms: start,
+                    end_ms: at,
+                    kind: Kind::Dhcp,
+                    band: Band::Full,
+                    label: None,
+                    title: format!(
+                        "{nic}: DHCP client {}–{} ({why})",
+                        fmt_ms(start),
+                        fmt_ms(at)
+                    ),
+                },
+            );
+        }
+        if let Some((start, address)) = lease {
+            self.bar(
+                Group::Nics,
+                &id,
+                nic,
+                Bar {
+                    start_ms: start,
+                    end_ms: at,
+                    kind: Kind::Lease,
+                    band: Band::Full,
+                    label: None,
+                    title: format!("{nic}: leased {address} {}–{}", fmt_ms(start), fmt_ms(at)),
+                },
+            );
+        }
+    }
+
+    fn close_carrier(&mut self, nic: &str, at: u64) {
+        if let Some(start) = self.nics.get_mut(nic).and_then(|o| o.carrier.take()) {
+            let id = format!("nic:{nic}");
+            self.bar(
+                Group::Nics,
+                &id,
+                nic,
+                Bar {
+                    start_ms: start,
+                    end_ms: at,
+                    kind: Kind::Carrier,
+                    band: Band::Strip,
+                    label: None,
+                    title: format!("{nic}: carrier up {}–{}", fmt_ms(start), fmt_ms(at)),
+                },
+            );
+        }
+    }
+
+    fn close_service(&mut self, service: &str, at: u64, status: Option<&str>) {
+        if let Some(start) = self.services.get_mut(service).and_then(Option::take) {
+            let id = format!("service:{service}");
+            let end = status.map_or("still running".to_owned(), |s| format!("exited: {s}"));
+            self.bar(
+                Group::Services,
+                &id,
+                service,
+                Bar {
+                    start_ms: start,
+                    end_ms: at,
+                    kind: Kind::Running,
+                    band: Band::Full,
+                    label: None,
+                    title: format!(
+                        "{service}: running {}–{} ({end})",
+                        fmt_ms(start),
+                        fmt_ms(at)
+                    ),
+                },
+            );
+        }
+    }
+}
+
+/// Build the timeline of a stream (records in stream order).
+pub fn build(records: &[Value]) -> Timeline {
+    // Time zero: the last boot.start (a log file may span boots), else the first record.
+    let start_idx = records
+        .iter()
+        .rposition(|r| event(r) == "boot.start")
+        .unwrap_or(0);
+    let records = records.get(start_idx..).unwrap_or(&[]);
+    let t0 = records.iter().find_map(ts_ms);
+    let at = |r: &Value| -> u64 {
+        match (ts_ms(r), t0) {
+            (Some(t), Some(z)) => u64::try_from(t.saturating_sub(z)).unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let mut timeline = Timeline {
+        records: records.len(),
+        ..Timeline::default()
+    };
+    let mut b = Builder {
+        lanes: Vec::new(),
+        nics: BTreeMap::new(),
+        services: BTreeMap::new(),
+        gate_wait: None,
+    };
+    let mut end = 0u64;
+    let mut settled_ms = None;
+    let mut chosen: Option<String> = None;
+    for r in records {
+        let t = at(r);
+        end = end.max(t);
+        let s = |k: &str| str_field(r, k).unwrap_or("").to_owned();
+        match event(r) {
+            "boot.start" => {
+                timeline.title = format!("nodeboot {} ({})", s("version"), s("mode"));
+                timeline.start_ts = s("ts");
+            }
+            "cache.settled" => {
+                let after = u64_field(r, "after_ms").unwrap_or(0);
+                settled_ms = Some(t);
+                b.bar(
+                    Group::Cache,
+                    "cache",
+                    "cache",
+                    Bar {
+                        start_ms: t.saturating_sub(after),
+                        end_ms: t,
+                        kind: Kind::Settle,
+                        band: Band::Full,
+                        label: None,
+                        title: format!(
+                            "disks settled after {} ({}, {} candidates)",
+                            fmt_ms(after),
+                            s("reason"),
+                            u64_field(r, "candidates").unwrap_or(0)
+                        ),
+                    },
+                );
+            }
+            "cache.selected" => chosen = Some(format!("new on {} ({})", s("disk"), s("kind"))),
+            "cache.found" => chosen = Some(format!("reused {}", s("device"))),
+            "cache.resumed" => {
+                chosen = Some(format!("resumed on {} from {}", s("disk"), s("from_step")))
+            }
+            "cache.step" => {
+                let step = s("step");
+                let ms = u64_field(r, "ms").unwrap_or(0);
+                let ok = bool_field(r, "ok").unwrap_or(false);
+                let id = format!("step:{step}");
+                let failed = if ok { "" } else { " FAILED" };
+                b.bar(
+                    Group::Cache,
+                    &id,
+                    &step,
+                    Bar {
+                        start_ms: t.saturating_sub(ms),
+                        end_ms: t,
+                        kind: if ok { Kind::Step } else { Kind::StepFailed },
+                        band: Band::Full,
+                        label: Some(format!("{}{failed}", fmt_ms(ms))),
+                        title: format!(
+                            "{step} on {} {}{failed} (ended at {}){}",
+                            s("device"),
+                            fmt_ms(ms),
+                            fmt_ms(t),
+                            str_field(r, "error")
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default()
+                        ),
+                    },
+                );
+            }
+            ev @ ("cache.ready" | "cache.none" | "cache.failed") => {
+                let (kind, what) = match ev {
+                    "cache.ready" => (Kind::CacheReady, format!("ready {}", s("device"))),
+                    "cache.none" => (Kind::CacheFailed, format!("no cache: {}", s("reason"))),
+                    _ => (
+                        Kind::CacheFailed,
+                        format!("failed at {}: {}", s("step"), s("error")),
+                    ),
+                };
+                // One label tells the cache's story: outcome, time, how it got there.
+                let mut label = format!("{what} {}", fmt_ms(t));
+                if let Some(c) = &chosen {
+                    label.push_str(&format!(" · {c}"));
+                }
+                if let Some(st) = settled_ms {
+                    label.push_str(&format!(" · settled {}", fmt_ms(st)));
+                }
+                let detail = ["device", "log_subvolume", "reason", "error"]
+                    .iter()
+                    .filter_map(|k| str_field(r, k).map(|v| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                b.mark(
+                    Group::Cache,
+                    "cache",
+                    "cache",
+                    Mark {
+                        at_ms: t,
+                        kind,
+                        label: Some(label),
+                        title: format!("{ev} at {} {detail}", fmt_ms(t)),
+                    },
+                );
+            }
+            "nic.carrier" => {
+                let nic = s("nic");
+                if bool_field(r, "up") == Some(true) {
+                    let open = b.nics.entry(nic).or_default();
+                    open.carrier.get_or_insert(t);
+                } else {
+                    b.close_carrier(&nic, t);
+                }
+            }
+            "dhcp.started" => {
+                let nic = s("nic");
+                b.close_dhcp(&nic, t, "restarted");
+                b.nics.entry(nic).or_default().dhcp = Some(t);
+            }
+            "dhcp.leased" => {
+                let nic = s("nic");
+                let address = s("address");
+                b.nics.entry(nic.clone()).or_default().lease = Some((t, address.clone()));
+                let id = format!("nic:{nic}");
+                b.mark(
+                    Group::Nics,
+                    &id,
+                    &nic,
+                    Mark {
+                        at_ms: t,
+                        kind: Kind::Lease,
+                        label: Some(format!("{address} {}", fmt_ms(t))),
+                        title: format!(
+                            "{nic}: leased {address} at {}, {} after the client started",
+                            fmt_ms(t),
+                            fmt_ms(u64_field(r, "after_ms").unwrap_or(0))
+                        ),
+                    },
+                );
+            }
+            "dhcp.gave_up" => {
+                let nic = s("nic");
+                b.close_dhcp(&nic, t, "gave up");
+                let id = format!("nic:{nic}");
+                let after = u64_field(r, "after_ms").unwrap_or(0);
+                b.mark(
+                    Group::Nics,
+                    &id,
+                    &nic,
+                    Mark {
+                        at_ms: t,
+                        kind: Kind::GaveUp,
+                        label: Some(format!("gave up {}", fmt_ms(t))),
+                        title: format!("{nic}: no lease {} after start: gave up", fmt_ms(after)),
+                    },
+                );
+            }
+            "dhcp.stopped" | "dhcp.exited" => {
+                let why = str_field(r, "reason")
+                    .or(str_field(r, "status"))
+                    .unwrap_or("");
+                b.close_dhcp(&s("nic"), t, why);
+            }
+            "gate.waiting" => {
+                b.gate_wait.get_or_insert(t);
+            }
+            "gate.released" => {
+                let start = b.gate_wait.take().unwrap_or(t);
+                let reason = s("reason");
+                let after = u64_field(r, "after_ms").unwrap_or(0);
+                b.bar(
+                    Group::Gate,
+                    "gate",
+                    "gate",
+                    Bar {
+                        start_ms: start,
+                        end_ms: t,
+                        kind: Kind::GateWait,
+                        band: Band::Full,
+                        label: None,
+                        title: format!("gate waiting {}–{}", fmt_ms(start), fmt_ms(t)),
+                    },
+                );
+                let kind = if reason == "reachable" {
+                    Kind::Reachable
+                } else {
+                    Kind::GateTimeout
+                };
+                b.mark(
+                    Group::Gate,
+                    "gate",
+                    "gate",
+                    Mark {
+                        at_ms: t,
+                        kind,
+                        label: Some(format!("{reason} {}", fmt_ms(t))),
+                        title: format!("gate released ({reason}) {} after waiting", fmt_ms(after)),
+                    },
+                );
+            }
+            "service.started" => {
+                let service = s("service");
+                b.close_service(&service, t, None);
+                b.services.insert(service.clone(), Some(t));
+                // Make the lane exist in start order even if nothing else happens.
+                let _ = b.lane(Group::Services, &format!("service:{service}"), &service);
+            }
+            "service.exited" => {
+                let service = s("service");
+                let status = s("status");
+                b.close_service(&service, t, Some(&status));
+                let id = format!("service:{service}");
+                b.mark(
+                    Group::Services,
+                    &id,
+                    &service,
+                    Mark {
+                        at_ms: t,
+                        kind: Kind::Exit,
+                        label: Some(format!("{status} {}", fmt_ms(t))),
+                        title: format!(
+                            "{service} (pid {}) exited: {status} at {}",
+                            u64_field(r, "pid").unwrap_or(0),
+                            fmt_ms(t)
+                        ),
+                    },
+                );
+            }
+            "service.restarting" => {
+                let service = s("service");
+                let backoff = u64_field(r, "backoff_ms").unwrap_or(0);
+                let id = format!("service:{service}");
+                b.bar(
+                    Group::Services,
+                    &id,
+                    &service,
+                    Bar {
+                        start_ms: t,
+                        end_ms: t.saturating_add(backoff),
+                        kind: Kind::Backoff,
+                        band: Band::Full,
+                        label: None,
+                        title: format!("{service}: restart after {} backoff", fmt_ms(backoff)),
+                    },
+                );
+            }
+            "service.failed" => {
+                let service = s("service");
+                b.close_service(&service, t, Some("failed"));
+                let id = format!("service:{service}");
+                b.mark(
+                    Group::Services,
+                    &id,
+                    &service,
+                    Mark {
+                        at_ms: t,
+                        kind: Kind::Exit,
+                        label: Some(format!("failed {}", fmt_ms(t))),
+                        title: format!("{service} failed: {}", s("error")),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    // Close what is still open at the end of the stream.
+    let nics: Vec<String> = b.nics.keys().cloned().collect();
+    for nic in &nics {
+        b.close_dhcp(nic, end, "still running");
+        b.close_carrier(nic, end);
+    }
+    let services: Vec<String> = b.services.keys().cloned().collect();
+    for service in &services {
+        b.close_service(service, end, None);
+    }
+    if let Some(start) = b.gate_wait.take() {
+        b.bar(
+            Group::Gate,
+            "gate",
+            "gate",
+            Bar {
+                start_ms: start,
+                end_ms: end,
+                kind: Kind::GateWait,
+                band: Band::Full,
+                label: Some("still waiting".to_owned()),
+                title: format!("gate waiting since {}", fmt_ms(start)),
+            },
+        );
+    }
+    // Backoff bars may reach past the last record; the axis covers them.
+    let bar_end = b
+        .lanes
+        .iter()
+        .flat_map(|l| l.bars.iter().map(|x| x.end_ms))
+        .max()
+        .unwrap_or(0);
+    timeline.end_ms = end.max(bar_end).max(1);
+    // Lanes by group, in order of first appearance within a group.
+    b.lanes.sort_by_key(|l| (l.group, l.id != "cache"));
+    for lane in &mut b.lanes {
+        lane.bars
+            .sort_by_key(|x| (x.band == Band::Full, x.start_ms));
+        lane.marks.sort_by_key(|m| m.at_ms);
+    }
+    timeline.lanes = b.lanes;
+    timeline
+}

@@ -8,5 +8,6 @@
 pub mod input;
 pub mod plot;
 pub mod record;
+pub mod sinks;
 pub mod state;
 pub mod status;

@@ -46,11 +46,22 @@ impl Layout {
         self.chart_x + self.chart_w * (ms as f64) / (self.end_ms.max(1) as f64)
     }
 
+    /// Top edge and height of lane `id`.
     pub fn lane(&self, id: &str) -> Option<(f64, f64)> {
         self.lanes
             .iter()
             .find(|(l, _, _)| l == id)
             .map(|(_, y, h)| (*y, *h))
+    }
+
+    /// Top edge and height of the bars in lane `id`.
+    pub fn bar_row(&self, id: &str) -> Option<(f64, f64)> {
+        self.lane(id).map(|(y, _)| (y + BAR_TOP, BAR_H))
+    }
+
+    /// Top edge and height of the carrier strip in lane `id`.
+    pub fn strip_row(&self, id: &str) -> Option<(f64, f64)> {
+        self.lane(id).map(|(y, _)| (y + STRIP_TOP, STRIP_H))
     }
 }
 

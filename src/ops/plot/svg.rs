@@ -4,14 +4,14 @@
 //! Sans Mono (any monospace works): with a fixed advance width the drawing knows how
 //! wide each label is and places it where it overlaps no other label.
 
-use super::timeline::{Band, Group, Kind, Lane, Shape, Timeline, fmt_ms};
+use super::timeline::{Band, Group, Lane, Shape, Timeline, fmt_ms};
 use std::fmt::Write as _;
 
 const FONT_PX: f64 = 12.0;
 /// Advance of one monospace character at `FONT_PX` (DejaVu Sans Mono: 0.602 em), a
 /// little generous so estimates never undershoot.
 const CHAR_W: f64 = 7.4;
-const PAD: f64 = 12.0;
+pub(super) const PAD: f64 = 12.0;
 /// A lane: a text row on top, the bar row below it, the carrier strip at the bottom.
 const LANE_H: f64 = 32.0;
 const TEXT_BASE: f64 = 12.0;
@@ -65,7 +65,7 @@ impl Layout {
     }
 }
 
-fn text_w(s: &str) -> f64 {
+pub(super) fn text_w(s: &str) -> f64 {
     s.chars().count() as f64 * CHAR_W
 }
 
@@ -92,7 +92,9 @@ pub fn layout(t: &Timeline, chart_w: f64) -> Layout {
     }
     let legend_y = y + 18.0;
     let width = chart_x + chart_w + RIGHT_ROOM;
-    let legend_rows = legend_rows(&legend_entries(t), width).len().max(1);
+    let legend_rows = super::legend::legend_rows(&super::legend::legend_entries(t), width)
+        .len()
+        .max(1);
     Layout {
         width,
         height: legend_y + legend_rows as f64 * 20.0 + PAD,
@@ -102,82 +104,6 @@ pub fn layout(t: &Timeline, chart_w: f64) -> Layout {
         lanes,
         legend_y,
     }
-}
-
-/// How a legend entry is drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Swatch {
-    Bar,
-    Strip,
-    Mark(Shape),
-}
-
-/// One legend entry per look: kinds drawn the same way share an entry.
-#[derive(Clone, Debug, PartialEq)]
-struct LegendEntry {
-    swatch: Swatch,
-    colour: &'static str,
-    class: &'static str,
-    name: String,
-}
-
-fn legend_entries(t: &Timeline) -> Vec<LegendEntry> {
-    let mut looks: Vec<(Kind, Swatch)> = Vec::new();
-    for lane in &t.lanes {
-        for bar in &lane.bars {
-            let sw = match bar.band {
-                Band::Full => Swatch::Bar,
-                Band::Strip => Swatch::Strip,
-            };
-            looks.push((bar.kind, sw));
-        }
-        for m in &lane.marks {
-            // A kind also drawn as a bar (a lease) is explained by its bar.
-            if !lane.bars.iter().any(|b| b.kind == m.kind) {
-                looks.push((m.kind, Swatch::Mark(m.kind.shape())));
-            }
-        }
-    }
-    looks.sort_by_key(|(k, _)| *k);
-    looks.dedup();
-    let mut entries: Vec<LegendEntry> = Vec::new();
-    for (kind, swatch) in looks {
-        match entries
-            .iter_mut()
-            .find(|e| e.swatch == swatch && e.colour == kind.colour())
-        {
-            Some(e) => {
-                if !e.name.split(" / ").any(|n| n == kind.legend()) {
-                    e.name = format!("{} / {}", e.name, kind.legend());
-                }
-            }
-            None => entries.push(LegendEntry {
-                swatch,
-                colour: kind.colour(),
-                class: kind.class(),
-                name: kind.legend().to_owned(),
-            }),
-        }
-    }
-    entries
-}
-
-/// Legend entries split into rows that fit `width`: (entry, x).
-fn legend_rows(entries: &[LegendEntry], width: f64) -> Vec<Vec<(LegendEntry, f64)>> {
-    let mut rows: Vec<Vec<(LegendEntry, f64)>> = vec![Vec::new()];
-    let mut x = PAD;
-    for e in entries {
-        let w = 22.0 + text_w(&e.name) + 18.0;
-        if x + w > width - PAD && rows.last().is_some_and(|r| !r.is_empty()) {
-            rows.push(Vec::new());
-            x = PAD;
-        }
-        if let Some(row) = rows.last_mut() {
-            row.push((e.clone(), x));
-        }
-        x += w;
-    }
-    rows
 }
 
 /// Tick spacing (ms) so that ticks are at least ~80 px apart.
@@ -194,7 +120,7 @@ fn tick_ms(l: &Layout) -> u64 {
         .unwrap_or(3_600_000)
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -256,7 +182,7 @@ pub fn draw(t: &Timeline, chart_w: f64) -> String {
     draw_header(&mut s, t, &l);
     draw_axis(&mut s, &l);
     draw_lanes(&mut s, t, &l);
-    draw_legend(&mut s, t, &l);
+    super::legend::draw_legend(&mut s, t, &l);
     s.push_str("</svg>\n");
     s
 }
@@ -430,54 +356,4 @@ fn draw_lane(s: &mut String, lane: &Lane, l: &Layout, y: f64, max_x: f64) {
             );
         }
     }
-}
-
-fn draw_legend(s: &mut String, t: &Timeline, l: &Layout) {
-    let _ = writeln!(s, r#"<g class="legend">"#);
-    for (row, entries) in legend_rows(&legend_entries(t), l.width).iter().enumerate() {
-        let y = l.legend_y + row as f64 * 20.0;
-        for (e, x) in entries {
-            let (cx, cy) = (x + 8.0, y + 5.5);
-            let swatch = match e.swatch {
-                Swatch::Bar => format!(
-                    r#"<rect x="{x:.1}" y="{y:.1}" width="16" height="11" fill="{}"/>"#,
-                    e.colour
-                ),
-                Swatch::Strip => format!(
-                    r#"<rect x="{x:.1}" y="{:.1}" width="16" height="4" fill="{}"/>"#,
-                    y + 4.0,
-                    e.colour
-                ),
-                Swatch::Mark(Shape::Diamond) => format!(
-                    r#"<path d="M{cx:.1},{:.1} L{:.1},{cy:.1} L{cx:.1},{:.1} L{:.1},{cy:.1} Z" fill="{}"/>"#,
-                    cy - 7.0,
-                    cx + 7.0,
-                    cy + 7.0,
-                    cx - 7.0,
-                    e.colour
-                ),
-                Swatch::Mark(Shape::Cross) => format!(
-                    r#"<path d="M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}" stroke="{}" stroke-width="2.6"/>"#,
-                    cx - 5.0,
-                    cy - 5.0,
-                    cx + 5.0,
-                    cy + 5.0,
-                    cx - 5.0,
-                    cy + 5.0,
-                    cx + 5.0,
-                    cy - 5.0,
-                    e.colour
-                ),
-            };
-            let _ = writeln!(
-                s,
-                r#"<g class="swatch {}">{swatch}<text x="{:.1}" y="{:.1}">{}</text></g>"#,
-                e.class,
-                x + 22.0,
-                y + 10.0,
-                esc(&e.name)
-            );
-        }
-    }
-    let _ = writeln!(s, "</g>");
 }

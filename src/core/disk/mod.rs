@@ -1,0 +1,568 @@
+//! The cache disk (BRIEF §1): reuse a labelled btrfs, else finish our own interrupted
+//! prepare, else prepare the first unused SSD, else the first unused rotary disk, else
+//! boot without a cache.
+//!
+//! Block devices are remembered from their uevents and probed (`Effect::ProbeDisk`,
+//! read-only); a disk's verdict comes from its own probe and its partitions' probes
+//! ([`verdict`]). The decision waits for coldplug, then for a quiet period with no new
+//! block device and no probe outstanding, bounded by `settle_max`; it is taken once
+//! (again only for a disk hot-plugged after `cache.none`). The prepare runs one effect
+//! at a time ([`prepare`]).
+//!
+//! **Order.** "First" disk means the smallest sysfs devpath, then the smallest name.
+//! The devpath is the hardware topology (PCI bus, controller, port, namespace), which
+//! stays the same from boot to boot where kernel names (`sda`, `nvme0n1`) follow probe
+//! order and do not. NVMe disks report `rotational` 0 and rank as SSDs by devpath like
+//! any other disk.
+
+mod logname;
+mod prepare;
+#[cfg(test)]
+mod tests;
+mod verdict;
+
+use super::action::{Effect, EffectId};
+use super::ctx::{Ctx, Note, Owner};
+use super::event::{Event, Verdict};
+use super::input::{DiskProbe, EffectOutput, EffectResult};
+use super::policy::CachePolicy;
+use super::timer::Timer;
+use crate::time::Instant;
+use crate::wire::uevent::{Uevent, UeventAction};
+use prepare::{PartitionView, Prepare, Progress, Step};
+use std::collections::BTreeMap;
+use verdict::{Judgement, PartView};
+
+/// A block device (whole disk or partition) as the uevents and probes described it.
+struct Device {
+    devpath: String,
+    /// For a partition: its disk (the parent directory of its devpath).
+    parent: Option<String>,
+    /// For a partition: `PARTN`.
+    number: Option<u32>,
+    /// For a disk: why it is never considered (decided from its name).
+    excluded: Option<String>,
+    probe: Option<DiskProbe>,
+    /// The probe in flight, if any; an answer to an older one is ignored.
+    probing: Option<EffectId>,
+    /// The verdict last logged in `disk.seen` (disks only).
+    logged: Option<Verdict>,
+}
+
+enum Phase {
+    /// Before `ColdplugDone`: collect and probe, decide nothing.
+    Scanning,
+    /// Waiting for the quiet period; `since` is coldplug done (or the hot-plug that
+    /// reopened the question).
+    Settling { since: Instant },
+    /// Reusing or preparing, then ready and pruning.
+    Active(Prepare),
+    /// No cache; a hot-plugged unused or labelled disk reopens the question.
+    None { reason: String },
+    /// A step failed: nothing else is formatted this boot.
+    Failed { device: String, step: String },
+}
+
+pub struct Cache {
+    policy: CachePolicy,
+    devices: BTreeMap<String, Device>,
+    phase: Phase,
+    /// `Note::CacheSettled` was sent (it is sent once per boot).
+    noted: bool,
+}
+
+impl Cache {
+    pub fn new(policy: CachePolicy) -> Cache {
+        Cache {
+            policy,
+            devices: BTreeMap::new(),
+            phase: Phase::Scanning,
+            noted: false,
+        }
+    }
+
+    pub fn on_start(&mut self, _cx: &mut Ctx) {}
+
+    /// A block uevent (disk or partition added, changed, removed).
+    pub fn on_uevent(&mut self, cx: &mut Ctx, uevent: &Uevent) {
+        let Some(name) = device_name(uevent) else {
+            return;
+        };
+        match uevent.action {
+            UeventAction::Add => self.add(cx, uevent, &name),
+            UeventAction::Remove => self.remove(cx, &name),
+            UeventAction::Change => self.change(cx, &name),
+            _ => {}
+        }
+    }
+
+    pub fn on_coldplug_done(&mut self, cx: &mut Ctx) {
+        if matches!(self.phase, Phase::Scanning) {
+            self.begin_settling(cx);
+        }
+    }
+
+    /// After lost uevents: `present` lists every block device there is now. Unknown
+    /// ones are added, known ones missing are removed; decisions already taken stand.
+    pub fn on_resync(&mut self, cx: &mut Ctx, present: &[Uevent]) {
+        let named: Vec<(String, &Uevent)> = present
+            .iter()
+            .filter_map(|u| device_name(u).map(|n| (n, u)))
+            .collect();
+        let gone: Vec<String> = self
+            .devices
+            .iter()
+            .filter(|(name, dev)| {
+                !named
+                    .iter()
+                    .any(|(n, u)| n == *name && u.devpath == dev.devpath)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            self.remove(cx, &name);
+        }
+        // Disks first, so that partitions find their parent.
+        let mut fresh: Vec<&(String, &Uevent)> = named
+            .iter()
+            .filter(|(n, _)| !self.devices.contains_key(n))
+            .collect();
+        fresh.sort_by_key(|(_, u)| u.devtype.as_deref() != Some("disk"));
+        for (name, uevent) in fresh {
+            self.add(cx, uevent, name);
+        }
+    }
+
+    pub fn on_done(&mut self, cx: &mut Ctx, id: EffectId, result: &EffectResult) {
+        let probed = self
+            .devices
+            .iter()
+            .find(|(_, d)| d.probing == Some(id))
+            .map(|(n, _)| n.clone());
+        if let Some(name) = probed {
+            self.on_probed(cx, &name, result);
+            return;
+        }
+        if let Phase::Active(prepare) = &mut self.phase {
+            let partition = partition_one(&self.devices, &prepare.disk);
+            let progress = prepare.on_done(cx, &self.policy, id, result, partition);
+            self.on_progress(cx, progress);
+        }
+    }
+
+    pub fn on_timer(&mut self, cx: &mut Ctx, timer: &Timer) {
+        match timer {
+            Timer::SettleQuiet => self.maybe_decide(cx),
+            Timer::SettleDeadline => {
+                if matches!(self.phase, Phase::Settling { .. }) {
+                    self.decide(cx, "deadline");
+                }
+            }
+            Timer::PartitionWait => {
+                if let Phase::Active(prepare) = &mut self.phase {
+                    let progress = prepare.on_partition_timeout(cx);
+                    self.on_progress(cx, progress);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ready, none or failed: services may start once the gate opens too.
+    pub fn is_settled(&self) -> bool {
+        match &self.phase {
+            Phase::Scanning | Phase::Settling { .. } => false,
+            Phase::Active(p) => p.is_ready(),
+            Phase::None { .. } | Phase::Failed { .. } => true,
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        match &self.phase {
+            Phase::Scanning => format!("scanning ({} devices)", self.devices.len()),
+            Phase::Settling { .. } => format!("settling ({} devices)", self.devices.len()),
+            Phase::Active(p) => p.summary(),
+            Phase::None { reason } => format!("none: {reason}"),
+            Phase::Failed { device, step } => format!("failed {device} at {step}"),
+        }
+    }
+
+    // --- devices ---
+
+    fn add(&mut self, cx: &mut Ctx, uevent: &Uevent, name: &str) {
+        if let Some(known) = self.devices.get(name) {
+            if known.devpath == uevent.devpath {
+                return; // the same device announced twice (coldplug and live)
+            }
+            self.remove(cx, name);
+        }
+        let is_disk = uevent.devtype.as_deref() == Some("disk");
+        let parent = if is_disk {
+            None
+        } else {
+            parent_name(&uevent.devpath)
+        };
+        let excluded = if is_disk {
+            verdict::excluded(&self.policy, name)
+        } else {
+            None
+        };
+        self.devices.insert(
+            name.to_owned(),
+            Device {
+                devpath: uevent.devpath.clone(),
+                parent: parent.clone(),
+                number: uevent.get("PARTN").and_then(|n| n.parse().ok()),
+                excluded: excluded.clone(),
+                probe: None,
+                probing: None,
+                logged: None,
+            },
+        );
+        if let Some(reason) = excluded {
+            cx.log(Event::DiskSeen {
+                disk: name.to_owned(),
+                rotational: false,
+                size_bytes: 0,
+                verdict: Verdict::Excluded,
+                reason,
+            });
+            return;
+        }
+        if is_disk {
+            self.probe(cx, name);
+            // Partitions announced before their disk.
+            let orphans: Vec<String> = self.partitions_of(name);
+            for part in orphans {
+                self.probe(cx, &part);
+            }
+        } else if parent.as_deref().is_some_and(|p| self.eligible_disk(p)) {
+            self.probe(cx, name);
+        } else {
+            return;
+        }
+        if let Phase::Settling { .. } = self.phase {
+            cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
+        }
+    }
+
+    fn remove(&mut self, cx: &mut Ctx, name: &str) {
+        let Some(dev) = self.devices.remove(name) else {
+            return;
+        };
+        if dev.parent.is_none() {
+            for part in self.partitions_of(name) {
+                self.devices.remove(&part);
+            }
+            cx.log(Event::DiskGone {
+                disk: name.to_owned(),
+            });
+        }
+        match &mut self.phase {
+            Phase::Active(prepare) => {
+                let progress = prepare.on_removed(cx, name);
+                self.on_progress(cx, progress);
+            }
+            Phase::Settling { .. } => self.maybe_decide(cx),
+            _ => {}
+        }
+    }
+
+    /// The kernel says the device changed (a new table, a new filesystem): look again,
+    /// unless it is the disk we are writing.
+    fn change(&mut self, cx: &mut Ctx, name: &str) {
+        let Some(disk) = self.disk_of(name) else {
+            return;
+        };
+        if !self.eligible_disk(&disk) {
+            return;
+        }
+        if let Phase::Active(p) = &self.phase {
+            if p.disk == disk {
+                return;
+            }
+        }
+        self.probe(cx, name);
+    }
+
+    fn probe(&mut self, cx: &mut Ctx, name: &str) {
+        if let Some(dev) = self.devices.get_mut(name) {
+            let id = cx.effect(
+                Owner::Cache,
+                Effect::ProbeDisk {
+                    device: name.to_owned(),
+                },
+            );
+            dev.probing = Some(id);
+        }
+    }
+
+    fn on_probed(&mut self, cx: &mut Ctx, name: &str, result: &EffectResult) {
+        let probe = match result {
+            Ok(EffectOutput::Disk { probe }) => probe.clone(),
+            // A device we could not look at is a device we must not touch.
+            _ => DiskProbe {
+                unreadable: true,
+                ..DiskProbe::default()
+            },
+        };
+        if let Some(dev) = self.devices.get_mut(name) {
+            dev.probing = None;
+            dev.probe = Some(probe);
+        }
+        let Some(disk) = self.disk_of(name) else {
+            return;
+        };
+        let judged = self.judge(&disk);
+        if let Some(j) = &judged {
+            self.log_seen(cx, &disk, j);
+        }
+        match &mut self.phase {
+            Phase::Active(prepare) if prepare.disk == disk => {
+                let partition = partition_one(&self.devices, &disk);
+                let progress = prepare.on_partition(cx, &self.policy, partition);
+                self.on_progress(cx, progress);
+            }
+            Phase::None { .. } => {
+                let wanted = judged
+                    .as_ref()
+                    .is_some_and(|j| matches!(j.verdict, Verdict::Cache | Verdict::Unused));
+                if wanted {
+                    self.begin_settling(cx);
+                }
+            }
+            Phase::Settling { .. } => self.maybe_decide(cx),
+            _ => {}
+        }
+    }
+
+    fn log_seen(&mut self, cx: &mut Ctx, disk: &str, j: &Judgement) {
+        let Some(dev) = self.devices.get_mut(disk) else {
+            return;
+        };
+        if dev.logged == Some(j.verdict) {
+            return;
+        }
+        dev.logged = Some(j.verdict);
+        let probe = dev.probe.clone().unwrap_or_default();
+        cx.log(Event::DiskSeen {
+            disk: disk.to_owned(),
+            rotational: probe.rotational,
+            size_bytes: probe.size_bytes,
+            verdict: j.verdict,
+            reason: j.reason.clone(),
+        });
+    }
+
+    /// The verdict on `disk`, once it and every known partition of it are probed.
+    fn judge(&self, disk: &str) -> Option<Judgement> {
+        let dev = self.devices.get(disk)?;
+        if dev.excluded.is_some() || dev.probing.is_some() {
+            return None;
+        }
+        let probe = dev.probe.as_ref()?;
+        let mut parts = Vec::new();
+        for (name, p) in partition_devices(&self.devices, disk) {
+            if p.probing.is_some() {
+                return None;
+            }
+            parts.push(PartView {
+                name,
+                probe: p.probe.as_ref()?,
+            });
+        }
+        Some(verdict::judge(&self.policy.label, disk, probe, &parts))
+    }
+
+    fn partitions_of(&self, disk: &str) -> Vec<String> {
+        partition_devices(&self.devices, disk)
+            .map(|(n, _)| n.to_owned())
+            .collect()
+    }
+
+    /// The whole disk `name` is (or belongs to), if known.
+    fn disk_of(&self, name: &str) -> Option<String> {
+        let dev = self.devices.get(name)?;
+        Some(dev.parent.clone().unwrap_or_else(|| name.to_owned()))
+    }
+
+    fn eligible_disk(&self, disk: &str) -> bool {
+        self.devices
+            .get(disk)
+            .is_some_and(|d| d.parent.is_none() && d.excluded.is_none())
+    }
+
+    fn probes_outstanding(&self) -> bool {
+        self.devices.values().any(|d| d.probing.is_some())
+    }
+
+    // --- settling and the decision ---
+
+    fn begin_settling(&mut self, cx: &mut Ctx) {
+        self.phase = Phase::Settling { since: cx.now };
+        cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
+        cx.set_timer(Timer::SettleDeadline, cx.now + self.policy.settle_max);
+    }
+
+    /// Decide if settling, the quiet period is over and no probe is outstanding.
+    fn maybe_decide(&mut self, cx: &mut Ctx) {
+        if matches!(self.phase, Phase::Settling { .. })
+            && !cx.timers.is_armed(&Timer::SettleQuiet)
+            && !self.probes_outstanding()
+        {
+            self.decide(cx, "quiet");
+        }
+    }
+
+    fn decide(&mut self, cx: &mut Ctx, why: &str) {
+        let Phase::Settling { since } = self.phase else {
+            return;
+        };
+        cx.cancel_timer(&Timer::SettleQuiet);
+        cx.cancel_timer(&Timer::SettleDeadline);
+        let mut judged: Vec<(&str, &Device, Judgement)> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.parent.is_none())
+            .filter_map(|(n, d)| self.judge(n).map(|j| (n.as_str(), d, j)))
+            .collect();
+        judged.sort_by(|a, b| (&a.1.devpath, a.0).cmp(&(&b.1.devpath, b.0)));
+        let candidates = judged
+            .iter()
+            .filter(|(_, _, j)| matches!(j.verdict, Verdict::Cache | Verdict::Unused))
+            .count();
+        cx.log(Event::CacheSettled {
+            candidates,
+            after_ms: cx.now.millis_since(since),
+            reason: why.into(),
+        });
+        let unused = |ssd: bool| {
+            judged.iter().find(|(_, d, j)| {
+                j.verdict == Verdict::Unused
+                    && d.probe.as_ref().is_some_and(|p| p.rotational != ssd)
+            })
+        };
+        let prepare =
+            if let Some((disk, _, j)) = judged.iter().find(|(_, _, j)| j.labelled.is_some()) {
+                let device = j.labelled.clone().unwrap_or_default();
+                cx.log(Event::CacheFound {
+                    device: device.clone(),
+                });
+                Some(Prepare::new(disk, &device, Step::MountPool))
+            } else if let Some((disk, _, _)) = judged.iter().find(|(_, _, j)| j.interrupted) {
+                let (from, device) = match partition_one(&self.devices, disk) {
+                    Some(part) => (Step::Mkfs, part.name.to_owned()),
+                    None => (Step::AddPartition, (*disk).to_owned()),
+                };
+                cx.log(Event::CacheResumed {
+                    disk: (*disk).to_owned(),
+                    from_step: from.name().into(),
+                });
+                Some(Prepare::new(disk, &device, from))
+            } else if let Some((disk, d, _)) = unused(true).or_else(|| unused(false)) {
+                let ssd = d.probe.as_ref().is_some_and(|p| !p.rotational);
+                cx.log(Event::CacheSelected {
+                    disk: (*disk).to_owned(),
+                    kind: if ssd { "ssd" } else { "hdd" }.into(),
+                });
+                Some(Prepare::new(disk, disk, Step::Partition))
+            } else {
+                None
+            };
+        match prepare {
+            Some(mut prepare) => {
+                prepare.start(cx, &self.policy);
+                self.phase = Phase::Active(prepare);
+            }
+            None => {
+                let eligible = self
+                    .devices
+                    .values()
+                    .any(|d| d.parent.is_none() && d.excluded.is_none());
+                let reason = if self.devices.values().all(|d| d.parent.is_some()) {
+                    "no disk"
+                } else if !eligible {
+                    "no eligible disk"
+                } else {
+                    "no unused disk"
+                };
+                cx.log(Event::CacheNone {
+                    reason: reason.into(),
+                });
+                self.phase = Phase::None {
+                    reason: reason.into(),
+                };
+                self.note_settled(cx);
+            }
+        }
+    }
+
+    fn on_progress(&mut self, cx: &mut Ctx, progress: Progress) {
+        match progress {
+            Progress::Working => {}
+            Progress::Ready => self.note_settled(cx),
+            Progress::Failed => {
+                if let Phase::Active(p) = &self.phase {
+                    self.phase = Phase::Failed {
+                        device: p.device.clone(),
+                        step: p.step.name().into(),
+                    };
+                }
+                self.note_settled(cx);
+            }
+        }
+    }
+
+    fn note_settled(&mut self, cx: &mut Ctx) {
+        if !self.noted {
+            self.noted = true;
+            cx.note(Note::CacheSettled);
+        }
+    }
+}
+
+/// The kernel name of a disk or partition uevent (`DEVNAME`, else the devpath's last
+/// component); `None` for other block devtypes.
+fn device_name(uevent: &Uevent) -> Option<String> {
+    if !matches!(uevent.devtype.as_deref(), Some("disk" | "partition")) {
+        return None;
+    }
+    let name = match &uevent.devname {
+        Some(n) => n.trim_start_matches("/dev/").to_owned(),
+        None => uevent.devpath.rsplit('/').next()?.to_owned(),
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// The disk of a partition: the parent directory of its devpath
+/// (`/devices/…/block/sda/sda1` → `sda`).
+fn parent_name(devpath: &str) -> Option<String> {
+    let mut parts = devpath.trim_end_matches('/').rsplit('/');
+    parts.next()?;
+    parts.next().filter(|p| !p.is_empty()).map(str::to_owned)
+}
+
+fn partition_devices<'a>(
+    devices: &'a BTreeMap<String, Device>,
+    disk: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Device)> {
+    devices
+        .iter()
+        .filter(move |(_, d)| d.parent.as_deref() == Some(disk))
+        .map(|(n, d)| (n.as_str(), d))
+}
+
+/// Partition 1 of `disk` (or its only partition, when the uevent had no `PARTN`).
+fn partition_one<'a>(
+    devices: &'a BTreeMap<String, Device>,
+    disk: &str,
+) -> Option<PartitionView<'a>> {
+    devices
+        .iter()
+        .filter(|(_, d)| d.parent.as_deref() == Some(disk))
+        .find(|(_, d)| d.number.unwrap_or(1) == 1)
+        .map(|(name, d)| PartitionView {
+            name,
+            probe: d.probe.as_ref().filter(|_| d.probing.is_none()),
+        })
+}

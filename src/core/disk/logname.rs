@@ -11,13 +11,13 @@
 /// The name for a subvolume created at `unix_secs`, not among `taken`.
 pub fn log_name(unix_secs: u64, taken: &[String]) -> String {
     let base = timestamp(unix_secs);
-    if !taken.iter().any(|t| *t == base) {
+    if !taken.contains(&base) {
         return base;
     }
     let mut n: u64 = 1;
     loop {
         let candidate = format!("{base}.{n}");
-        if !taken.iter().any(|t| *t == candidate) {
+        if !taken.contains(&candidate) {
             return candidate;
         }
         n += 1;

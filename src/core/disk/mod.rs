@@ -277,10 +277,8 @@ impl Cache {
         if !self.eligible_disk(&disk) {
             return;
         }
-        if let Phase::Active(p) = &self.phase {
-            if p.disk == disk {
-                return;
-            }
+        if matches!(&self.phase, Phase::Active(p) if p.disk == disk) {
+            return;
         }
         self.probe(cx, name);
     }
@@ -314,7 +312,9 @@ impl Cache {
             return;
         };
         let judged = self.judge(&disk);
-        if let Some(j) = &judged {
+        let ours = matches!(&self.phase, Phase::Active(p) if p.disk == disk);
+        if let (Some(j), false) = (&judged, ours) {
+            // The disk we prepare changes under our own writes; its verdict stands.
             self.log_seen(cx, &disk, j);
         }
         match &mut self.phase {

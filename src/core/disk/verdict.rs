@@ -36,10 +36,12 @@ pub fn excluded(policy: &CachePolicy, name: &str) -> Option<String> {
     if let Some(p) = policy.exclude.iter().find(|p| glob_match(p, name)) {
         return Some(format!("excluded by pattern {p}"));
     }
-    if let Some(allow) = &policy.allow {
-        if !any_match(allow, name) {
-            return Some("not in allow list".into());
-        }
+    if policy
+        .allow
+        .as_ref()
+        .is_some_and(|allow| !any_match(allow, name))
+    {
+        return Some("not in allow list".into());
     }
     None
 }
@@ -108,6 +110,12 @@ pub fn judge(label: &str, disk: &str, probe: &DiskProbe, parts: &[PartView<'_>])
         return Judgement::new(Verdict::InUse, format!("partition table {table}"));
     }
     if let Some(reason) = signature_reason(probe) {
+        return Judgement::new(Verdict::InUse, reason);
+    }
+    if let Some(reason) = parts
+        .iter()
+        .find_map(|p| signature_reason(p.probe).map(|r| format!("{r} on {}", p.name)))
+    {
         return Judgement::new(Verdict::InUse, reason);
     }
     if let Some(p) = parts.first() {

@@ -17,19 +17,20 @@
 
 mod logname;
 mod prepare;
+mod settle;
 #[cfg(test)]
 mod tests;
 mod verdict;
 
 use super::action::{Effect, EffectId};
-use super::ctx::{Ctx, Note, Owner};
+use super::ctx::{Ctx, Owner};
 use super::event::{Event, Verdict};
 use super::input::{DiskProbe, EffectOutput, EffectResult};
 use super::policy::CachePolicy;
 use super::timer::Timer;
 use crate::time::Instant;
 use crate::wire::uevent::{Uevent, UeventAction};
-use prepare::{PartitionView, Prepare, Progress, Step};
+use prepare::{PartitionView, Prepare};
 use std::collections::BTreeMap;
 use verdict::{Judgement, PartView};
 
@@ -47,6 +48,8 @@ struct Device {
     probing: Option<EffectId>,
     /// The verdict last logged in `disk.seen` (disks only).
     logged: Option<Verdict>,
+    /// Judged when the last decision was taken: its news cannot reopen the question.
+    decided_on: bool,
 }
 
 enum Phase {
@@ -168,13 +171,10 @@ impl Cache {
         }
     }
 
-    /// Ready, none or failed: services may start once the gate opens too.
+    /// Ready, none or failed (once true, it stays true: a hot-plugged disk prepared
+    /// later does not hold services back again).
     pub fn is_settled(&self) -> bool {
-        match &self.phase {
-            Phase::Scanning | Phase::Settling { .. } => false,
-            Phase::Active(p) => p.is_ready(),
-            Phase::None { .. } | Phase::Failed { .. } => true,
-        }
+        self.noted
     }
 
     pub fn summary(&self) -> String {
@@ -217,6 +217,7 @@ impl Cache {
                 probe: None,
                 probing: None,
                 logged: None,
+                decided_on: false,
             },
         );
         if let Some(reason) = excluded {
@@ -324,10 +325,13 @@ impl Cache {
                 self.on_progress(cx, progress);
             }
             Phase::None { .. } => {
+                // A disk plugged (or answered) after `cache.none` reopens the question;
+                // a disk the decision already saw does not, whatever it turns into.
+                let fresh = self.devices.get(&disk).is_some_and(|d| !d.decided_on);
                 let wanted = judged
                     .as_ref()
                     .is_some_and(|j| matches!(j.verdict, Verdict::Cache | Verdict::Unused));
-                if wanted {
+                if fresh && wanted {
                     self.begin_settling(cx);
                 }
             }
@@ -394,130 +398,6 @@ impl Cache {
 
     fn probes_outstanding(&self) -> bool {
         self.devices.values().any(|d| d.probing.is_some())
-    }
-
-    // --- settling and the decision ---
-
-    fn begin_settling(&mut self, cx: &mut Ctx) {
-        self.phase = Phase::Settling { since: cx.now };
-        cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
-        cx.set_timer(Timer::SettleDeadline, cx.now + self.policy.settle_max);
-    }
-
-    /// Decide if settling, the quiet period is over and no probe is outstanding.
-    fn maybe_decide(&mut self, cx: &mut Ctx) {
-        if matches!(self.phase, Phase::Settling { .. })
-            && !cx.timers.is_armed(&Timer::SettleQuiet)
-            && !self.probes_outstanding()
-        {
-            self.decide(cx, "quiet");
-        }
-    }
-
-    fn decide(&mut self, cx: &mut Ctx, why: &str) {
-        let Phase::Settling { since } = self.phase else {
-            return;
-        };
-        cx.cancel_timer(&Timer::SettleQuiet);
-        cx.cancel_timer(&Timer::SettleDeadline);
-        let mut judged: Vec<(&str, &Device, Judgement)> = self
-            .devices
-            .iter()
-            .filter(|(_, d)| d.parent.is_none())
-            .filter_map(|(n, d)| self.judge(n).map(|j| (n.as_str(), d, j)))
-            .collect();
-        judged.sort_by(|a, b| (&a.1.devpath, a.0).cmp(&(&b.1.devpath, b.0)));
-        let candidates = judged
-            .iter()
-            .filter(|(_, _, j)| matches!(j.verdict, Verdict::Cache | Verdict::Unused))
-            .count();
-        cx.log(Event::CacheSettled {
-            candidates,
-            after_ms: cx.now.millis_since(since),
-            reason: why.into(),
-        });
-        let unused = |ssd: bool| {
-            judged.iter().find(|(_, d, j)| {
-                j.verdict == Verdict::Unused
-                    && d.probe.as_ref().is_some_and(|p| p.rotational != ssd)
-            })
-        };
-        let prepare =
-            if let Some((disk, _, j)) = judged.iter().find(|(_, _, j)| j.labelled.is_some()) {
-                let device = j.labelled.clone().unwrap_or_default();
-                cx.log(Event::CacheFound {
-                    device: device.clone(),
-                });
-                Some(Prepare::new(disk, &device, Step::MountPool))
-            } else if let Some((disk, _, _)) = judged.iter().find(|(_, _, j)| j.interrupted) {
-                let (from, device) = match partition_one(&self.devices, disk) {
-                    Some(part) => (Step::Mkfs, part.name.to_owned()),
-                    None => (Step::AddPartition, (*disk).to_owned()),
-                };
-                cx.log(Event::CacheResumed {
-                    disk: (*disk).to_owned(),
-                    from_step: from.name().into(),
-                });
-                Some(Prepare::new(disk, &device, from))
-            } else if let Some((disk, d, _)) = unused(true).or_else(|| unused(false)) {
-                let ssd = d.probe.as_ref().is_some_and(|p| !p.rotational);
-                cx.log(Event::CacheSelected {
-                    disk: (*disk).to_owned(),
-                    kind: if ssd { "ssd" } else { "hdd" }.into(),
-                });
-                Some(Prepare::new(disk, disk, Step::Partition))
-            } else {
-                None
-            };
-        match prepare {
-            Some(mut prepare) => {
-                prepare.start(cx, &self.policy);
-                self.phase = Phase::Active(prepare);
-            }
-            None => {
-                let eligible = self
-                    .devices
-                    .values()
-                    .any(|d| d.parent.is_none() && d.excluded.is_none());
-                let reason = if self.devices.values().all(|d| d.parent.is_some()) {
-                    "no disk"
-                } else if !eligible {
-                    "no eligible disk"
-                } else {
-                    "no unused disk"
-                };
-                cx.log(Event::CacheNone {
-                    reason: reason.into(),
-                });
-                self.phase = Phase::None {
-                    reason: reason.into(),
-                };
-                self.note_settled(cx);
-            }
-        }
-    }
-
-    fn on_progress(&mut self, cx: &mut Ctx, progress: Progress) {
-        match progress {
-            Progress::Working => {}
-            Progress::Ready => self.note_settled(cx),
-            Progress::Failed => {
-                if let Phase::Active(p) = &self.phase {
-                    self.phase = Phase::Failed {
-                        device: p.device.clone(),
-                        step: p.step.name().into(),
-                    };
-                }
-                self.note_settled(cx);
-            }
-        }
-    }
-
-    fn note_settled(&mut self, cx: &mut Ctx) {
-        if !self.noted {
-            self.noted = true;
-            cx.note(Note::CacheSettled);
-        }
     }
 }
 

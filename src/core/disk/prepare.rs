@@ -110,10 +110,6 @@ impl Prepare {
         }
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.ready
-    }
-
     pub fn log_subvolume(&self) -> Option<String> {
         self.log_name.as_ref().map(|n| format!("logs/{n}"))
     }

@@ -1076,3 +1076,67 @@ fn a_change_uevent_reprobes_a_disk_but_not_the_one_being_written() {
     assert_eq!(probes(&w, "sda"), 1);
     assert_eq!(probes(&w, "sdb"), 2);
 }
+
+#[test]
+fn a_labelled_disk_answering_after_the_deadline_is_still_used() {
+    let mut w = World::new(policy());
+    w.hold.insert("sda".into());
+    w.disk(10, "sda", 1, labelled());
+    w.coldplug_done(100);
+    w.run_until(20_000);
+    assert!(w.has(&Event::CacheNone {
+        reason: "no unused disk".into()
+    }));
+    assert!(w.r.cache.is_settled());
+    w.release(20_000, "sda");
+    w.run_until(60_000);
+    assert!(w.has(&Event::CacheFound {
+        device: "sda".into()
+    }));
+    assert!(w.r.cache.is_settled(), "stays settled while re-deciding");
+    assert!(w.has(&ready("sda", 22)));
+    assert!(w.written().is_empty());
+}
+
+#[test]
+fn a_disk_seen_before_cache_none_does_not_reopen_the_question() {
+    let mut w = World::new(policy());
+    w.disk(
+        10,
+        "sda",
+        1,
+        DiskProbe {
+            signatures: vec!["ext4".into()],
+            ..blank(true)
+        },
+    );
+    w.coldplug_done(100);
+    w.run_until(20_000);
+    assert_eq!(w.count("cache.none"), 1);
+    // wiped by someone: a change uevent, a new probe, now empty
+    w.probes.insert("sda".into(), blank(true));
+    let u = uevent(
+        UeventAction::Change,
+        "sda",
+        &w.devpaths["sda"].clone(),
+        "disk",
+    );
+    w.input(20_000, Input::Uevent { uevent: u });
+    w.run_until(60_000);
+    assert_eq!(w.seen("sda").0, Verdict::Unused);
+    assert_eq!(w.count("cache.settled"), 1);
+    assert!(w.written().is_empty());
+}
+
+#[test]
+fn settle_is_noted_once_for_the_services() {
+    let mut w = World::new(policy());
+    assert!(!w.r.cache.is_settled());
+    w.disk(10, "sda", 1, blank(true));
+    w.coldplug_done(100);
+    w.run_until(1_000);
+    assert!(!w.r.cache.is_settled(), "not before the decision");
+    w.run_until(60_000);
+    assert!(w.r.cache.is_settled());
+    assert!(w.r.cache.summary().starts_with("ready sda1 logs/"));
+}

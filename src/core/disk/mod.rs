@@ -106,7 +106,8 @@ impl Cache {
     }
 
     /// After lost uevents: `present` lists every block device there is now. Unknown
-    /// ones are added, known ones missing are removed; decisions already taken stand.
+    /// ones are added, known ones missing (or at another devpath) are removed;
+    /// decisions already taken stand. Logs `resync` with the block-device counts.
     pub fn on_resync(&mut self, cx: &mut Ctx, present: &[Uevent]) {
         let named: Vec<(String, &Uevent)> = present
             .iter()
@@ -122,6 +123,7 @@ impl Cache {
             })
             .map(|(name, _)| name.clone())
             .collect();
+        let removed = gone.len();
         for name in gone {
             self.remove(cx, &name);
         }
@@ -131,6 +133,11 @@ impl Cache {
             .filter(|(n, _)| !self.devices.contains_key(n))
             .collect();
         fresh.sort_by_key(|(_, u)| u.devtype.as_deref() != Some("disk"));
+        cx.log(Event::Resync {
+            devices: named.len(),
+            added: fresh.len(),
+            removed,
+        });
         for (name, uevent) in fresh {
             self.add(cx, uevent, name);
         }

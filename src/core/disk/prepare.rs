@@ -8,7 +8,7 @@
 //! mount-cache → mount-logs → reopen-logs → ready → prune.
 
 use super::logname;
-use super::verdict::signature_reason;
+use super::verdict::{ours_unfinished, signature_reason};
 use crate::core::action::{Effect, EffectId};
 use crate::core::ctx::{Ctx, Owner};
 use crate::core::event::Event;
@@ -92,6 +92,9 @@ pub struct Prepare {
     log_name: Option<String>,
     prune: VecDeque<String>,
     ready: bool,
+    /// Finishing an earlier boot's prepare: an unfinished mkfs of ours
+    /// (`unknown-data`) on the partition may be formatted again.
+    resumed: bool,
 }
 
 impl Prepare {
@@ -107,6 +110,7 @@ impl Prepare {
             log_name: None,
             prune: VecDeque::new(),
             ready: false,
+            resumed: !matches!(from, Step::Partition | Step::MountPool),
         }
     }
 
@@ -296,7 +300,8 @@ impl Prepare {
         cx.cancel_timer(&Timer::PartitionWait);
         self.device = name.to_owned();
         self.step_ok(cx);
-        // The last look before mkfs: a fresh partition must hold nothing at all. Our
+        // The last look before mkfs: a fresh partition must hold nothing at all (a
+        // resumed one nothing but an unfinished mkfs of ours). Our
         // own label means an earlier boot got past mkfs (a kernel that does not parse
         // partition tables hides it until the partition is added): mount it.
         if probe.btrfs_label.as_deref() == Some(policy.label.as_str()) {
@@ -304,7 +309,11 @@ impl Prepare {
                 device: self.device.clone(),
             });
             self.begin(cx, policy, Step::MountPool);
-        } else if let Some(found) = signature_reason(probe) {
+        } else if let Some(found) = if self.resumed {
+            ours_unfinished(probe)
+        } else {
+            signature_reason(probe)
+        } {
             self.step = Step::Mkfs;
             return self.fail(cx, &format!("refusing to format: partition holds {found}"));
         } else {

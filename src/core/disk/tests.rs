@@ -1055,6 +1055,11 @@ fn resync_takes_no_decision_twice() {
     );
     let devices = present(&w, &["sda", "sdb", "sdc", "sda1"]);
     w.input(3_000, Input::Resync { devices });
+    assert!(w.has(&Event::Resync {
+        devices: 4,
+        added: 2,
+        removed: 0
+    }));
     w.run_until(60_000);
     assert!(w.has(&ready("sda1", 3)));
     let devices = present(&w, &["sda", "sdb", "sdc", "sda1"]);
@@ -1165,4 +1170,79 @@ fn settle_is_noted_once_for_the_services() {
     w.run_until(60_000);
     assert!(w.r.cache.is_settled());
     assert!(w.r.cache.summary().starts_with("ready sda1 logs/"));
+}
+
+#[test]
+fn an_unfinished_mkfs_of_ours_is_finished_but_a_foreign_filesystem_is_not() {
+    let unknown = || DiskProbe {
+        signatures: vec!["unknown-data".into()],
+        ..blank(true)
+    };
+    // the disk as the wire probe reports it: the table's own signature
+    let gpt = || DiskProbe {
+        signatures: vec!["gpt".into()],
+        ..our_gpt(true)
+    };
+    let mut w = World::new(policy());
+    w.disk(10, "sda", 1, gpt());
+    w.partition(11, "sda", unknown());
+    w.disk(20, "sdb", 2, gpt());
+    w.partition(
+        21,
+        "sdb",
+        DiskProbe {
+            signatures: vec!["ext4".into()],
+            ..blank(true)
+        },
+    );
+    w.disk(30, "sdc", 3, blank(true));
+    w.coldplug_done(100);
+    w.run_until(60_000);
+    assert_eq!(
+        w.seen("sda"),
+        (Verdict::Cache, "interrupted prepare".into())
+    );
+    assert_eq!(
+        w.seen("sdb"),
+        (Verdict::InUse, "signature ext4 on sdb1".into())
+    );
+    assert!(w.has(&Event::CacheResumed {
+        disk: "sda".into(),
+        from_step: "mkfs".into()
+    }));
+    assert_eq!(w.written(), vec!["mkfs sda1"]);
+}
+
+#[test]
+fn a_hidden_partition_of_ours_with_an_unfinished_mkfs_is_formatted_again() {
+    let mut w = World::new(policy());
+    w.disk(10, "sda", 1, our_gpt(true));
+    w.probes.insert(
+        "sda1".into(),
+        DiskProbe {
+            signatures: vec!["unknown-data".into()],
+            ..blank(true)
+        },
+    );
+    w.coldplug_done(100);
+    w.run_until(60_000);
+    assert_eq!(w.written(), vec!["mkfs sda1"]);
+    assert!(w.has(&ready("sda1", 2)));
+}
+
+#[test]
+fn a_fresh_partition_with_unknown_data_is_not_formatted() {
+    let mut w = World::new(policy());
+    w.disk(10, "sda", 1, blank(true));
+    w.probes.insert(
+        "sda1".into(),
+        DiskProbe {
+            signatures: vec!["unknown-data".into()],
+            ..blank(true)
+        },
+    );
+    w.coldplug_done(100);
+    w.run_until(60_000);
+    assert_eq!(w.written(), vec!["table sda"]);
+    assert_eq!(w.count("cache.failed"), 1);
 }

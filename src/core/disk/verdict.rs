@@ -25,6 +25,9 @@ const EXCLUDED_KINDS: &[(&str, &str)] = &[
 /// of a GPT); they say nothing about data beyond the table.
 const TABLE_SIGNATURES: &[&str] = &["gpt", "PMBR"];
 
+/// What the signature probe reports for non-zero bytes it does not recognise.
+const UNKNOWN_DATA: &str = "unknown-data";
+
 /// `Some(reason)` when `name` is excluded without probing.
 pub fn excluded(policy: &CachePolicy, name: &str) -> Option<String> {
     if name.starts_with("loop") && !policy.allow_loop {
@@ -97,7 +100,10 @@ pub fn judge(label: &str, disk: &str, probe: &DiskProbe, parts: &[PartView<'_>])
         return Judgement::new(Verdict::InUse, reason);
     }
     if is_our_table(label, probe) {
-        return match parts.iter().find_map(|p| signature_reason(p.probe)) {
+        let foreign = parts
+            .iter()
+            .find_map(|p| ours_unfinished(p.probe).map(|r| format!("{r} on {}", p.name)));
+        return match foreign {
             Some(reason) => Judgement::new(Verdict::InUse, reason),
             None => {
                 let mut j = Judgement::new(Verdict::Cache, "interrupted prepare");
@@ -156,6 +162,24 @@ fn is_our_table(label: &str, probe: &DiskProbe) -> bool {
             .iter()
             .all(|s| TABLE_SIGNATURES.contains(&s.as_str()))
         && probe.btrfs_label.is_none()
+}
+
+/// Why the partition of our own table holds something that is not an unfinished
+/// `mkfs.btrfs` of ours: any known signature, or a btrfs with another label.
+/// `unknown-data` alone is tolerated there: a power cut during mkfs leaves tree
+/// blocks without a superblock, and only we name a GPT partition after the label.
+pub fn ours_unfinished(probe: &DiskProbe) -> Option<String> {
+    if probe.unreadable {
+        return Some("unreadable".into());
+    }
+    let mut known = probe.signatures.iter().filter(|s| *s != UNKNOWN_DATA);
+    if let Some(sig) = known.next() {
+        return Some(format!("signature {sig}"));
+    }
+    probe
+        .btrfs_label
+        .as_ref()
+        .map(|l| format!("btrfs labelled {l}"))
 }
 
 /// The first signature found (any, `unknown-data` included), or a foreign btrfs label.

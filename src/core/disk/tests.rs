@@ -630,28 +630,12 @@ fn used_disks_are_never_selected() {
             "mounted",
         ),
         (
-            "sdf",
-            DiskProbe {
-                removable: true,
-                ..blank(true)
-            },
-            "removable",
-        ),
-        (
             "sdg",
             DiskProbe {
                 read_only: true,
                 ..blank(true)
             },
             "read-only",
-        ),
-        (
-            "sdh",
-            DiskProbe {
-                usb: true,
-                ..blank(true)
-            },
-            "usb",
         ),
         (
             "sdi",
@@ -700,6 +684,17 @@ fn used_disks_are_never_selected() {
     for (slot, (name, probe, _)) in cases.iter().enumerate() {
         w.disk(10, name, u32::try_from(slot).unwrap() + 1, probe.clone());
     }
+    // removable media and USB disks, even with our label: excluded
+    let removable = DiskProbe {
+        removable: true,
+        ..labelled()
+    };
+    w.disk(10, "sdf", 30, removable);
+    let usb = DiskProbe {
+        usb: true,
+        ..blank(true)
+    };
+    w.disk(10, "sdh", 31, usb);
     // a probe that fails is a disk we cannot judge: in use
     w.devpaths
         .insert("sdz".into(), "/devices/x/block/sdz".into());
@@ -715,10 +710,13 @@ fn used_disks_are_never_selected() {
         assert_eq!(w.seen(name), (Verdict::InUse, reason.to_string()), "{name}");
     }
     assert_eq!(w.seen("sdz"), (Verdict::InUse, "unreadable".into()));
+    assert_eq!(w.seen("sdf"), (Verdict::Excluded, "removable".into()));
+    assert_eq!(w.seen("sdh"), (Verdict::Excluded, "usb".into()));
     assert!(w.has(&Event::CacheNone {
         reason: "no unused disk".into()
     }));
     assert!(w.written().is_empty());
+    assert_eq!(w.count("cache.found"), 0);
 }
 
 #[test]

@@ -79,10 +79,19 @@ impl Judgement {
 }
 
 /// Judge a disk from its own probe and the probes of its known partitions (all of
-/// them answered). Order of questions: our label anywhere → `cache`; our interrupted
+/// them answered). Order of questions: removable or USB → `excluded`; our label
+/// anywhere → `cache`; our interrupted
 /// prepare → `cache`; then the first thing found that makes it used → `in-use`; only a
 /// disk that passes every check is `unused`.
 pub fn judge(label: &str, disk: &str, probe: &DiskProbe, parts: &[PartView<'_>]) -> Judgement {
+    // Removable media and USB disks are a kind of device, like loop or sr, that only
+    // the probe (sysfs) reveals: `excluded`, even when they carry our label.
+    if probe.removable {
+        return Judgement::new(Verdict::Excluded, "removable");
+    }
+    if probe.usb {
+        return Judgement::new(Verdict::Excluded, "usb");
+    }
     if probe.btrfs_label.as_deref() == Some(label) {
         let mut j = Judgement::new(Verdict::Cache, format!("label {label}"));
         j.labelled = Some(disk.to_owned());
@@ -138,10 +147,6 @@ fn device_in_use(probe: &DiskProbe) -> Option<String> {
         "size 0".to_owned()
     } else if probe.read_only {
         "read-only".to_owned()
-    } else if probe.removable {
-        "removable".to_owned()
-    } else if probe.usb {
-        "usb".to_owned()
     } else if probe.mounted {
         "mounted".to_owned()
     } else if !probe.holders.is_empty() {

@@ -347,21 +347,31 @@ impl Cache {
         }
     }
 
+    /// `disk.seen` for `disk` when its verdict is new, and for the partition holding
+    /// our label too (operators look for the device that will be mounted).
     fn log_seen(&mut self, cx: &mut Ctx, disk: &str, j: &Judgement) {
-        let Some(dev) = self.devices.get_mut(disk) else {
+        self.log_seen_device(cx, disk, j.verdict, &j.reason);
+        if let Some(part) = j.labelled.as_deref().filter(|p| *p != disk) {
+            let reason = format!("label {}", self.policy.label);
+            self.log_seen_device(cx, part, Verdict::Cache, &reason);
+        }
+    }
+
+    fn log_seen_device(&mut self, cx: &mut Ctx, name: &str, verdict: Verdict, reason: &str) {
+        let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
-        if dev.logged == Some(j.verdict) {
+        if dev.logged == Some(verdict) {
             return;
         }
-        dev.logged = Some(j.verdict);
+        dev.logged = Some(verdict);
         let probe = dev.probe.clone().unwrap_or_default();
         cx.log(Event::DiskSeen {
-            disk: disk.to_owned(),
+            disk: name.to_owned(),
             rotational: probe.rotational,
             size_bytes: probe.size_bytes,
-            verdict: j.verdict,
-            reason: j.reason.clone(),
+            verdict,
+            reason: reason.to_owned(),
         });
     }
 

@@ -426,6 +426,7 @@ fn labelled_cache_reused_even_when_a_blank_ssd_appears_first() {
         w.seen("sdb"),
         (Verdict::Cache, format!("label {LABEL} on sdb1"))
     );
+    assert_eq!(w.seen("sdb1"), (Verdict::Cache, format!("label {LABEL}")));
     assert_eq!(w.steps(), mount_sequence("sdb1"));
     assert!(w.written().is_empty(), "{:?}", w.written());
     assert!(w.has(&ready("sdb1", 2)));

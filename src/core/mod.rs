@@ -151,7 +151,9 @@ impl Reactor {
         for timer in self.cx.timers.take_due(now) {
             let cx = &mut self.cx;
             match timer {
-                Timer::SettleQuiet | Timer::SettleDeadline => self.cache.on_timer(cx, &timer),
+                Timer::SettleQuiet | Timer::SettleDeadline | Timer::PartitionWait => {
+                    self.cache.on_timer(cx, &timer)
+                }
                 Timer::DhcpGiveUp(_) | Timer::DhcpRestart(_) => self.net.on_timer(cx, &timer),
                 Timer::GateDeadline | Timer::GateRetry | Timer::ProbeTimeout(_) => {
                     self.gate.on_timer(cx, &timer)

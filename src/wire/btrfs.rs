@@ -64,6 +64,12 @@ pub fn parse_superblock(head: &[u8]) -> Result<Btrfs> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;
@@ -94,7 +100,10 @@ mod tests {
         img[SUPERBLOCK_OFFSET + LABEL_AT] = b'X';
         assert_eq!(parse_superblock(&img), Err(Error::Malformed));
         let img = image();
-        assert_eq!(parse_superblock(&img[..SUPERBLOCK_OFFSET + 100]), Err(Error::Truncated));
+        assert_eq!(
+            parse_superblock(&img[..SUPERBLOCK_OFFSET + 100]),
+            Err(Error::Truncated)
+        );
         assert_eq!(parse_superblock(&vec![0; 0x20000]), Err(Error::Malformed));
     }
 

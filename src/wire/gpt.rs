@@ -75,7 +75,7 @@ fn header(sector: &[u8]) -> Result<Header> {
         return Err(Error::Malformed);
     }
     let entry_size = bytes::u32_le(sector, 84)? as usize;
-    if !(ENTRY_MIN..=ENTRY_MAX).contains(&entry_size) || entry_size % 8 != 0 {
+    if !(ENTRY_MIN..=ENTRY_MAX).contains(&entry_size) || !entry_size.is_multiple_of(8) {
         return Err(Error::Malformed);
     }
     Ok(Header {
@@ -104,7 +104,12 @@ fn entries(h: &Header, array: &[u8]) -> Result<Vec<GptPartition>> {
         }
         let units: Vec<u16> = bytes::slice(e, 56, 72)?
             .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c.first().copied().unwrap_or(0), c.last().copied().unwrap_or(0)]))
+            .map(|c| {
+                u16::from_le_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.last().copied().unwrap_or(0),
+                ])
+            })
             .take_while(|&u| u != 0)
             .collect();
         out.push(GptPartition {
@@ -121,7 +126,12 @@ fn entries(h: &Header, array: &[u8]) -> Result<Vec<GptPartition>> {
     Ok(out)
 }
 
-fn assemble(h: &Header, partitions: Vec<GptPartition>, sector_size: usize, protective_mbr: bool) -> Gpt {
+fn assemble(
+    h: &Header,
+    partitions: Vec<GptPartition>,
+    sector_size: usize,
+    protective_mbr: bool,
+) -> Gpt {
     Gpt {
         disk_guid: bytes::guid(&h.disk_guid),
         partitions,
@@ -136,7 +146,10 @@ fn assemble(h: &Header, partitions: Vec<GptPartition>, sector_size: usize, prote
 
 /// Byte length of the entry array, bounded by the buffer it must fit in.
 fn array_len(h: &Header, limit: usize) -> Result<usize> {
-    let len = h.entries.checked_mul(h.entry_size).ok_or(Error::Malformed)?;
+    let len = h
+        .entries
+        .checked_mul(h.entry_size)
+        .ok_or(Error::Malformed)?;
     if len > limit {
         return Err(Error::Truncated);
     }
@@ -179,13 +192,20 @@ pub fn parse(head: &[u8]) -> Result<Gpt> {
 
 /// The backup GPT with a given sector size. `tail` is the last `tail.len()` bytes of a
 /// disk of `disk_size` bytes.
-pub fn parse_backup_with_sector_size(tail: &[u8], disk_size: u64, sector_size: usize) -> Result<Gpt> {
+pub fn parse_backup_with_sector_size(
+    tail: &[u8],
+    disk_size: u64,
+    sector_size: usize,
+) -> Result<Gpt> {
     let ss = sector_size as u64;
-    if disk_size % ss != 0 || disk_size < 2 * ss || (tail.len() as u64) > disk_size {
+    if !disk_size.is_multiple_of(ss) || disk_size < 2 * ss || (tail.len() as u64) > disk_size {
         return Err(Error::Malformed);
     }
     let last_lba = disk_size / ss - 1;
-    let header_at = tail.len().checked_sub(sector_size).ok_or(Error::Truncated)?;
+    let header_at = tail
+        .len()
+        .checked_sub(sector_size)
+        .ok_or(Error::Truncated)?;
     let h = header(bytes::slice(tail, header_at, sector_size)?)?;
     if h.my_lba != last_lba {
         return Err(Error::Malformed);
@@ -209,6 +229,12 @@ pub fn parse_backup(tail: &[u8], disk_size: u64) -> Result<Gpt> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;

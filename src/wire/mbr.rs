@@ -34,7 +34,9 @@ pub struct Mbr {
 impl Mbr {
     /// A GPT protective MBR: some entry has type 0xEE.
     pub fn protective(&self) -> bool {
-        self.partitions.iter().any(|p| p.kind == TYPE_GPT_PROTECTIVE)
+        self.partitions
+            .iter()
+            .any(|p| p.kind == TYPE_GPT_PROTECTIVE)
     }
 }
 
@@ -74,6 +76,12 @@ pub fn parse(sector0: &[u8]) -> Result<Mbr> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;
@@ -91,8 +99,20 @@ mod tests {
         assert_eq!(
             m.partitions,
             vec![
-                MbrPartition { number: 1, bootable: true, kind: 0x83, start_lba: 2048, sectors: 20480 },
-                MbrPartition { number: 2, bootable: false, kind: 0x82, start_lba: 22528, sectors: 131072 - 22528 },
+                MbrPartition {
+                    number: 1,
+                    bootable: true,
+                    kind: 0x83,
+                    start_lba: 2048,
+                    sectors: 20480
+                },
+                MbrPartition {
+                    number: 2,
+                    bootable: false,
+                    kind: 0x82,
+                    start_lba: 22528,
+                    sectors: 131072 - 22528
+                },
             ]
         );
     }

@@ -260,6 +260,12 @@ pub fn set_link_up(index: u32, seq: u32) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::core::input::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
@@ -397,7 +403,10 @@ mod tests {
     #[test]
     fn requests() {
         let d = dump_links(5);
-        assert_eq!(u32::from_ne_bytes(d[0..4].try_into().unwrap()) as usize, d.len());
+        assert_eq!(
+            u32::from_ne_bytes(d[0..4].try_into().unwrap()) as usize,
+            d.len()
+        );
         assert_eq!(u16::from_ne_bytes([d[4], d[5]]), 18); // RTM_GETLINK
         assert_eq!(u16::from_ne_bytes([d[6], d[7]]), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(u32::from_ne_bytes(d[8..12].try_into().unwrap()), 5);
@@ -407,7 +416,10 @@ mod tests {
         let up = set_link_up(3, 9);
         assert_eq!(up.len(), 32);
         assert_eq!(u16::from_ne_bytes([up[4], up[5]]), RTM_NEWLINK);
-        assert_eq!(u16::from_ne_bytes([up[6], up[7]]), NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(
+            u16::from_ne_bytes([up[6], up[7]]),
+            NLM_F_REQUEST | NLM_F_ACK
+        );
         assert_eq!(u32::from_ne_bytes(up[20..24].try_into().unwrap()), 3);
         assert_eq!(u32::from_ne_bytes(up[24..28].try_into().unwrap()), IFF_UP);
         assert_eq!(u32::from_ne_bytes(up[28..32].try_into().unwrap()), IFF_UP);

@@ -39,10 +39,11 @@ struct Disk<'a> {
 impl Disk<'_> {
     /// `len` bytes at disk offset `off`, from whichever buffer holds them.
     fn at(&self, off: u64, len: usize) -> Option<&[u8]> {
-        if let Ok(o) = usize::try_from(off) {
-            if let Ok(s) = bytes::slice(self.head, o, len) {
-                return Some(s);
-            }
+        if let Some(s) = usize::try_from(off)
+            .ok()
+            .and_then(|o| bytes::slice(self.head, o, len).ok())
+        {
+            return Some(s);
         }
         let tail_start = self.size.checked_sub(self.tail.len() as u64)?;
         let o = usize::try_from(off.checked_sub(tail_start)?).ok()?;
@@ -62,10 +63,17 @@ impl Disk<'_> {
 /// and `tail` (its last bytes, ideally [`PROBE_TAIL`]) of a disk of `disk_size` bytes.
 /// Never empty unless both buffers are entirely zero.
 pub fn probe(head: &[u8], tail: &[u8], disk_size: u64) -> Vec<Signature> {
-    let d = Disk { head, tail, size: disk_size };
+    let d = Disk {
+        head,
+        tail,
+        size: disk_size,
+    };
     let mut found = Vec::new();
     let mut add = |name: &'static str, offset: u64| {
-        if !found.iter().any(|s: &Signature| s.name == name && s.offset == offset) {
+        if !found
+            .iter()
+            .any(|s: &Signature| s.name == name && s.offset == offset)
+        {
             found.push(Signature { name, offset });
         }
     };
@@ -73,11 +81,17 @@ pub fn probe(head: &[u8], tail: &[u8], disk_size: u64) -> Vec<Signature> {
     containers(&d, &mut add);
     partition_tables(&d, &mut add);
     // A DOS table is only reported if no filesystem boot sector claimed sector 0.
-    if found.iter().any(|s| s.offset == 0 && s.name != "dos" && s.name != "gpt") {
+    if found
+        .iter()
+        .any(|s| s.offset == 0 && s.name != "dos" && s.name != "gpt")
+    {
         found.retain(|s| s.name != "dos");
     }
     if found.is_empty() && (head.iter().any(|&b| b != 0) || tail.iter().any(|&b| b != 0)) {
-        found.push(Signature { name: UNKNOWN_DATA, offset: 0 });
+        found.push(Signature {
+            name: UNKNOWN_DATA,
+            offset: 0,
+        });
     }
     found
 }
@@ -242,7 +256,9 @@ fn md(d: &Disk, add: &mut impl FnMut(&'static str, u64)) {
     if d.size >= 0x2_0000 {
         let off = (d.size & !0xFFFF) - 0x1_0000;
         let magic = d.at(off, 4).and_then(|b| bytes::array::<4>(b, 0).ok());
-        if magic.is_some_and(|m| u32::from_le_bytes(m) == MD_MAGIC || u32::from_be_bytes(m) == MD_MAGIC) {
+        if magic
+            .is_some_and(|m| u32::from_le_bytes(m) == MD_MAGIC || u32::from_be_bytes(m) == MD_MAGIC)
+        {
             add("linux_raid_member", off);
         }
     }
@@ -282,7 +298,7 @@ fn partition_tables(d: &Disk, add: &mut impl FnMut(&'static str, u64)) {
             add("gpt", ss);
             gpt_seen = true;
         }
-        if d.size >= 2 * ss && d.size % ss == 0 && d.has(d.size - ss, gpt::SIGNATURE) {
+        if d.size >= 2 * ss && d.size.is_multiple_of(ss) && d.has(d.size - ss, gpt::SIGNATURE) {
             add("gpt", d.size - ss);
             gpt_seen = true;
         }
@@ -299,4 +315,10 @@ fn partition_tables(d: &Disk, add: &mut impl FnMut(&'static str, u64)) {
 
 #[cfg(test)]
 #[path = "signature_tests.rs"]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests;

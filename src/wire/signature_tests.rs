@@ -60,7 +60,13 @@ fn ext_flavours_by_feature_flags() {
     ];
     for (sb, want) in cases {
         let found = probe_with(4 * MIB, &[(1024, &sb)]);
-        assert_eq!(found, vec![Signature { name: want, offset: 1024 }]);
+        assert_eq!(
+            found,
+            vec![Signature {
+                name: want,
+                offset: 1024
+            }]
+        );
     }
 }
 
@@ -76,17 +82,26 @@ fn hand_built_magics() {
     let z_le = ZFS_UBERBLOCK_MAGIC.to_le_bytes();
     let z_be = ZFS_UBERBLOCK_MAGIC.to_be_bytes();
     let md = [0xfc, 0x4e, 0x2b, 0xa9, 1, 0, 0, 0];
-    let cases: Vec<(Vec<(u64, &[u8])>, &str, u64)> = vec![
+    type Case<'a> = (Vec<(u64, &'a [u8])>, &'static str, u64);
+    let cases: Vec<Case> = vec![
         (vec![(0, &b"XFSB"[..])], "xfs", 0),
         (vec![(0, &fat[..])], "vfat", 0),
-        (vec![(3, &b"NTFS    "[..]), (510, &[0x55, 0xAA][..])], "ntfs", 0),
+        (
+            vec![(3, &b"NTFS    "[..]), (510, &[0x55, 0xAA][..])],
+            "ntfs",
+            0,
+        ),
         (vec![(3, &b"EXFAT   "[..])], "exfat", 0),
         (vec![(4086, &b"SWAPSPACE2"[..])], "swap", 0),
         (vec![(65526, &b"SWAP-SPACE"[..])], "swap", 0),
         (vec![(8192 - 9, &b"S1SUSPEND"[..])], "swsuspend", 0),
         (vec![(0, &lvm[..])], "LVM2_member", 512),
         (vec![(0, &b"LUKS\xba\xbe"[..])], "crypto_LUKS", 0),
-        (vec![(0x40_0000, &b"SKUL\xba\xbe"[..])], "crypto_LUKS", 0x40_0000),
+        (
+            vec![(0x40_0000, &b"SKUL\xba\xbe"[..])],
+            "crypto_LUKS",
+            0x40_0000,
+        ),
         (vec![(0, &md[..])], "linux_raid_member", 0),
         (vec![(4096, &md[..])], "linux_raid_member", 4096),
         (vec![(4096 + 24, &BCACHE_MAGIC[..])], "bcache", 4096),
@@ -97,11 +112,22 @@ fn hand_built_magics() {
         (vec![(512, &b"EFI PART"[..])], "gpt", 512),
         (vec![(4096, &b"EFI PART"[..])], "gpt", 4096),
         (vec![(ZFS_LABEL / 2 + 5 * 1024, &z_le[..])], "zfs_member", 0),
-        (vec![(ZFS_LABEL * 3 / 2, &z_be[..])], "zfs_member", ZFS_LABEL),
+        (
+            vec![(ZFS_LABEL * 3 / 2, &z_be[..])],
+            "zfs_member",
+            ZFS_LABEL,
+        ),
     ];
     for (put, want, off) in cases {
         let found = probe_with(8 * MIB, &put);
-        assert_eq!(found, vec![Signature { name: want, offset: off }], "{want}");
+        assert_eq!(
+            found,
+            vec![Signature {
+                name: want,
+                offset: off
+            }],
+            "{want}"
+        );
     }
 }
 
@@ -113,10 +139,18 @@ fn signatures_at_the_end() {
     let md090 = (size & !0xFFFF) - 0x1_0000;
     let aligned = size & !(ZFS_LABEL - 1);
     let cases: Vec<(u64, &[u8], &str)> = vec![
-        (md10, &[0xfc, 0x4e, 0x2b, 0xa9, 1, 0, 0, 0], "linux_raid_member"),
+        (
+            md10,
+            &[0xfc, 0x4e, 0x2b, 0xa9, 1, 0, 0, 0],
+            "linux_raid_member",
+        ),
         (md090, &[0xfc, 0x4e, 0x2b, 0xa9], "linux_raid_member"),
         (md090, &[0xa9, 0x2b, 0x4e, 0xfc], "linux_raid_member"),
-        (aligned - ZFS_LABEL / 2, &[0x0c, 0xb1, 0xba, 0, 0, 0, 0, 0], "zfs_member"),
+        (
+            aligned - ZFS_LABEL / 2,
+            &[0x0c, 0xb1, 0xba, 0, 0, 0, 0, 0],
+            "zfs_member",
+        ),
     ];
     for (off, magic, want) in cases {
         let found = probe_with(size, &[(off, magic)]);
@@ -125,19 +159,37 @@ fn signatures_at_the_end() {
     // The backup GPT header in the last sector (512-byte sectors: size must divide).
     let size = 64 * MIB;
     let found = probe_with(size, &[(size - 512, b"EFI PART")]);
-    assert_eq!(found, vec![Signature { name: "gpt", offset: size - 512 }]);
+    assert_eq!(
+        found,
+        vec![Signature {
+            name: "gpt",
+            offset: size - 512
+        }]
+    );
 }
 
 #[test]
 fn dos_table_but_not_a_boot_sector() {
     let mbr = include_bytes!("testdata/mbr_head.bin");
-    assert_eq!(probe_with(64 * MIB, &[(0, mbr)]), vec![Signature { name: "dos", offset: 0 }]);
+    assert_eq!(
+        probe_with(64 * MIB, &[(0, mbr)]),
+        vec![Signature {
+            name: "dos",
+            offset: 0
+        }]
+    );
     let gpt_head = include_bytes!("testdata/gpt512_head.bin");
     let found = probe_with(64 * MIB, &[(0, gpt_head)]);
     assert_eq!(names(&found), vec!["gpt"]);
     // A protective MBR whose GPT header is gone still marks a partitioned disk.
     let found = probe_with(64 * MIB, &[(0, &gpt_head[..512])]);
-    assert_eq!(found, vec![Signature { name: "gpt", offset: 0 }]);
+    assert_eq!(
+        found,
+        vec![Signature {
+            name: "gpt",
+            offset: 0
+        }]
+    );
 }
 
 #[test]
@@ -212,7 +264,11 @@ fn sparse(path: &Path, size: u64) {
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn probe_file(path: &Path) -> Vec<Signature> {
@@ -275,7 +331,12 @@ fn real_swap_both_page_sizes() {
 
 #[test]
 fn real_btrfs_f2fs_squashfs_iso() {
-    expect_tool("mkfs.btrfs", &["-q", "-f", "-L", "x"], 128 * MIB, &["btrfs"]);
+    expect_tool(
+        "mkfs.btrfs",
+        &["-q", "-f", "-L", "x"],
+        128 * MIB,
+        &["btrfs"],
+    );
     expect_tool("mkfs.f2fs", &["-q", "-f"], 64 * MIB, &["f2fs"]);
     let (Some(mksq), Some(geniso)) = (tool("mksquashfs"), tool("genisoimage")) else {
         return;
@@ -284,10 +345,16 @@ fn real_btrfs_f2fs_squashfs_iso() {
     std::fs::create_dir(dir.path("src")).unwrap();
     std::fs::write(dir.path("src/hello"), b"hello").unwrap();
     let sq = dir.path("sq.img");
-    run(Command::new(mksq).arg(dir.path("src")).arg(&sq).args(["-quiet", "-noappend"]));
+    run(Command::new(mksq)
+        .arg(dir.path("src"))
+        .arg(&sq)
+        .args(["-quiet", "-noappend"]));
     assert_eq!(names(&probe_file(&sq)), vec!["squashfs"]);
     let iso = dir.path("cd.iso");
-    run(Command::new(geniso).args(["-quiet", "-o"]).arg(&iso).arg(dir.path("src")));
+    run(Command::new(geniso)
+        .args(["-quiet", "-o"])
+        .arg(&iso)
+        .arg(dir.path("src")));
     assert_eq!(names(&probe_file(&iso)), vec!["iso9660"]);
 }
 
@@ -304,8 +371,14 @@ fn real_partition_tables() {
         assert_eq!(
             found,
             vec![
-                Signature { name: "gpt", offset: 512 },
-                Signature { name: "gpt", offset: 64 * MIB - 512 }
+                Signature {
+                    name: "gpt",
+                    offset: 512
+                },
+                Signature {
+                    name: "gpt",
+                    offset: 64 * MIB - 512
+                }
             ]
         );
     }
@@ -321,7 +394,12 @@ fn real_partition_tables() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"label: dos\nstart=2048, type=83\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, type=83\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(names(&probe_file(&img)), vec!["dos"]);
 }
@@ -342,15 +420,35 @@ fn real_luks1_luks2_and_luks2_secondary() {
             .arg(&key)
             .arg(&img));
         let found = probe_file(&img);
-        assert_eq!(found[0], Signature { name: "crypto_LUKS", offset: 0 }, "{kind}");
-        assert!(names(&found).iter().all(|n| *n == "crypto_LUKS"), "{found:?}");
+        assert_eq!(
+            found[0],
+            Signature {
+                name: "crypto_LUKS",
+                offset: 0
+            },
+            "{kind}"
+        );
+        assert!(
+            names(&found).iter().all(|n| *n == "crypto_LUKS"),
+            "{found:?}"
+        );
         if kind == "luks2" {
             // The secondary header survives a wiped primary.
             let mut bytes = std::fs::read(&img).unwrap();
             bytes[..0x4000].fill(0);
             let size = bytes.len() as u64;
-            let found = probe(&bytes[..PROBE_HEAD], &bytes[bytes.len() - PROBE_TAIL..], size);
-            assert_eq!(found[0], Signature { name: "crypto_LUKS", offset: 0x4000 });
+            let found = probe(
+                &bytes[..PROBE_HEAD],
+                &bytes[bytes.len() - PROBE_TAIL..],
+                size,
+            );
+            assert_eq!(
+                found[0],
+                Signature {
+                    name: "crypto_LUKS",
+                    offset: 0x4000
+                }
+            );
         }
     }
 }
@@ -367,7 +465,13 @@ fn real_gpt_backup_alone_is_in_use() {
     let size = bytes.len() as u64;
     let tail = &bytes[bytes.len() - PROBE_TAIL..];
     let found = probe(&bytes[..PROBE_HEAD], tail, size);
-    assert_eq!(found, vec![Signature { name: "gpt", offset: size - 512 }]);
+    assert_eq!(
+        found,
+        vec![Signature {
+            name: "gpt",
+            offset: size - 512
+        }]
+    );
     let g = gpt::parse_backup(tail, size).unwrap();
     assert_eq!(g.partitions.len(), 1);
 }

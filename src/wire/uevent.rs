@@ -150,8 +150,8 @@ pub fn parse_kernel(buf: &[u8]) -> Result<Uevent> {
         .windows(2)
         .position(|w| w == b"@/")
         .ok_or(Error::Malformed)?;
-    let action = std::str::from_utf8(summary.get(..at).unwrap_or_default())
-        .map_err(|_| Error::Malformed)?;
+    let action =
+        std::str::from_utf8(summary.get(..at).unwrap_or_default()).map_err(|_| Error::Malformed)?;
     let devpath = std::str::from_utf8(summary.get(at + 1..).unwrap_or_default())
         .map_err(|_| Error::Malformed)?;
     let env = parse_env(rest.get(1..).unwrap_or_default());
@@ -258,6 +258,12 @@ pub fn encode_libudev(ev: &Uevent) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;
@@ -335,9 +341,15 @@ mod tests {
     fn mdevd_checks() {
         assert_eq!(parse_kernel(b""), Err(Error::Truncated));
         // No trailing NUL.
-        assert_eq!(parse_kernel(b"add@/devices/x\0ACTION=add"), Err(Error::Malformed));
+        assert_eq!(
+            parse_kernel(b"add@/devices/x\0ACTION=add"),
+            Err(Error::Malformed)
+        );
         // No `@/` summary (this is what a libudev or garbage message looks like).
-        assert_eq!(parse_kernel(b"add/devices/x\0ACTION=add\0"), Err(Error::Malformed));
+        assert_eq!(
+            parse_kernel(b"add/devices/x\0ACTION=add\0"),
+            Err(Error::Malformed)
+        );
         assert_eq!(parse_kernel(b"\0"), Err(Error::Malformed));
         // Summary alone is enough; the pairs fill the rest.
         let ev = parse_kernel(b"remove@/devices/x\0").unwrap();

@@ -123,6 +123,11 @@ mod tests {
             img.extend_from_slice(b);
             let _ = parse_superblock(&img);
             let _ = parse_superblock(b);
+            // With a checksum type that is not verified, mutations reach the decoders.
+            if img.len() > SUPERBLOCK_OFFSET + CSUM_TYPE_AT {
+                img[SUPERBLOCK_OFFSET + CSUM_TYPE_AT] = 2;
+                let _ = parse_superblock(&img);
+            }
         });
     }
 }

@@ -129,7 +129,12 @@ pub mod fuzz {
 
     /// Feeds `f` every prefix-truncation of each seed (at a few hundred cut points),
     /// `rounds` bit-flipped copies, and random buffers. `f` must simply return.
+    /// `WIRE_FUZZ_ROUNDS=N` overrides `rounds` for a longer soak.
     pub fn no_panic(seeds: &[&[u8]], rounds: usize, mut f: impl FnMut(&[u8])) {
+        let rounds = std::env::var("WIRE_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(rounds);
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         for seed in seeds {
             let step = (seed.len() / 300).max(1);

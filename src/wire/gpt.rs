@@ -311,6 +311,66 @@ mod tests {
         assert_eq!(parse(&[0u8; 8192]), Err(Error::Malformed));
     }
 
+    /// Recomputes both CRCs of a primary table (512-byte sectors) in place, so that
+    /// mutated headers get past the checksums and exercise the bounds checks.
+    fn fix_crcs(head: &mut [u8]) {
+        let n = u32::from_le_bytes(head[512 + 80..512 + 84].try_into().unwrap()) as usize;
+        let size = u32::from_le_bytes(head[512 + 84..512 + 88].try_into().unwrap()) as usize;
+        if let Some(array) = n
+            .checked_mul(size)
+            .and_then(|len| head.get(1024..1024 + len))
+        {
+            let crc = crc32(array);
+            head[512 + 88..512 + 92].copy_from_slice(&crc.to_le_bytes());
+        }
+        head[512 + 16..512 + 20].fill(0);
+        let crc = crc32(&head[512..512 + 92]);
+        head[512 + 16..512 + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn hostile_header_fields_are_bounded() {
+        let cases: [(usize, &[u8]); 6] = [
+            (80, &u32::MAX.to_le_bytes()), // entry count
+            (84, &u32::MAX.to_le_bytes()), // entry size
+            (84, &8u32.to_le_bytes()),     // entry size below 128
+            (72, &u64::MAX.to_le_bytes()), // entry array LBA
+            (12, &u32::MAX.to_le_bytes()), // header size
+            (24, &7u64.to_le_bytes()),     // my_lba
+        ];
+        for (off, value) in cases {
+            let mut h = HEAD.to_vec();
+            h[512 + off..512 + off + value.len()].copy_from_slice(value);
+            fix_crcs(&mut h);
+            assert!(parse(&h).is_err(), "field at {off}");
+        }
+        // Fewer entries than usual, with valid CRCs, still parses.
+        let mut h = HEAD.to_vec();
+        h[512 + 80..512 + 84].copy_from_slice(&4u32.to_le_bytes());
+        fix_crcs(&mut h);
+        assert_eq!(parse(&h).unwrap().partitions.len(), 2);
+    }
+
+    #[test]
+    fn never_panics_past_the_checksums() {
+        let mut rng = fuzz::XorShift(7);
+        for _ in 0..3000 {
+            let mut h = HEAD.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let i = 512 + rng.below(92);
+                h[i] = rng.next_u64() as u8;
+            }
+            if rng.below(2) == 0 {
+                let i = 1024 + rng.below(256);
+                h[i] = rng.next_u64() as u8;
+            }
+            fix_crcs(&mut h);
+            let _ = parse(&h);
+            let cut = rng.below(h.len());
+            let _ = parse(&h[..cut]);
+        }
+    }
+
     #[test]
     fn never_panics() {
         fuzz::no_panic(&[HEAD, &HEAD_4K[..8192 + 512]], 1500, |b| {

@@ -1,7 +1,8 @@
 //! Where the operator tools read the log stream from: a file, standard input, or the
 //! live log socket (`<root>/run/nodeboot.sock`). On the socket the client asks for
 //! `logs` (the world loop's protocol, `src/world/logsock.rs`): the server sends its
-//! backlog and closes, so the end of the backlog is the end of the connection.
+//! backlog (its last 20,000 lines) and closes, so the end of the backlog is the end of
+//! the connection.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -98,7 +99,12 @@ pub fn read_backlog(path: &Path) -> io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // The server answers a request it refuses with one `error: …` line.
+    if let Some(err) = text.lines().find_map(|l| l.strip_prefix("error: ")) {
+        return Err(io::Error::other(err.to_owned()));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub const USAGE: &str = "usage: nodeboot <command>
   check DIR
   logs [-f] [--json]
   status [--json] [--from FILE|-] [--socket PATH] [--root DIR]
-  plot [FILE|-] [-o OUT.svg] [--socket PATH] [--root DIR]
+  plot [FILE|-] [-o OUT.svg] [--width PX] [--socket PATH] [--root DIR]
   (no command, as PID 1: boot the node)";
 
 /// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.

@@ -13,16 +13,23 @@ use serde_json::Value;
 
 /// The SVG timeline of a stream (JSON records in stream order).
 pub fn render(records: &[Value]) -> String {
-    svg::draw(&timeline::build(records), svg::CHART_W)
+    render_width(records, svg::CHART_W)
 }
 
-const PLOT_USAGE: &str = "usage: nodeboot plot [FILE|-] [-o OUT.svg] [--socket PATH] [--root DIR]
+/// The same with a time area `chart_w` pixels wide (clamped to 200–20000).
+pub fn render_width(records: &[Value], chart_w: f64) -> String {
+    svg::draw(&timeline::build(records), chart_w.clamp(200.0, 20_000.0))
+}
+
+const PLOT_USAGE: &str =
+    "usage: nodeboot plot [FILE|-] [-o OUT.svg] [--width PX] [--socket PATH] [--root DIR]
   FILE is a log file or `replay --json` output (- reads stdin); without FILE the
-  backlog of the live log socket is drawn. Without -o the SVG goes to stdout.";
+  backlog of the live log socket is drawn. Without -o the SVG goes to stdout.
+  --width sets the time axis' length in pixels (default 1000).";
 
 /// `nodeboot plot [FILE|-] [-o out.svg] [--socket PATH] [--root DIR]`.
 pub fn plot_main(args: &[String]) -> i32 {
-    let args = match crate::cli::Args::parse(args, &["o", "output", "socket", "root"]) {
+    let args = match crate::cli::Args::parse(args, &["o", "output", "socket", "root", "width"]) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("nodeboot plot: {e}\n{PLOT_USAGE}");
@@ -33,7 +40,7 @@ pub fn plot_main(args: &[String]) -> i32 {
         println!("{PLOT_USAGE}");
         return 0;
     }
-    if let Some(flag) = args.unknown(&["o", "output", "socket", "root"]) {
+    if let Some(flag) = args.unknown(&["o", "output", "socket", "root", "width", "h", "help"]) {
         eprintln!("nodeboot plot: unknown flag --{flag}\n{PLOT_USAGE}");
         return 2;
     }
@@ -61,7 +68,15 @@ pub fn plot_main(args: &[String]) -> i32 {
         );
         return 1;
     }
-    let svg = render(&records);
+    let width = match args.value("width").map(str::parse::<u32>) {
+        None => svg::CHART_W,
+        Some(Ok(w)) if (200..=20_000).contains(&w) => f64::from(w),
+        Some(_) => {
+            eprintln!("nodeboot plot: --width takes 200 to 20000 pixels\n{PLOT_USAGE}");
+            return 2;
+        }
+    };
+    let svg = render_width(&records, width);
     match args.value("o").or(args.value("output")) {
         Some(out) if out != "-" => match std::fs::write(out, svg) {
             Ok(()) => 0,

@@ -136,12 +136,10 @@ pub fn ensure_allowed(confine: &Confinement, dev: &str) -> Result<()> {
     if !confine.disk_allowed(dev) {
         return Err(refused(dev));
     }
-    if let Some(parent) = parent_disk(confine, dev) {
-        if !confine.disk_allowed(&parent) {
-            return Err(refused(&parent));
-        }
+    match parent_disk(confine, dev) {
+        Some(parent) if !confine.disk_allowed(&parent) => Err(refused(&parent)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A node path (`/var/log`) must be absolute-or-relative plain components: `..` could

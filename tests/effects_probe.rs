@@ -1,0 +1,90 @@
+//! ProbeDisk on real loop devices (root; skipped otherwise unless CI=true).
+
+mod effects_support;
+
+use effects_support::*;
+use nodeboot::core::action::Effect;
+use nodeboot::core::input::{DiskProbe, EffectOutput};
+use nodeboot::world::confine::Confinement;
+use nodeboot::world::effects::{Plan, plan, run_blocking};
+
+fn probe(confine: &Confinement, device: &str) -> DiskProbe {
+    let effect = Effect::ProbeDisk {
+        device: device.into(),
+    };
+    assert_eq!(plan(&effect, confine).unwrap(), Plan::Blocking);
+    match run_blocking(&effect, confine).unwrap() {
+        EffectOutput::Disk { probe } => probe,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn blank_disk_has_no_signatures_and_the_right_size() {
+    if !require_root("blank_disk_has_no_signatures_and_the_right_size") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("blank");
+    let disk = LoopDisk::new(tmp.path(), "blank", 64, None);
+    let p = probe(&disk.confinement(tmp.path()), &disk.name);
+    assert_eq!(p.size_bytes, 64 << 20);
+    assert!(!p.rotational, "rotational was set to 0");
+    assert!(p.signatures.is_empty(), "{:?}", p.signatures);
+    assert_eq!(p.partition_table, None);
+    assert!(p.partitions.is_empty());
+    assert_eq!(p.btrfs_label, None);
+    assert!(!p.mounted && !p.unreadable && !p.read_only && !p.removable && !p.usb);
+    assert!(p.holders.is_empty());
+
+    // The same disk, rotary again: the flag follows sysfs.
+    std::fs::write(format!("/sys/block/{}/queue/rotational", disk.name), "1").unwrap();
+    assert!(probe(&disk.confinement(tmp.path()), &disk.name).rotational);
+}
+
+#[test]
+fn ext4_disk_says_ext4() {
+    if !require_root("ext4_disk_says_ext4") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("ext4");
+    let disk = LoopDisk::new(tmp.path(), "ext4", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    let p = probe(&disk.confinement(tmp.path()), &disk.name);
+    assert!(
+        p.signatures.iter().any(|s| s == "ext4"),
+        "{:?}",
+        p.signatures
+    );
+    assert_eq!(p.btrfs_label, None);
+    assert_eq!(p.partition_table, None);
+    assert_eq!(p.size_bytes, 32 << 20);
+}
+
+#[test]
+fn probe_is_read_only_and_allowed_for_any_disk() {
+    if !require_root("probe_is_read_only_and_allowed_for_any_disk") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("ro");
+    let disk = LoopDisk::new(tmp.path(), "ro", 16, Some(&["mkfs.ext4", "-q", "-F"]));
+    let before = std::fs::read(&disk.image).unwrap();
+    // Not on the allow-list: probing is still fine (reading decides "excluded" later).
+    let confine = Confinement {
+        disks: Some(vec!["nbnothing".into()]),
+        ..disk.confinement(tmp.path())
+    };
+    let p = probe(&confine, &disk.name);
+    assert!(p.signatures.iter().any(|s| s == "ext4"));
+    assert_eq!(
+        std::fs::read(&disk.image).unwrap(),
+        before,
+        "probe changed the disk"
+    );
+    // A device that does not exist is an error, not a blank disk.
+    let missing = Effect::ProbeDisk {
+        device: "nbmissing0".into(),
+    };
+    assert!(run_blocking(&missing, &confine).is_err());
+}

@@ -1,5 +1,10 @@
 //! ProbeDisk on real loop devices (root; skipped otherwise unless CI=true).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 mod effects_support;
 

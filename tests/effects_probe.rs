@@ -94,3 +94,64 @@ fn probe_is_read_only_and_allowed_for_any_disk() {
     };
     assert!(run_blocking(&missing, &confine).is_err());
 }
+
+#[test]
+fn a_device_that_cannot_be_read_is_unreadable_not_blank() {
+    if !require_root("a_device_that_cannot_be_read_is_unreadable_not_blank") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("unread");
+    let disk = LoopDisk::new(tmp.path(), "unread", 16, None);
+    // sysfs knows the disk, but its device node is not where the world looks.
+    let empty_dev = tmp.path().join("dev");
+    std::fs::create_dir(&empty_dev).unwrap();
+    let confine = Confinement {
+        dev_dir: empty_dev,
+        ..disk.confinement(tmp.path())
+    };
+    let p = probe(&confine, &disk.name);
+    assert!(p.unreadable);
+    assert_eq!(p.size_bytes, 16 << 20);
+    assert!(p.signatures.is_empty());
+}
+
+#[test]
+fn a_mounted_whole_disk_is_reported_mounted() {
+    if !require_root("a_mounted_whole_disk_is_reported_mounted") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("mounted");
+    let disk = LoopDisk::new(tmp.path(), "mounted", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    let target = tmp.path().join("m");
+    std::fs::create_dir(&target).unwrap();
+    run(&[
+        "mount",
+        &disk.dev.to_string_lossy(),
+        &target.to_string_lossy(),
+    ]);
+    let _guard = MountGuard(target.clone());
+    let confine = disk.confinement(tmp.path());
+    assert!(probe(&confine, &disk.name).mounted);
+    // And a write to it is refused before anything is opened for writing.
+    let effect = Effect::WritePartitionTable {
+        disk: disk.name.clone(),
+        name: "sp_zos-cache".into(),
+    };
+    let before = std::fs::read(&disk.image).unwrap();
+    assert_eq!(
+        plan(&effect, &confine).unwrap_err(),
+        format!("busy: {} is mounted", disk.name)
+    );
+    assert!(
+        run_blocking(&effect, &confine)
+            .unwrap_err()
+            .starts_with("busy:")
+    );
+    drop(_guard);
+    // No MBR or GPT header appeared (ext4 itself leaves bytes 0..1024 alone; mounting
+    // updates its superblock, so only this region can be compared).
+    let after = std::fs::read(&disk.image).unwrap();
+    assert!(before[..1024] == after[..1024], "sectors 0-1 changed");
+}

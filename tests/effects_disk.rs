@@ -327,3 +327,39 @@ fn mount_target_cannot_escape_the_root() {
     assert!(err.contains("outside the root"), "{err}");
     assert!(!is_mount_point(&outside));
 }
+
+#[test]
+fn dry_run_writes_nothing() {
+    if !require_root("dry_run_writes_nothing") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("dry");
+    let disk = LoopDisk::new(tmp.path(), "dry", 64, None);
+    let confine = Confinement {
+        dry_run: true,
+        ..disk.confinement(tmp.path())
+    };
+    let before = std::fs::read(&disk.image).unwrap();
+    for effect in [
+        write_table(&disk),
+        Effect::AddPartition {
+            disk: disk.name.clone(),
+            number: 1,
+        },
+        Effect::Mkfs {
+            device: disk.name.clone(),
+            label: LABEL.into(),
+        },
+    ] {
+        let err = plan(&effect, &confine).unwrap_err();
+        assert!(err.starts_with("dry run: would "), "{err}");
+        assert_eq!(run_blocking(&effect, &confine).unwrap_err(), err);
+    }
+    assert!(
+        std::fs::read(&disk.image).unwrap() == before,
+        "dry run wrote"
+    );
+    // Reading is still allowed.
+    assert_eq!(probe(&confine, &disk.name).size_bytes, 64 << 20);
+}

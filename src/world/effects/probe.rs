@@ -12,8 +12,6 @@ use crate::world::confine::Confinement;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-/// Offset of the primary btrfs superblock.
-const BTRFS_SUPER_OFFSET: usize = 0x1_0000;
 const SECTOR: u64 = 512;
 
 pub fn probe(confine: &Confinement, device: &str) -> Result<DiskProbe> {
@@ -86,7 +84,9 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
         .into_iter()
         .map(|s| s.name.to_string())
         .collect();
-    if let Ok(gpt) = wire::gpt::parse(head) {
+    // A disk whose primary table was wiped but whose backup survives still has one.
+    let gpt = wire::gpt::parse(head).or_else(|_| wire::gpt::parse_backup(tail, probe.size_bytes));
+    if let Ok(gpt) = gpt {
         probe.partition_table = Some("gpt".into());
         probe.partitions = gpt
             .partitions
@@ -108,14 +108,11 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
             .map(|p| PartitionEntry {
                 number: p.number,
                 name: String::new(),
-                start_lba: p.first_lba,
-                size_lba: p.sectors,
+                start_lba: u64::from(p.start_lba),
+                size_lba: u64::from(p.sectors),
             })
             .collect();
     }
-    probe.btrfs_label = head
-        .get(BTRFS_SUPER_OFFSET..)
-        .and_then(|sb| wire::btrfs::parse_superblock(sb).ok())
-        .map(|b| b.label);
+    probe.btrfs_label = wire::btrfs::parse_superblock(head).ok().map(|b| b.label);
     probe.signatures = signatures;
 }

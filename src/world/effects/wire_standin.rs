@@ -76,6 +76,11 @@ pub mod gpt {
         pub partitions: Vec<GptPartition>,
     }
 
+    /// The stand-in reads no backup tables.
+    pub fn parse_backup(_tail: &[u8], _disk_size: u64) -> crate::wire::Result<Gpt> {
+        Err(crate::wire::Error::Unsupported)
+    }
+
     pub fn parse(buf: &[u8]) -> crate::wire::Result<Gpt> {
         let mut cur = std::io::Cursor::new(buf);
         let gpt =
@@ -99,8 +104,8 @@ pub mod mbr {
     pub struct MbrPartition {
         pub number: u32,
         pub kind: u8,
-        pub first_lba: u64,
-        pub sectors: u64,
+        pub start_lba: u32,
+        pub sectors: u32,
     }
 
     #[derive(Clone, Debug)]
@@ -126,11 +131,11 @@ pub mod mbr {
                 let off = 446 + 16 * i as usize;
                 let e = sector.get(off..off + 16)?;
                 let kind = *e.get(4)?;
-                let sectors = u64::from(le32(e.get(12..16)?));
+                let sectors = le32(e.get(12..16)?);
                 (kind != 0 && sectors != 0).then(|| MbrPartition {
                     number: i + 1,
                     kind,
-                    first_lba: u64::from(le32(e.get(8..12).unwrap_or(&[]))),
+                    start_lba: le32(e.get(8..12).unwrap_or(&[])),
                     sectors,
                 })
             })
@@ -144,8 +149,9 @@ pub mod btrfs {
         pub label: String,
     }
 
-    /// `buf` starts at the superblock (device offset 64 KiB).
-    pub fn parse_superblock(buf: &[u8]) -> crate::wire::Result<Btrfs> {
+    /// `head` starts at disk offset 0.
+    pub fn parse_superblock(head: &[u8]) -> crate::wire::Result<Btrfs> {
+        let buf = head.get(0x1_0000..).ok_or(crate::wire::Error::Truncated)?;
         if buf.get(0x40..0x48) != Some(b"_BHRfS_M") {
             return Err(crate::wire::Error::Malformed);
         }

@@ -28,6 +28,8 @@ pub fn probe(confine: &Confinement, device: &str) -> Result<DiskProbe> {
         Err(_) => probe.mounted = true,
     }
     match read_ends(confine, device, probe.size_bytes) {
+        // A size of 0 (unattached loop, missing medium, unreadable sysfs) proves nothing.
+        Ok(_) if probe.size_bytes == 0 => probe.unreadable = true,
         Ok((head, tail)) => fill_contents(&mut probe, &head, &tail),
         Err(_) => probe.unreadable = true,
     }

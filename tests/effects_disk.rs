@@ -88,7 +88,9 @@ fn gpt_then_partition_then_btrfs() {
     let disk = LoopDisk::new(tmp.path(), "gpt", 256, None);
     let confine = disk.confinement(tmp.path());
 
+    let t = std::time::Instant::now();
     blocking(&write_table(&disk), &confine).unwrap();
+    eprintln!("write_partition_table: {:?}", t.elapsed());
     let table = run(&["sgdisk", "-p", &disk.dev.to_string_lossy()]);
     let rows: Vec<&str> = table
         .lines()
@@ -126,7 +128,9 @@ fn gpt_then_partition_then_btrfs() {
         disk: disk.name.clone(),
         number: 1,
     };
+    let t = std::time::Instant::now();
     blocking(&add, &confine).unwrap();
+    eprintln!("add_partition: {:?}", t.elapsed());
     assert!(sys.exists());
     assert!(wait_for(
         &std::path::PathBuf::from(format!("/dev/{}", disk.part(1))),
@@ -156,7 +160,9 @@ fn gpt_then_partition_then_btrfs() {
         label: LABEL.into(),
     };
     run_planned(&mkfs, &confine);
+    let t = std::time::Instant::now();
     let p = probe(&confine, &disk.part(1));
+    eprintln!("probe_disk (partition): {:?}", t.elapsed());
     assert_eq!(p.btrfs_label.as_deref(), Some(LABEL));
     assert!(
         p.signatures.iter().any(|s| s == "btrfs"),

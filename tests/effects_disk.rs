@@ -252,8 +252,9 @@ fn mount_and_subvolumes_under_a_temp_root() {
     assert!(root.join("mnt/storagepool/sp_zos-cache/plain").is_dir());
 
     // Subvolume mounts, as the cache needs them.
+    // The core names the source as a path; both forms are accepted.
     let mount_cache = Effect::Mount {
-        source: disk.part(1),
+        source: format!("/dev/{}", disk.part(1)),
         target: "/var/cache".into(),
         fstype: "btrfs".into(),
         options: "subvol=cache".into(),

@@ -23,6 +23,12 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// A device named as `sda1` or as `/dev/sda1` (the core's `Mount` uses the latter):
+/// the kernel name. Any other path stays as it is and then fails [`check_name`].
+pub fn device_name(source: &str) -> &str {
+    source.strip_prefix("/dev/").unwrap_or(source)
+}
+
 /// `<disk>p<N>` when the disk name ends with a digit (loop0p1, nvme0n1p1), else
 /// `<disk><N>` (sda1): the kernel's own rule.
 pub fn partition_name(disk: &str, number: u32) -> String {
@@ -196,6 +202,10 @@ mod tests {
         assert!(check_name("../sda").is_err());
         assert!(check_name("").is_err());
         assert!(check_name("..").is_err());
+        assert_eq!(device_name("/dev/loop3p1"), "loop3p1");
+        assert_eq!(device_name("sda1"), "sda1");
+        assert!(check_name(device_name("/dev/mapper/x")).is_err());
+        assert!(check_name(device_name("/etc/passwd")).is_err());
         assert!(check_node_path("/var/log").is_ok());
         assert!(check_node_path("/var/../../etc").is_err());
         assert!(check_node_path("").is_err());

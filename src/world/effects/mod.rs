@@ -126,7 +126,7 @@ fn check(effect: &Effect, confine: &Confinement) -> Result<()> {
             block::ensure_unused(confine, device)
         }
         Effect::Mount { source, target, .. } => {
-            block::ensure_allowed(confine, source)?;
+            block::ensure_allowed(confine, block::device_name(source))?;
             block::check_node_path(target)?;
             dry(format!("mount {source} on {target}"))
         }

@@ -47,6 +47,8 @@ pub fn mount(
     fstype: &str,
     options: &str,
 ) -> Result<()> {
+    let source = block::device_name(source);
+    block::check_name(source)?;
     block::check_node_path(target)?;
     let target_path = confine.path(target);
     std::fs::create_dir_all(&target_path).map_err(|e| EffectError::io("mkdir", &target_path, e))?;

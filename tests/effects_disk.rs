@@ -120,6 +120,11 @@ fn gpt_then_partition_then_btrfs() {
     assert_eq!(p.partitions.len(), 1);
     assert_eq!(p.partitions[0].name, LABEL);
     assert_eq!(p.partitions[0].start_lba, 2048);
+    assert!(
+        p.signatures.iter().any(|s| s == "gpt"),
+        "{:?}",
+        p.signatures
+    );
 
     // This kernel parses no tables: the partition appears through BLKPG.
     let sys = std::path::PathBuf::from(format!("/sys/class/block/{}", disk.part(1)));

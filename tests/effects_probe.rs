@@ -155,3 +155,57 @@ fn a_mounted_whole_disk_is_reported_mounted() {
     let after = std::fs::read(&disk.image).unwrap();
     assert!(before[..1024] == after[..1024], "sectors 0-1 changed");
 }
+
+#[test]
+fn partition_tables_are_reported_dos_gpt_and_backup_only_gpt() {
+    if !require_root("partition_tables_are_reported_dos_gpt_and_backup_only_gpt") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("tables");
+    // The image path arrives as $0.
+    let dos = LoopDisk::new(
+        tmp.path(),
+        "dos",
+        32,
+        Some(&["sh", "-c", "echo ',,L' | sfdisk -q \"$0\""]),
+    );
+    let p = probe(&dos.confinement(tmp.path()), &dos.name);
+    assert_eq!(p.partition_table.as_deref(), Some("dos"));
+    assert_eq!(p.partitions.len(), 1);
+    assert_eq!(p.partitions[0].number, 1);
+    assert_eq!(p.partitions[0].start_lba, 2048);
+    assert!(!p.signatures.is_empty());
+
+    let gpt = LoopDisk::new(
+        tmp.path(),
+        "gpt",
+        32,
+        Some(&["sgdisk", "-o", "-n", "1:0:0", "-c", "1:data"]),
+    );
+    let p = probe(&gpt.confinement(tmp.path()), &gpt.name);
+    assert_eq!(p.partition_table.as_deref(), Some("gpt"));
+    assert_eq!(p.partitions.len(), 1);
+    assert_eq!(p.partitions[0].name, "data");
+    assert!(
+        p.signatures.iter().any(|s| s == "gpt"),
+        "{:?}",
+        p.signatures
+    );
+
+    // Primary table wiped, backup intact: still a partitioned disk.
+    let backup = LoopDisk::new(
+        tmp.path(),
+        "backup",
+        32,
+        Some(&[
+            "sh",
+            "-c",
+            "sgdisk -o -n 1:0:0 -c 1:kept \"$0\" >/dev/null && \
+             dd if=/dev/zero of=\"$0\" bs=512 count=34 conv=notrunc status=none",
+        ]),
+    );
+    let p = probe(&backup.confinement(tmp.path()), &backup.name);
+    assert_eq!(p.partition_table.as_deref(), Some("gpt"));
+    assert_eq!(p.partitions.first().map(|e| e.name.as_str()), Some("kept"));
+}

@@ -23,7 +23,6 @@ mod mountinfo;
 mod partition;
 mod probe;
 mod subvolume;
-mod wire_standin;
 
 pub use block::partition_name;
 pub use error::EffectError;

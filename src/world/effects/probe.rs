@@ -6,8 +6,8 @@
 use super::block;
 use super::error::{EffectError, Result};
 use super::mountinfo;
-use super::wire_standin as wire;
 use crate::core::input::{DiskProbe, PartitionEntry};
+use crate::wire;
 use crate::world::confine::Confinement;
 use std::fs::File;
 use std::os::unix::fs::FileExt;

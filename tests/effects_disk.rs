@@ -164,6 +164,16 @@ fn gpt_then_partition_then_btrfs() {
         device: disk.part(1),
         label: LABEL.into(),
     };
+    // The disk is the unit of permission: allowing only the partition's name is not
+    // enough, allowing the disk covers the partition.
+    let only_part = Confinement {
+        disks: Some(vec![disk.part(1)]),
+        ..confine.clone()
+    };
+    assert_eq!(
+        plan(&mkfs, &only_part).unwrap_err(),
+        format!("refused: {} is not on the disk allow-list", disk.name)
+    );
     run_planned(&mkfs, &confine);
     let t = std::time::Instant::now();
     let p = probe(&confine, &disk.part(1));

@@ -104,11 +104,12 @@ impl LoopDisk {
         disk
     }
 
-    /// A confinement that allows exactly this disk (and its partitions), rooted at `root`.
+    /// A confinement that allows exactly this disk (which covers its partitions), rooted
+    /// at `root`: what `--disk loopN` gives.
     pub fn confinement(&self, root: &Path) -> Confinement {
         Confinement {
             root: root.to_path_buf(),
-            disks: Some(vec![self.name.clone(), format!("{}p*", self.name)]),
+            disks: Some(vec![self.name.clone()]),
             nics: Some(vec![]),
             dry_run: false,
             dev_dir: PathBuf::from("/dev"),

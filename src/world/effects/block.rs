@@ -133,18 +133,20 @@ pub fn ensure_unused(confine: &Confinement, dev: &str) -> Result<()> {
     Ok(())
 }
 
-/// May a disk-writing effect touch `dev`? The device and, for a partition, its parent
-/// disk must both be on the allow-list. Only names and sysfs are read: a refused
+/// May a disk-writing effect touch `dev`? The disk is the unit of permission: a whole
+/// disk must be on the allow-list, and a partition is allowed exactly when its parent
+/// disk is (`--disk loop18` covers `loop18p1`; `--disk sda1` alone does not open a
+/// partition of a disk that is not allowed). Only names and sysfs are read: a refused
 /// device is never opened.
 pub fn ensure_allowed(confine: &Confinement, dev: &str) -> Result<()> {
     check_name(dev)?;
-    let refused = |d: &str| EffectError::Refused(format!("{d} is not on the disk allow-list"));
-    if !confine.disk_allowed(dev) {
-        return Err(refused(dev));
-    }
-    match parent_disk(confine, dev) {
-        Some(parent) if !confine.disk_allowed(&parent) => Err(refused(&parent)),
-        _ => Ok(()),
+    let disk = parent_disk(confine, dev).unwrap_or_else(|| dev.to_string());
+    if confine.disk_allowed(&disk) {
+        Ok(())
+    } else {
+        Err(EffectError::Refused(format!(
+            "{disk} is not on the disk allow-list"
+        )))
     }
 }
 

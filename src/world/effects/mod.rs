@@ -8,8 +8,8 @@
 //! `run_blocking` checks again (it may be called without `plan`).
 //!
 //! Safety rules, enforced here whatever the core decided:
-//! - a disk-writing effect names a device on the disk allow-list (a partition's parent
-//!   disk too); a refused device is never opened;
+//! - a disk-writing effect names a disk on the disk allow-list, or a partition of one
+//!   (the disk is the unit of permission); a refused device is never opened;
 //! - a device that is mounted or held (itself or a partition) is never written, checked
 //!   at plan time and again right before writing (and `O_EXCL` while writing a table);
 //! - node paths are plain (no `..`) and resolve under the confinement root;

@@ -173,7 +173,14 @@ mod tests {
         let names: Vec<_> = f.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             names,
-            ["event", "disk", "rotational", "size_bytes", "verdict", "reason"]
+            [
+                "event",
+                "disk",
+                "rotational",
+                "size_bytes",
+                "verdict",
+                "reason"
+            ]
         );
         assert_eq!(f[0].1, Value::String("disk.seen".into()));
         assert_eq!(f[4].1, Value::String("in-use".into()));

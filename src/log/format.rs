@@ -40,7 +40,9 @@ pub fn render(format: Format, line: &Line<'_>) -> String {
 pub fn json_line(line: &Line<'_>) -> String {
     let mut out = String::with_capacity(128);
     out.push_str("{\"ts\":\"");
-    out.push_str(&rfc3339_millis(line.wall_base_us.saturating_add(line.at_us)));
+    out.push_str(&rfc3339_millis(
+        line.wall_base_us.saturating_add(line.at_us),
+    ));
     out.push_str("\",\"level\":\"");
     out.push_str(line.level.as_str());
     out.push_str("\",\"event\":");

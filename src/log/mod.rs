@@ -14,8 +14,9 @@ pub mod fields;
 pub mod format;
 pub mod stream;
 
+pub use fields::{Fields, fields_of};
 pub use format::{Format, rfc3339_millis};
-pub use stream::{LogStream, MemorySink, Sink, SinkId, WriteSink, log_record};
+pub use stream::{LogStream, MemorySink, Sink, SinkId, WriteSink, log_fields, log_record};
 
 /// `nodeboot logs [-f] [--json]`.
 pub fn logs_main(args: &[String]) -> i32 {

@@ -7,6 +7,7 @@
 use super::fields::{Fields, fields_of};
 use super::format::{Format, Line, render};
 use crate::core::event::{Level, Record};
+use crate::time::Instant;
 use serde_json::Value;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,18 +17,48 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub trait Sink: Send {
     /// Write one line (without its newline). An error drops the line.
     fn write_line(&mut self, line: &str) -> io::Result<()>;
+    /// Push out anything buffered.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Any `io::Write` as a sink: the line plus `\n` in one write, then a flush.
-pub struct WriteSink<W: Write + Send>(pub W);
+/// Any `io::Write` as a sink: the line plus `\n` in one write, flushed at once
+/// ([`WriteSink::new`], for consoles, files and sockets) or when the stream is
+/// flushed ([`WriteSink::buffered`], for batch output such as a replay).
+pub struct WriteSink<W: Write + Send> {
+    out: W,
+    flush_each_line: bool,
+}
+
+impl<W: Write + Send> WriteSink<W> {
+    pub fn new(out: W) -> WriteSink<W> {
+        WriteSink {
+            out,
+            flush_each_line: true,
+        }
+    }
+    pub fn buffered(out: W) -> WriteSink<W> {
+        WriteSink {
+            out,
+            flush_each_line: false,
+        }
+    }
+}
 
 impl<W: Write + Send> Sink for WriteSink<W> {
     fn write_line(&mut self, line: &str) -> io::Result<()> {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
-        self.0.write_all(&buf)?;
-        self.0.flush()
+        self.out.write_all(&buf)?;
+        if self.flush_each_line {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -135,6 +166,21 @@ impl LogStream {
         log_record(&self.logger, record);
     }
 
+    /// Emit a line that is not a core record (replay's `input` and `action` lines):
+    /// `event` and its fields at monotonic time `at`.
+    pub fn emit_fields(&self, at: Instant, level: Level, event: &str, fields: &Fields) {
+        log_fields(&self.logger, at.as_micros(), level, event, fields);
+    }
+
+    /// Flush every sink (buffered ones write out).
+    pub fn flush(&self) {
+        for entry in lock(&self.shared.sinks).iter_mut() {
+            if entry.sink.flush().is_err() {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The slog logger, for code outside the core that logs directly.
     pub fn logger(&self) -> &slog::Logger {
         &self.logger
@@ -169,15 +215,17 @@ pub fn log_record(logger: &slog::Logger, record: &Record) {
         .find(|(k, _)| *k == "event")
         .and_then(|(_, v)| v.as_str())
         .unwrap_or("unknown");
+    log_fields(logger, record.at.as_micros(), record.level, name, &fields);
+}
+
+/// Log `event` with `fields` (an `event` entry among them is skipped) through slog.
+pub fn log_fields(logger: &slog::Logger, at_us: u64, level: Level, name: &str, fields: &Fields) {
     let rs = slog::RecordStatic {
         location: &LOCATION,
         tag: "",
-        level: to_slog_level(record.level),
+        level: to_slog_level(level),
     };
-    let kv = RecordKv {
-        at_us: record.at.as_micros(),
-        fields: &fields,
-    };
+    let kv = RecordKv { at_us, fields };
     logger.log(&slog::Record::new(
         &rs,
         &format_args!("{name}"),
@@ -340,7 +388,6 @@ impl slog::Drain for StreamDrain {
 mod tests {
     use super::*;
     use crate::core::event::{Event, Verdict};
-    use crate::time::Instant;
 
     struct Broken;
     impl Sink for Broken {

@@ -218,6 +218,12 @@ pub fn check(expectations: &[Expectation], records: &[Value]) -> Result<(), Stri
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use serde_json::json;

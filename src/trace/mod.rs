@@ -239,10 +239,8 @@ pub fn replay_main(args: &[String]) -> i32 {
                         .saturating_sub(at.as_micros()),
                 );
             }
-            if show_inputs {
-                if let Ok(fields) = fields_of(input) {
-                    stream.emit_fields(at, Level::Debug, "input", &fields);
-                }
+            if show_inputs && let Ok(fields) = fields_of(input) {
+                stream.emit_fields(at, Level::Debug, "input", &fields);
             }
         }
         Output::Record(r) => {
@@ -252,11 +250,9 @@ pub fn replay_main(args: &[String]) -> i32 {
             }
         }
         Output::Action(at, action) => {
-            if show_actions {
-                if let Ok(mut fields) = fields_of(&action.effect) {
-                    fields.insert(0, ("id", serde_json::Value::from(action.id.0)));
-                    stream.emit_fields(at, Level::Debug, "action", &fields);
-                }
+            if show_actions && let Ok(mut fields) = fields_of(&action.effect) {
+                fields.insert(0, ("id", serde_json::Value::from(action.id.0)));
+                stream.emit_fields(at, Level::Debug, "action", &fields);
             }
         }
     });

@@ -141,10 +141,10 @@ where
             (t_sim, Next::Sim),
             (t_entry, Next::Entry),
         ] {
-            if let Some(t) = t {
-                if pick.as_ref().is_none_or(|(best, _)| t < *best) {
-                    pick = Some((t, which));
-                }
+            if let Some(t) = t
+                && pick.as_ref().is_none_or(|(best, _)| t < *best)
+            {
+                pick = Some((t, which));
             }
         }
         let Some((t, which)) = pick else { break };

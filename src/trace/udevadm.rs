@@ -78,7 +78,7 @@ fn parse_stamp(s: &str) -> Option<u64> {
         frac_digits.push('0');
     }
     let frac: u64 = frac_digits.parse().ok()?;
-    Some(secs.checked_mul(1_000_000)?.checked_add(frac)?)
+    secs.checked_mul(1_000_000)?.checked_add(frac)
 }
 
 /// A block being read: its header, then its properties.
@@ -241,6 +241,12 @@ pub fn capture_to_scenario(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

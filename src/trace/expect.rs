@@ -6,7 +6,9 @@
 //! disk.seen disk=sda verdict=unused          expected, in this order (a subsequence)
 //! dhcp.gave_up nic=eth0 after_ms>=29000      comparisons: = != >= <= ~ (contains)
 //! service.started service=redis t_ms>=60000  t_ms: the record's time in milliseconds
+//! * disk.seen disk=sdb verdict=in-use        must appear somewhere (order-free)
 //! ! cache.selected disk=sdb                  must not appear anywhere
+//! ---                                        start a new in-order chain from the top
 //! ```
 //! Values with spaces are written in double quotes: `reason="no usable disk"`.
 
@@ -29,10 +31,23 @@ pub struct Cond {
     pub value: String,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Must appear after the previous in-order match.
+    InOrder,
+    /// Must appear somewhere (`* …`).
+    Anywhere,
+    /// Must not appear (`! …`).
+    Absent,
+    /// `---`: the next in-order line is searched from the first record again, so a
+    /// file can state several independent orderings (a partial order).
+    Reset,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expectation {
     pub line: usize,
-    pub absent: bool,
+    pub kind: Kind,
     pub event: String,
     pub conds: Vec<Cond>,
     pub text: String,
@@ -46,9 +61,22 @@ pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (absent, rest) = match line.strip_prefix('!') {
-            Some(r) => (true, r.trim_start()),
-            None => (false, line),
+        if line == "---" {
+            out.push(Expectation {
+                line: i + 1,
+                kind: Kind::Reset,
+                event: String::new(),
+                conds: Vec::new(),
+                text: line.to_owned(),
+            });
+            continue;
+        }
+        let (kind, rest) = if let Some(r) = line.strip_prefix('!') {
+            (Kind::Absent, r.trim_start())
+        } else if let Some(r) = line.strip_prefix('*') {
+            (Kind::Anywhere, r.trim_start())
+        } else {
+            (Kind::InOrder, line)
         };
         let words = split_words(rest).map_err(|e| format!("line {}: {e}", i + 1))?;
         let Some((event, conds)) = words.split_first() else {
@@ -60,7 +88,7 @@ pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
             .collect::<Result<Vec<_>, _>>()?;
         out.push(Expectation {
             line: i + 1,
-            absent,
+            kind,
             event: event.clone(),
             conds,
             text: line.to_owned(),
@@ -171,11 +199,29 @@ pub fn check(expectations: &[Expectation], records: &[Value]) -> Result<(), Stri
     let mut failures = Vec::new();
     let mut pos = 0usize;
     for e in expectations {
-        if e.absent {
-            if let Some(r) = records.iter().find(|r| matches(e, r)) {
-                failures.push(format!("line {}: `{}` but found {r}", e.line, e.text));
+        match e.kind {
+            Kind::Absent => {
+                if let Some(r) = records.iter().find(|r| matches(e, r)) {
+                    failures.push(format!("line {}: `{}` but found {r}", e.line, e.text));
+                }
+                continue;
             }
-            continue;
+            Kind::Anywhere => {
+                if !records.iter().any(|r| matches(e, r)) {
+                    failures.push(format!(
+                        "line {}: `{}` not found anywhere; {}",
+                        e.line,
+                        e.text,
+                        same_event(e, records)
+                    ));
+                }
+                continue;
+            }
+            Kind::Reset => {
+                pos = 0;
+                continue;
+            }
+            Kind::InOrder => {}
         }
         let rest = records.get(pos..).unwrap_or_default();
         match rest.iter().position(|r| matches(e, r)) {
@@ -186,13 +232,8 @@ pub fn check(expectations: &[Expectation], records: &[Value]) -> Result<(), Stri
                     .unwrap_or_default()
                     .iter()
                     .any(|r| matches(e, r));
-                let same_event: Vec<String> = records
-                    .iter()
-                    .filter(|r| r.get("event").and_then(Value::as_str) == Some(e.event.as_str()))
-                    .map(Value::to_string)
-                    .collect();
                 failures.push(format!(
-                    "line {}: `{}` not found{}; {} record(s) with that event: {}",
+                    "line {}: `{}` not found{}; {}",
                     e.line,
                     e.text,
                     if earlier {
@@ -200,12 +241,7 @@ pub fn check(expectations: &[Expectation], records: &[Value]) -> Result<(), Stri
                     } else {
                         ""
                     },
-                    same_event.len(),
-                    if same_event.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        same_event.join("\n    ")
-                    }
+                    same_event(e, records)
                 ));
             }
         }
@@ -214,6 +250,20 @@ pub fn check(expectations: &[Expectation], records: &[Value]) -> Result<(), Stri
         Ok(())
     } else {
         Err(failures.join("\n"))
+    }
+}
+
+/// The records carrying the expectation's event, for failure reports.
+fn same_event(e: &Expectation, records: &[Value]) -> String {
+    let same: Vec<String> = records
+        .iter()
+        .filter(|r| r.get("event").and_then(Value::as_str) == Some(e.event.as_str()))
+        .map(Value::to_string)
+        .collect();
+    if same.is_empty() {
+        format!("no `{}` record at all", e.event)
+    } else {
+        format!("`{}` records:\n    {}", e.event, same.join("\n    "))
     }
 }
 
@@ -235,10 +285,13 @@ mod tests {
              disk.seen disk=sda verdict=unused\n\
              cache.none reason~\"no usable\"\n\
              gate.released after_ms>=60000 after_ms<=60000 reason!=reachable\n\
-             ! cache.selected\n",
+             ! cache.selected\n\
+             * boot.start\n\
+             ---\n\
+             disk.seen disk=sda\n",
         )
         .unwrap();
-        assert_eq!(exp.len(), 4);
+        assert_eq!(exp.len(), 7);
         let records = vec![
             json!({"event":"boot.start"}),
             json!({"event":"disk.seen","disk":"sda","verdict":"unused"}),

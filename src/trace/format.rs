@@ -1,7 +1,8 @@
 //! The trace file format (docs/trace.md): JSON lines. Line 1 is a [`Header`]; every
 //! other line is one input with its monotonic time: `{"t_us": 1500000, "input": {…}}`
 //! (`t_ms` is accepted instead of `t_us` in hand-written scenarios). Blank lines and
-//! lines starting with `#` or `//` are comments.
+//! lines starting with `#` or `//` are comments, and the header may be pretty-printed
+//! over several lines (each input stays on one line).
 
 use super::world::WorldSpec;
 use crate::core::input::Input;
@@ -162,13 +163,35 @@ impl<R: BufRead> TraceReader<R> {
             buf: String::new(),
             header: Header::new(TraceKind::Recorded, 0),
         };
-        let Some(line) = r.next_line()? else {
+        // The header may be pretty-printed over several lines (hand-written
+        // scenarios): read until it parses as one JSON object.
+        let Some(mut text) = r.next_line()? else {
             return Err(TraceError::Empty);
         };
-        r.header = serde_json::from_str(&line).map_err(|e| TraceError::Parse {
-            line: r.line_no,
-            message: format!("header: {e}"),
-        })?;
+        let first_line = r.line_no;
+        r.header = loop {
+            match serde_json::from_str::<Header>(&text) {
+                Ok(h) => break h,
+                Err(e) if e.is_eof() => match r.next_line()? {
+                    Some(more) => {
+                        text.push('\n');
+                        text.push_str(&more);
+                    }
+                    None => {
+                        return Err(TraceError::Parse {
+                            line: first_line,
+                            message: format!("header: {e}"),
+                        });
+                    }
+                },
+                Err(e) => {
+                    return Err(TraceError::Parse {
+                        line: first_line + e.line().saturating_sub(1),
+                        message: format!("header: {e}"),
+                    });
+                }
+            }
+        };
         if r.header.nodeboot_trace != TRACE_VERSION {
             return Err(TraceError::Parse {
                 line: r.line_no,
@@ -285,6 +308,14 @@ mod tests {
         let err = r.next().unwrap().unwrap_err().to_string();
         assert!(err.starts_with("line 5:"), "{err}");
         assert!(TraceReader::new("".as_bytes()).is_err());
+        let pretty = "# scenario\n{\n  \"nodeboot_trace\": 1,\n  \"kind\": \"scenario\",\n\n  \"wall_clock_unix\": 5\n}\n{\"t_ms\":1,\"input\":{\"kind\":\"coldplug_done\"}}\n";
+        let mut r = TraceReader::new(pretty.as_bytes()).unwrap();
+        assert_eq!(r.header().wall_clock_unix, 5);
+        assert!(r.next().unwrap().is_ok());
+        let bad =
+            "{\n  \"nodeboot_trace\": 1,\n  \"kind\": \"nope\",\n  \"wall_clock_unix\": 5\n}\n";
+        let err = TraceReader::new(bad.as_bytes()).err().unwrap().to_string();
+        assert!(err.starts_with("line 3:"), "{err}");
         assert!(
             TraceReader::new(
                 "{\"nodeboot_trace\":2,\"kind\":\"recorded\",\"wall_clock_unix\":0}".as_bytes()

@@ -146,6 +146,31 @@ pub fn replay_file(cfg: &ReplayConfig, out: &mut dyn FnMut(Output<'_>)) -> Resul
     replay(&header, entries, policy, out).map_err(|e| format!("{}: {e}", cfg.path.display()))
 }
 
+/// An input as log fields: its kind and contents, a uevent flattened without its
+/// property list (the trace file has it all).
+fn input_fields(input: &crate::core::input::Input) -> crate::log::Fields {
+    use serde_json::Value;
+    if let crate::core::input::Input::Uevent { uevent } = input {
+        let mut f = vec![
+            ("kind", Value::from("uevent")),
+            (
+                "action",
+                serde_json::to_value(&uevent.action).unwrap_or(Value::Null),
+            ),
+            ("devpath", Value::from(uevent.devpath.as_str())),
+            ("subsystem", Value::from(uevent.subsystem.as_str())),
+        ];
+        if let Some(name) = &uevent.devname {
+            f.push(("devname", Value::from(name.as_str())));
+        }
+        if let Some(alias) = uevent.get("MODALIAS") {
+            f.push(("modalias", Value::from(alias)));
+        }
+        return f;
+    }
+    fields_of(input).unwrap_or_default()
+}
+
 const USAGE: &str =
     "usage: nodeboot replay TRACE [--rules DIR] [--json|--human] [--actions] [--inputs]
                        [--until SECONDS] [--expect FILE] [--ssd PATTERN]… [--coldplug-at-start]
@@ -239,8 +264,8 @@ pub fn replay_main(args: &[String]) -> i32 {
                         .saturating_sub(at.as_micros()),
                 );
             }
-            if show_inputs && let Ok(fields) = fields_of(input) {
-                stream.emit_fields(at, Level::Debug, "input", &fields);
+            if show_inputs {
+                stream.emit_fields(at, Level::Debug, "input", &input_fields(input));
             }
         }
         Output::Record(r) => {

@@ -123,15 +123,19 @@ fn first_content_line(r: &mut impl BufRead) -> std::io::Result<String> {
     }
 }
 
-/// The base policy: a rules directory, or the built-in defaults.
+/// The base policy: a rules directory, or the built-in defaults. A replay is a
+/// tool, not a node: an invalid rules directory is refused, with every error.
 fn base_policy(rules: Option<&Path>) -> Result<Policy, String> {
     match rules {
         None => Ok(Policy::default()),
-        // Stand-in until the rules helper's loader is on main.
-        Some(dir) => Err(format!(
-            "--rules {}: loading a rules directory is not in this build yet",
-            dir.display()
-        )),
+        Some(dir) => crate::rules::load(dir).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!(
+                "invalid rules directory {}:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        }),
     }
 }
 

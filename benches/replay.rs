@@ -146,14 +146,15 @@ fn main() {
     // A scenario: the simulated world answers probes (blank rotary disks) and
     // modprobes, as the live world would.
     let mut header = Header::new(TraceKind::Scenario, 1_795_000_000);
-    let mut world = WorldSpec::default();
-    world.default_disk = Some(nodeboot::core::input::DiskProbe {
-        size_bytes: 8 << 30,
-        rotational: true,
-        ..Default::default()
+    header.world = Some(WorldSpec {
+        default_disk: Some(nodeboot::core::input::DiskProbe {
+            size_bytes: 8 << 30,
+            rotational: true,
+            ..Default::default()
+        }),
+        latency_ms: Some(1),
+        ..WorldSpec::default()
     });
-    world.latency_ms = Some(1);
-    header.world = Some(world);
     header.until_ms = Some(60_000);
     {
         let file = std::fs::File::create(&path).unwrap();

@@ -165,3 +165,54 @@ fn the_cli_prints_the_json_stream_and_checks_expectations() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A recorded trace (every input, simulated answers included, as the live world
+/// journals them) replays to exactly the stream the run produced.
+#[test]
+fn a_recorded_run_replays_to_the_same_stream() {
+    use nodeboot::trace::{Header, TraceKind, TraceWriter};
+    for name in [
+        "cache-ssd-over-rotary",
+        "dhcp-crash-restart-backoff",
+        "services-after-gate-in-order",
+    ] {
+        let scenario = scenario_dir().join(format!("{name}.trace"));
+        let recorded =
+            std::env::temp_dir().join(format!("nb-trace-{}-{name}.trace", std::process::id()));
+        let scenario_header = nodeboot::trace::TraceReader::new(std::io::BufReader::new(
+            std::fs::File::open(&scenario).unwrap(),
+        ))
+        .unwrap()
+        .header()
+        .clone();
+        // The live world writes the policy it runs by into the header.
+        let mut header = Header::new(TraceKind::Recorded, 1_795_000_000);
+        header.policy = scenario_header.policy;
+        let mut writer = TraceWriter::create(&recorded, &header).unwrap();
+        let mut live = Vec::new();
+        let mut last_input = None;
+        replay_file(&ReplayConfig::new(&scenario), &mut |o| match o {
+            Output::Input(at, input) => {
+                writer.record(at, input).unwrap();
+                last_input = Some(at);
+            }
+            Output::Record(r) => live.push(r.clone()),
+            Output::Action(..) => {}
+        })
+        .unwrap();
+        drop(writer);
+        // The recorded run ends at its last input; compare up to there.
+        let end = last_input.unwrap();
+        live.retain(|r| r.at <= end);
+        let mut replayed = Vec::new();
+        let summary = replay_file(&ReplayConfig::new(&recorded), &mut |o| {
+            if let Output::Record(r) = o {
+                replayed.push(r.clone());
+            }
+        })
+        .unwrap();
+        let _ = std::fs::remove_file(&recorded);
+        assert!(summary.inputs > 5, "{name}");
+        assert_eq!(replayed, live, "{name}");
+    }
+}

@@ -11,7 +11,10 @@
 use nodeboot::core::input::{Input, Mode};
 use nodeboot::time::Instant;
 use nodeboot::trace::world::WorldSpec;
-use nodeboot::trace::{Header, Output, ReplayConfig, TraceKind, TraceWriter, replay_file};
+use nodeboot::trace::{
+    Entry, Header, Output, ReplayConfig, TraceKind, TraceWriter, effective_policy, replay,
+    replay_file,
+};
 use nodeboot::wire::uevent::{Uevent, UeventAction};
 use std::collections::BTreeMap;
 use std::io::BufWriter;
@@ -198,6 +201,8 @@ fn main() {
     let _ = std::fs::remove_file(&path);
 
     let secs = elapsed.as_secs_f64();
+    let wire = wire_path(&header, events);
+
     println!(
         "replay of a synthetic coldplug: {events} uevents ({} MiB trace), {} inputs in all (with simulated answers)",
         size >> 20,
@@ -217,4 +222,76 @@ fn main() {
         "  peak RSS (VmHWM): {} KiB before replay, {} KiB after",
         hwm_before, hwm_after
     );
+    println!(
+        "kernel datagrams → wire::uevent::parse_kernel → core (+ simulated answers), no JSON:"
+    );
+    println!(
+        "  {:.3} s in all, of which {:.3} s generating and encoding the datagrams → {:.0} uevents/s for parse + core",
+        wire.total,
+        wire.generate,
+        events as f64 / (wire.total - wire.generate)
+    );
+    println!(
+        "  {} records; peak RSS after: {} KiB",
+        wire.records,
+        vm_hwm_kib()
+    );
+}
+
+struct WireRun {
+    total: f64,
+    generate: f64,
+    records: u64,
+}
+
+/// The live path's share: each event as the kernel sends it (`encode_kernel`), parsed
+/// by `parse_kernel`, handed to the core, effects answered by the simulator.
+fn wire_path(header: &Header, events: usize) -> WireRun {
+    use nodeboot::wire::uevent::{encode_kernel, parse_kernel};
+    // Cost of making the datagrams alone, to subtract.
+    let t0 = std::time::Instant::now();
+    let mut bytes = 0usize;
+    for i in 0..events {
+        bytes += encode_kernel(&synthetic(i)).len();
+    }
+    let generate = t0.elapsed().as_secs_f64();
+    assert!(bytes > 0);
+
+    let policy = effective_policy(Default::default(), header).unwrap();
+    let start = Entry {
+        at: Instant::ZERO,
+        input: Input::Start {
+            wall_clock_unix: 1_795_000_000,
+            mode: Mode::Replay,
+        },
+    };
+    let uevents = (0..events).map(|i| {
+        let datagram = encode_kernel(&synthetic(i));
+        let uevent = parse_kernel(&datagram).expect("datagram parses");
+        Entry {
+            at: Instant::from_micros(1_000 + i as u64 * 10),
+            input: Input::Uevent { uevent },
+        }
+    });
+    let done = Entry {
+        at: Instant::from_micros(1_000 + events as u64 * 10 + 1),
+        input: Input::ColdplugDone,
+    };
+    let entries = std::iter::once(start)
+        .chain(uevents)
+        .chain(std::iter::once(done))
+        .map(Ok);
+    let mut records = 0u64;
+    let t0 = std::time::Instant::now();
+    replay(header, entries, policy, &mut |o| {
+        if let Output::Record(_) = o {
+            records += 1;
+        }
+    })
+    .unwrap();
+    WireRun {
+        total: t0.elapsed().as_secs_f64(),
+        generate,
+        records,
+    }
 }

@@ -144,10 +144,7 @@ pub fn uevent_from_env(
     subsystem: &str,
     env: BTreeMap<String, String>,
 ) -> Uevent {
-    let action_s = env.get("ACTION").map_or(action, String::as_str);
-    let action =
-        serde_json::from_value::<UeventAction>(serde_json::Value::String(action_s.to_owned()))
-            .unwrap_or_else(|_| UeventAction::Other(action_s.to_owned()));
+    let action = UeventAction::parse(env.get("ACTION").map_or(action, String::as_str));
     Uevent {
         action,
         devpath: env

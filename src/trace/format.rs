@@ -41,6 +41,10 @@ pub struct Header {
     /// The simulated world of a scenario (see [`WorldSpec`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world: Option<WorldSpec>,
+    /// Free-form facts about the run (host, nodeboot version, command line…); not
+    /// interpreted. Any other unknown header key is an error (typos in scenarios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
     /// Stop the replay at this time (ms). Default: a recorded trace stops at its last
     /// input; a scenario runs 120 s past its last input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +60,7 @@ impl Header {
             description: None,
             policy: None,
             world: None,
+            meta: None,
             until_ms: None,
         }
     }

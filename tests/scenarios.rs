@@ -157,6 +157,33 @@ fn the_cli_prints_the_json_stream_and_checks_expectations() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 
+    // A udevadm capture without a side file: every disk gets the default (8 GiB,
+    // empty), SSD when --ssd matches.
+    let capture = tmp(
+        "capture.udevadm",
+        &std::fs::read_to_string(scenario_dir().join("capture-coldplug.udevadm")).unwrap(),
+    );
+    let expect = tmp(
+        "capture.expect",
+        "* disk.seen disk=sda verdict=unused rotational=false size_bytes=8589934592\n\
+         * disk.seen disk=sdb verdict=in-use reason~sdb1\n\
+         cache.selected disk=sda kind=ssd\ncache.ready device~sda\n",
+    );
+    let out = std::process::Command::new(bin)
+        .args(["replay", "--json", "--ssd", "sda"])
+        .arg(&capture)
+        .arg("--expect")
+        .arg(&expect)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&capture);
+    let _ = std::fs::remove_file(&expect);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Garbage is refused with exit 2.
     let out = std::process::Command::new(bin)
         .args(["replay"])

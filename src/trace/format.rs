@@ -28,9 +28,16 @@ pub enum TraceKind {
 pub struct Header {
     /// Format version ([`TRACE_VERSION`]).
     pub nodeboot_trace: u32,
+    /// Default `recorded`.
+    #[serde(default = "recorded")]
     pub kind: TraceKind,
-    /// Wall clock (seconds since the epoch) at monotonic zero of the trace.
+    /// Wall clock (seconds since the epoch) at monotonic zero of the trace; default 0
+    /// (a recorded trace's `start` input carries the real one).
+    #[serde(default)]
     pub wall_clock_unix: u64,
+    /// The nodeboot version that wrote the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// What the trace is about (scenarios).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -51,12 +58,17 @@ pub struct Header {
     pub until_ms: Option<u64>,
 }
 
+fn recorded() -> TraceKind {
+    TraceKind::Recorded
+}
+
 impl Header {
     pub fn new(kind: TraceKind, wall_clock_unix: u64) -> Header {
         Header {
             nodeboot_trace: TRACE_VERSION,
             kind,
             wall_clock_unix,
+            version: Some(crate::VERSION.to_owned()),
             description: None,
             policy: None,
             world: None,
@@ -313,6 +325,10 @@ mod tests {
         let err = r.next().unwrap().unwrap_err().to_string();
         assert!(err.starts_with("line 5:"), "{err}");
         assert!(TraceReader::new("".as_bytes()).is_err());
+        // The smallest header: a recorded trace.
+        let r =
+            TraceReader::new("{\"nodeboot_trace\":1,\"version\":\"0.1.0\"}\n".as_bytes()).unwrap();
+        assert_eq!(r.header().kind, TraceKind::Recorded);
         let pretty = "# scenario\n{\n  \"nodeboot_trace\": 1,\n  \"kind\": \"scenario\",\n\n  \"wall_clock_unix\": 5\n}\n{\"t_ms\":1,\"input\":{\"kind\":\"coldplug_done\"}}\n";
         let mut r = TraceReader::new(pretty.as_bytes()).unwrap();
         assert_eq!(r.header().wall_clock_unix, 5);

@@ -3,7 +3,8 @@
 //! for terminals, through a `slog::Logger` whose drain writes to any number of sinks.
 //!
 //! - [`format`]: rendering (RFC 3339 timestamps, JSON and human lines), pure.
-//! - [`fields`]: an event's fields with `'static` names, as slog keys need them.
+//! - [`fields`]: an event's fields with `'static` names, as slog keys need them;
+//!   `kv`: those fields as slog key-values and back.
 //! - [`stream`]: [`LogStream`], the slog drain, [`Sink`]s; failures drop lines.
 //! - [`client`]: `nodeboot logs`, the reader of the live socket (world loop).
 //!
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod fields;
 pub mod format;
+mod kv;
 pub mod stream;
 
 pub use fields::{Fields, fields_of};

@@ -16,6 +16,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+const NODEBOOT: &str = env!("CARGO_BIN_EXE_nodeboot");
+const BOOT_TRACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ops/boot.trace");
+
+/// `nodeboot replay tests/ops/boot.trace --json`: the README's boot.
+fn replayed_boot() -> String {
+    let out = Command::new(NODEBOOT)
+        .args(["replay", BOOT_TRACE, "--json"])
+        .output()
+        .expect("run nodeboot replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -124,7 +141,7 @@ fn the_timeline_renders_in_chromium() {
     };
     let dir = TempDir(std::env::temp_dir().join(format!("nb-ops-plot-{}", std::process::id())));
     std::fs::create_dir_all(dir.0.join("profile")).unwrap();
-    let records = parse_stream(include_str!("ops/boot.jsonl"));
+    let records = parse_stream(&replayed_boot());
     let text = render(&records);
     let layout = svg::layout(&timeline::build(&records), svg::CHART_W);
     let (w, h) = (layout.width.round() as u32, layout.height.round() as u32);
@@ -160,8 +177,13 @@ fn the_timeline_renders_in_chromium() {
     let bar = |lane: &str| layout.bar_row(lane).unwrap();
     let strip = |lane: &str| layout.strip_row(lane).unwrap();
     let probes = [
-        ("mkfs step", bar("step:mkfs"), 2_500, timeline::Kind::Step),
-        ("disks settling", bar("cache"), 800, timeline::Kind::Settle),
+        ("mkfs step", bar("step:mkfs"), 3_200, timeline::Kind::Step),
+        (
+            "disks settling",
+            bar("cache"),
+            1_000,
+            timeline::Kind::Settle,
+        ),
         ("eth0 lease", bar("nic:eth0"), 20_000, timeline::Kind::Lease),
         (
             "eth0 carrier",
@@ -186,7 +208,7 @@ fn the_timeline_renders_in_chromium() {
         (
             "0-ork backoff",
             bar("service:0-ork"),
-            6_800,
+            7_200,
             timeline::Kind::Backoff,
         ),
         (
@@ -226,11 +248,11 @@ fn the_timeline_renders_in_chromium() {
     );
 }
 
-/// The README picture is what the code draws today (regenerate with
-/// `tools/plot-check tests/ops/boot.jsonl docs/boot-timeline.svg`).
+/// The README picture is what the code draws today of the replayed boot (regenerate
+/// with `nodeboot replay tests/ops/boot.trace --json | tools/plot-check - docs/boot-timeline.svg`).
 #[test]
 fn the_docs_picture_is_current() {
-    let records = parse_stream(include_str!("ops/boot.jsonl"));
+    let records = parse_stream(&replayed_boot());
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/boot-timeline.svg"
@@ -238,6 +260,6 @@ fn the_docs_picture_is_current() {
     .expect("docs/boot-timeline.svg");
     assert!(
         docs == render(&records),
-        "docs/boot-timeline.svg is stale: run tools/plot-check tests/ops/boot.jsonl docs/boot-timeline.svg"
+        "docs/boot-timeline.svg is stale: run nodeboot replay tests/ops/boot.trace --json | tools/plot-check - docs/boot-timeline.svg"
     );
 }

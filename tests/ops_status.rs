@@ -142,3 +142,105 @@ fn plot_writes_an_svg_file() {
     assert_eq!(code, 1);
     assert!(err.contains("no JSON log records"), "{err}");
 }
+
+fn replay(trace: &str) -> String {
+    let (code, out, err) = run(&["replay", trace, "--json"], None);
+    assert_eq!(code, 0, "replay {trace}: {err}");
+    out
+}
+
+/// The README's boot, replayed and piped into `status` as an operator would.
+#[test]
+fn status_of_the_replayed_boot() {
+    let stream = replay(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ops/boot.trace"));
+    let (code, out, err) = run(&["status", "--from", "-"], Some(&stream));
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "nodeboot 0.1.0 (replay)",
+        "\nCache\n  ready     sda1  log logs/",
+        "leased (2.30s)",
+        "gave up (30.0s)",
+        "\nGate\n  released  reachable after 3.04s",
+    ] {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
+    let ork = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("0-ork"))
+        .unwrap();
+    let cells: Vec<&str> = ork.split_whitespace().collect();
+    assert_eq!(
+        &cells[..5],
+        ["0-ork", "running", "106", "1", "exit"],
+        "{ork}"
+    );
+}
+
+/// Every replay scenario folds and draws: `status --json` agrees with the stream's
+/// last word on each subject, and `plot` gives well-formed SVG with a lane per NIC
+/// and service the stream mentions.
+#[test]
+fn every_scenario_folds_and_plots() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios");
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "trace"))
+        .collect();
+    traces.sort();
+    assert!(traces.len() >= 10, "scenarios missing in {dir}");
+    for trace in traces {
+        let name = trace.display().to_string();
+        let stream = replay(&name);
+        let records: Vec<serde_json::Value> = stream
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let (code, json, err) = run(&["status", "--json", "--from", "-"], Some(&stream));
+        assert_eq!(code, 0, "{name}: {err}");
+        let state: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let last = |prefix: &str| {
+            records
+                .iter()
+                .rev()
+                .map(|r| r["event"].as_str().unwrap_or(""))
+                .find(|e| {
+                    ["cache.ready", "cache.none", "cache.failed"].contains(e)
+                        && e.starts_with(prefix)
+                })
+        };
+        let expected_cache = match last("cache.") {
+            Some("cache.ready") => "ready",
+            Some("cache.none") => "none",
+            Some("cache.failed") => "failed",
+            _ => "",
+        };
+        if !expected_cache.is_empty() {
+            assert_eq!(state["cache"]["state"], expected_cache, "{name}");
+        }
+        for r in &records {
+            if r["event"] == "gate.released" {
+                assert_eq!(state["gate"]["state"], "released", "{name}");
+                assert_eq!(state["gate"]["reason"], r["reason"], "{name}");
+            }
+        }
+        let (code, svg, err) = run(&["plot", "-"], Some(&stream));
+        assert_eq!(code, 0, "{name}: {err}");
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let lanes: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-lane"))
+            .collect();
+        for r in &records {
+            let ev = r["event"].as_str().unwrap_or("");
+            if ev == "service.started" {
+                let want = format!("service:{}", r["service"].as_str().unwrap());
+                assert!(lanes.contains(&want.as_str()), "{name}: no lane {want}");
+            }
+            if ev == "dhcp.started" {
+                let want = format!("nic:{}", r["nic"].as_str().unwrap());
+                assert!(lanes.contains(&want.as_str()), "{name}: no lane {want}");
+            }
+        }
+    }
+}

@@ -148,6 +148,16 @@ impl RotatingFile {
     }
 }
 
+/// On the log stream: `stream.add_sink(Format::Json, Level::Debug, Box::new(file))`.
+impl super::Sink for RotatingFile {
+    fn write_line(&mut self, line: &str) -> io::Result<()> {
+        RotatingFile::write_line(self, line)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        RotatingFile::flush(self)
+    }
+}
+
 fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
     match r {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -254,6 +264,38 @@ mod tests {
         sink.reopen(Some(moved.clone()));
         sink.write_line("after the move").unwrap();
         assert_eq!(std::fs::read_to_string(&moved).unwrap(), "after the move\n");
+    }
+
+    #[test]
+    fn on_the_log_stream_records_land_in_the_file() {
+        use crate::core::event::{Event, Level, Record};
+        use crate::log::{Format, LogStream};
+        let dir = TempDir::new("stream");
+        let path = dir.0.join("nodeboot.log");
+        let stream = LogStream::new(0);
+        stream.add_sink(
+            Format::Json,
+            Level::Debug,
+            Box::new(RotatingFile::new(&path, 4096, 1)),
+        );
+        for i in 0..100 {
+            stream.emit(&Record {
+                at: crate::time::Instant::from_millis(i),
+                level: Level::Info,
+                event: Event::NicCarrier {
+                    nic: "eth0".into(),
+                    up: i % 2 == 0,
+                },
+            });
+        }
+        let live = std::fs::read_to_string(&path).unwrap();
+        let old = std::fs::read_to_string(rotated_path(&path, 1)).unwrap();
+        assert!(live.len() <= 4096 && old.len() <= 4096);
+        let lines = live.lines().count() + old.lines().count();
+        assert!(lines < 100, "older lines rotated away");
+        assert!(live.lines().last().unwrap().contains("\"up\":false"));
+        assert!(!rotated_path(&path, 2).exists());
+        assert_eq!(stream.dropped(), 0);
     }
 
     /// A full disk: writes fail with ENOSPC, the sink drops and counts, no panic.

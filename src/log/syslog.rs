@@ -179,6 +179,14 @@ impl SyslogSink {
     }
 }
 
+/// On the log stream, with JSON lines (MSG is the record):
+/// `stream.add_sink(Format::Json, Level::Info, Box::new(syslog))`.
+impl super::Sink for SyslogSink {
+    fn write_line(&mut self, line: &str) -> io::Result<()> {
+        SyslogSink::write_line(self, line)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -222,6 +230,35 @@ mod tests {
         assert_eq!(fields[5], "averylongeventnamethatgoesonando");
         assert_eq!(fields[5].len(), 32);
         assert_eq!(fields[6], "-");
+    }
+
+    #[test]
+    fn on_the_log_stream_each_record_becomes_one_message() {
+        use crate::core::event::{Event, Level, Record};
+        use crate::log::{Format, LogStream};
+        let dir = std::env::temp_dir().join(format!("nb-syslog-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let _ = std::fs::remove_file(&path);
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        let stream = LogStream::new(1_795_654_800_000_000);
+        let sink = SyslogSink::new(SyslogTarget::Unix(path.clone()), DEFAULT_FACILITY);
+        stream.add_sink(Format::Json, Level::Info, Box::new(sink));
+        stream.emit(&Record {
+            at: crate::time::Instant::from_millis(37_252),
+            level: Level::Warn,
+            event: Event::DhcpGaveUp {
+                nic: "eth1".into(),
+                after_ms: 30_000,
+            },
+        });
+        let mut buf = [0u8; 4096];
+        let n = receiver.recv(&mut buf).unwrap();
+        let got = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(got.starts_with("<28>1 2026-11-26T01:00:37.252Z "), "{got}");
+        assert!(got.contains(" nodeboot ") && got.contains(" dhcp.gave_up - {\"ts\":"));
+        assert_eq!(stream.dropped(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

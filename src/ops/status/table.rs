@@ -134,6 +134,14 @@ pub fn render_table(s: &NodeState, mount: Option<&str>, space: Option<Space>) ->
     }
     out.push_str(line.trim_end());
     out.push('\n');
+    if !c.disks_seen.is_empty() {
+        let disks: Vec<String> = c
+            .disks_seen
+            .iter()
+            .map(|(disk, verdict)| format!("{disk} {verdict}"))
+            .collect();
+        let _ = writeln!(out, "  disks     {}", disks.join(", "));
+    }
 
     out.push_str("\nNICs\n");
     let mut rows = vec![

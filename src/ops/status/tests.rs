@@ -40,6 +40,10 @@ fn table_has_every_section_and_the_facts() {
         .unwrap();
     assert!(eth1.contains("gave up (30.0s)"), "{eth1}");
     assert!(!t.contains("\n  lo "), "unmanaged lo is not listed:\n{t}");
+    assert!(
+        t.contains("\n  disks     loop0 excluded, sda unused, sdb in-use\n"),
+        "{t}"
+    );
     assert!(t.contains("released  reachable after 3.07s"), "{t}");
     let ork = t
         .lines()

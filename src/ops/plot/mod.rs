@@ -1,6 +1,7 @@
 //! `nodeboot plot [FILE|-] [-o out.svg]`: a log stream drawn as an SVG timeline.
 //! [`render`] is pure (records in, SVG text out); [`plot_main`] only reads and writes.
 
+mod builder;
 mod legend;
 pub mod model;
 pub mod svg;

@@ -89,12 +89,16 @@ pub struct GatePolicy {
 pub struct ServiceSpec {
     pub name: String,
     pub argv: Vec<String>,
-    /// Services that must have started before this one.
+    /// Services that must have started before this one (a one-shot service: that
+    /// must have finished successfully).
     pub after: Vec<String>,
     #[serde(with = "duration_ms")]
     pub backoff_initial: Duration,
     #[serde(with = "duration_ms")]
     pub backoff_max: Duration,
+    /// Runs once to completion (`nft -f …`): exit 0 is done for this boot, any other
+    /// exit is restarted with backoff like a long-running service.
+    pub oneshot: bool,
 }
 
 impl Default for Policy {
@@ -175,6 +179,7 @@ impl Default for ServiceSpec {
             after: Vec::new(),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            oneshot: false,
         }
     }
 }

@@ -2,10 +2,14 @@
 //! capped restart backoff, their output on the log stream.
 //!
 //! A service starts once every service in its `after` list has started (its spawn was
-//! answered with a pid), in the order of the configuration among those ready at the
-//! same time. Every exit restarts the service after its backoff, which doubles per
-//! restart up to its cap and is reset when the service had run for
-//! [`HEALTHY_RUN`]. A service that can never start (dependency cycle, unknown or
+//! answered with a pid) — or, for a one-shot dependency, has *finished successfully*
+//! (`service.done`) — in the order of the configuration among those ready at the same
+//! time. Every exit restarts the service after its backoff, which doubles per restart
+//! up to its cap and is reset when the service had run for [`HEALTHY_RUN`]; except
+//! that a one-shot service (`oneshot = true`) that exits 0 is done for this boot. A
+//! one-shot that never succeeds keeps the services after it waiting (retrying with
+//! backoff), which is the point: `libvirt` must not start before the firewall is
+//! loaded. A service that can never start (dependency cycle, unknown or
 //! duplicate name, or depending on such a service) is reported once and left alone.
 
 mod order;
@@ -50,6 +54,18 @@ struct Service {
     restarts: u64,
 }
 
+impl Service {
+    /// May the services `after` this one start? A long-running service: once it has
+    /// started. A one-shot service: once it has finished successfully.
+    fn satisfies_after(&self) -> bool {
+        if self.spec.oneshot {
+            self.state == State::Done
+        } else {
+            self.ever_started
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Not started yet (waiting for release or for its dependencies).
@@ -67,6 +83,8 @@ enum State {
     Stopping { id: EffectId, pid: Option<u32> },
     /// Gone and will not come back (shutdown, or it can never start).
     Stopped,
+    /// A one-shot service that exited 0: finished for this boot.
+    Done,
 }
 
 impl Services {
@@ -177,6 +195,14 @@ impl Services {
             service.state = State::Stopped;
             return;
         }
+        if service.spec.oneshot && status.success() {
+            service.state = State::Done;
+            cx.log(Event::ServiceDone {
+                service: service.spec.name.clone(),
+            });
+            self.start_ready(cx);
+            return;
+        }
         self.restart_later(cx, index, since);
     }
 
@@ -223,7 +249,7 @@ impl Services {
                     service.state = State::Stopped;
                     continue;
                 }
-                State::Stopping { .. } | State::Stopped => continue,
+                State::Stopping { .. } | State::Stopped | State::Done => continue,
             };
             service.state = State::Stopping { id, pid };
             cx.effect(
@@ -256,6 +282,7 @@ impl Services {
                     (None, State::Backoff) => "restarting after backoff".into(),
                     (None, State::Stopping { .. }) => "stopping".into(),
                     (None, State::Stopped) => "stopped".into(),
+                    (None, State::Done) => "done".into(),
                 };
                 format!("{}: {state}, {} restart(s)", s.spec.name, s.restarts)
             })
@@ -286,7 +313,7 @@ impl Services {
             && service.spec.after.iter().all(|dep| {
                 self.services
                     .iter()
-                    .any(|s| &s.spec.name == dep && s.ever_started)
+                    .any(|s| &s.spec.name == dep && s.satisfies_after())
             })
     }
 

@@ -126,7 +126,7 @@ impl Gate {
         if self.policy.targets.is_empty() {
             return; // only the deadline opens it
         }
-        self.rounds += 1;
+        self.rounds = self.rounds.saturating_add(1);
         for target in &self.policy.targets {
             let id = cx.effect(
                 Owner::Gate,

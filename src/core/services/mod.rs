@@ -36,6 +36,8 @@ const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 
 pub struct Services {
     services: Vec<Service>,
+    /// Name → index in `services` (the first definition: a later duplicate is blocked).
+    by_name: BTreeMap<String, usize>,
     /// Running (or starting) children by `Spawn` id, to their index in `services`.
     children: BTreeMap<EffectId, usize>,
     released: bool,
@@ -90,6 +92,10 @@ enum State {
 impl Services {
     pub fn new(specs: Vec<ServiceSpec>) -> Services {
         let blocked = order::never_startable(&specs);
+        let mut by_name = BTreeMap::new();
+        for (index, spec) in specs.iter().enumerate() {
+            by_name.entry(spec.name.clone()).or_insert(index);
+        }
         let services = specs
             .into_iter()
             .zip(blocked)
@@ -104,6 +110,7 @@ impl Services {
             .collect();
         Services {
             services,
+            by_name,
             children: BTreeMap::new(),
             released: false,
             stopping_all: false,
@@ -228,10 +235,13 @@ impl Services {
         if self.stopping_all {
             return;
         }
-        if let Some(index) = self
+        let Some(&index) = self.by_name.get(name) else {
+            return;
+        };
+        if self
             .services
-            .iter()
-            .position(|s| &s.spec.name == name && s.blocked.is_none() && s.state == State::Backoff)
+            .get(index)
+            .is_some_and(|s| s.blocked.is_none() && s.state == State::Backoff)
         {
             self.spawn(cx, index);
         }
@@ -311,9 +321,10 @@ impl Services {
         service.blocked.is_none()
             && service.state == State::Waiting
             && service.spec.after.iter().all(|dep| {
-                self.services
-                    .iter()
-                    .any(|s| &s.spec.name == dep && s.satisfies_after())
+                self.by_name
+                    .get(dep)
+                    .and_then(|&i| self.services.get(i))
+                    .is_some_and(Service::satisfies_after)
             })
     }
 
@@ -345,7 +356,7 @@ impl Services {
         }
         let delay = service.backoff.max(MIN_RESTART_DELAY);
         service.backoff = delay.saturating_mul(2).min(service.spec.backoff_max);
-        service.restarts += 1;
+        service.restarts = service.restarts.saturating_add(1);
         service.state = State::Backoff;
         cx.log(Event::ServiceRestarting {
             service: service.spec.name.clone(),

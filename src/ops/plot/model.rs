@@ -20,6 +20,10 @@ pub enum Kind {
     Running,
     Backoff,
     Exit,
+    /// A service exited with status 0.
+    CleanExit,
+    /// A one-shot service finished (exit 0).
+    Done,
 }
 
 impl Kind {
@@ -37,6 +41,8 @@ impl Kind {
             Kind::GateTimeout => "#ff7f0e",
             Kind::Running => "#76b7b2",
             Kind::Backoff => "#ff9da7",
+            Kind::CleanExit => "#8c8c8c",
+            Kind::Done => "#17becf",
         }
     }
 
@@ -57,6 +63,8 @@ impl Kind {
             Kind::Running => "service running",
             Kind::Backoff => "restart backoff",
             Kind::Exit => "exit",
+            Kind::CleanExit => "exit 0",
+            Kind::Done => "one-shot done",
         }
     }
 
@@ -78,6 +86,8 @@ impl Kind {
             Kind::Running => "running",
             Kind::Backoff => "backoff",
             Kind::Exit => "exit",
+            Kind::CleanExit => "exit 0",
+            Kind::Done => "one-shot done",
         }
     }
 }

@@ -253,3 +253,17 @@ fn odd_input_still_renders() {
         (0, 9000)
     );
 }
+
+#[test]
+fn a_one_shot_ends_with_done_not_a_failure() {
+    let t = build(&parse_stream(concat!(
+        "{\"ts\":\"2026-11-26T01:00:00.000Z\",\"event\":\"service.started\",\"service\":\"nft\",\"pid\":3}\n",
+        "{\"ts\":\"2026-11-26T01:00:00.200Z\",\"event\":\"service.exited\",\"service\":\"nft\",\"pid\":3,\"status\":\"exit 0\"}\n",
+        "{\"ts\":\"2026-11-26T01:00:00.200Z\",\"event\":\"service.done\",\"service\":\"nft\"}\n",
+    )));
+    let nft = &t.lanes[0];
+    assert_eq!(nft.marks.len(), 1);
+    assert_eq!(nft.marks[0].kind, Kind::Done);
+    assert_eq!(nft.marks[0].label.as_deref(), Some("done 200ms"));
+    assert_eq!((nft.bars[0].start_ms, nft.bars[0].end_ms), (0, 200));
+}

@@ -247,7 +247,11 @@ pub fn build(records: &[Value]) -> Timeline {
                     &service,
                     Mark {
                         at_ms: t,
-                        kind: Kind::Exit,
+                        kind: if status == "exit 0" {
+                            Kind::CleanExit
+                        } else {
+                            Kind::Exit
+                        },
                         label: Some(format!("{status} {}", fmt_ms(t))),
                         title: format!(
                             "{service} (pid {}) exited: {status} at {}",
@@ -256,6 +260,26 @@ pub fn build(records: &[Value]) -> Timeline {
                         ),
                     },
                 );
+            }
+            "service.done" => {
+                // A one-shot's clean exit: that exit's mark becomes "done".
+                let service = s("service");
+                let id = format!("service:{service}");
+                if let Some(lane) = b.lane(Group::Services, &id, &service) {
+                    match lane.marks.last_mut() {
+                        Some(m) if m.kind == Kind::CleanExit => {
+                            m.kind = Kind::Done;
+                            m.label = Some(format!("done {}", fmt_ms(t)));
+                            m.title = format!("{service}: one-shot done at {}", fmt_ms(t));
+                        }
+                        _ => lane.marks.push(Mark {
+                            at_ms: t,
+                            kind: Kind::Done,
+                            label: Some(format!("done {}", fmt_ms(t))),
+                            title: format!("{service}: one-shot done at {}", fmt_ms(t)),
+                        }),
+                    }
+                }
             }
             "service.restarting" => {
                 let service = s("service");

@@ -278,6 +278,10 @@ impl NodeState {
                 s.restarts += 1;
                 s.backoff_ms = u64_field(r, "backoff_ms");
             }
+            "done" => {
+                s.state = ServiceState::Done;
+                s.pid = None;
+            }
             "failed" => {
                 s.state = ServiceState::Failed;
                 s.error = owned(r, "error");

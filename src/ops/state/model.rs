@@ -193,6 +193,8 @@ pub enum ServiceState {
     Exited,
     Restarting,
     Failed,
+    /// A one-shot service that finished successfully.
+    Done,
 }
 
 impl ServiceState {
@@ -203,6 +205,7 @@ impl ServiceState {
             ServiceState::Exited => "exited",
             ServiceState::Restarting => "restarting",
             ServiceState::Failed => "failed",
+            ServiceState::Done => "done",
         }
     }
 }

@@ -337,3 +337,23 @@ fn the_sample_boot_folds_to_its_end_state() {
     assert_eq!(s.services["0-ork"].restarts, 1);
     assert_eq!(s.uptime_ms, Some(37_260));
 }
+
+#[test]
+fn a_one_shot_service_is_done() {
+    let s = fold(&[
+        rec(0, "boot.start", json!({"version": "v", "mode": "replay"})),
+        rec(0, "service.started", json!({"service": "nft", "pid": 5})),
+        rec(
+            200,
+            "service.exited",
+            json!({"service": "nft", "pid": 5, "status": "exit 0"}),
+        ),
+        rec(200, "service.done", json!({"service": "nft"})),
+    ]);
+    let nft = &s.services["nft"];
+    assert_eq!(
+        (nft.state, nft.pid, nft.restarts),
+        (ServiceState::Done, None, 0)
+    );
+    assert_eq!(nft.since_ms, Some(200));
+}

@@ -1,0 +1,198 @@
+//! `nodeboot run` flags → what the world may touch, the policy and the log sinks.
+//!
+//! Outside PID 1 a run is live only with both `--root DIR` and at least one
+//! `--disk`/`--nic` allow-list entry; otherwise (or with `--dry-run`) it is a dry run
+//! that logs every effect it would run and answers it as a success.
+
+use super::confine::Confinement;
+use super::logsink::Format;
+use crate::cli::Args;
+use crate::core::input::Mode;
+use crate::core::policy::Policy;
+use std::path::PathBuf;
+
+pub const RUN_USAGE: &str =
+    "usage: nodeboot run [--disk PAT]… [--nic PAT]… [--root DIR] [--rules DIR]
+       [--record FILE] [--dry-run] [--json|--human] [--socket PATH] [--allow-loop]
+       [--cmdline STRING] [--quiet]
+  A live run needs --root and at least one --disk or --nic allow-list entry;
+  otherwise it is a dry run (effects are logged, not run).";
+
+const VALUE_FLAGS: &[&str] = &[
+    "disk", "nic", "root", "rules", "record", "socket", "cmdline",
+];
+const BOOL_FLAGS: &[&str] = &["dry-run", "json", "human", "allow-loop", "quiet"];
+
+/// Everything `World::new` needs.
+#[derive(Debug)]
+pub struct Settings {
+    pub mode: Mode,
+    /// Running as PID 1 (signals mean reboot/power-off, every child is reaped).
+    pub pid1: bool,
+    pub confine: Confinement,
+    pub policy: Policy,
+    pub record: Option<PathBuf>,
+    /// Format on stderr; `None` = nothing on stderr.
+    pub stderr: Option<Format>,
+    /// The log socket; `None` = no socket.
+    pub socket: Option<PathBuf>,
+    /// Where `host:port` probe targets are looked up (no DNS).
+    pub hosts: PathBuf,
+}
+
+impl Settings {
+    /// PID 1 of a real node.
+    pub fn init(policy: Policy) -> Settings {
+        Settings {
+            mode: Mode::Init,
+            pid1: true,
+            confine: Confinement::init(),
+            policy,
+            record: None,
+            stderr: Some(Format::for_stderr()),
+            socket: Some(PathBuf::from("/run/nodeboot.sock")),
+            hosts: PathBuf::from("/etc/hosts"),
+        }
+    }
+}
+
+/// Parse `nodeboot run` flags.
+pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
+    let takes: Vec<&str> = VALUE_FLAGS.to_vec();
+    let args = Args::parse(argv, &takes)?;
+    let known: Vec<&str> = VALUE_FLAGS.iter().chain(BOOL_FLAGS).copied().collect();
+    if let Some(f) = args.unknown(&known) {
+        return Err(format!("unknown flag --{f}"));
+    }
+    if let Some(p) = args.positional.first() {
+        return Err(format!("unexpected argument {p:?}"));
+    }
+    let disks = args.values("disk");
+    let nics = args.values("nic");
+    let root = args.value("root").map(PathBuf::from);
+    let confined = root.is_some() && !(disks.is_empty() && nics.is_empty());
+    let dry_run = args.has("dry-run") || !confined;
+
+    let mut policy = load_policy(args.value("rules"));
+    let cmdline = args.value("cmdline").map(str::to_owned);
+    if let Some(c) = &cmdline {
+        apply_cmdline(&mut policy, c);
+    }
+    // Loading kernel modules changes the host: only PID 1 does it.
+    policy.modprobe = false;
+    policy.cache.allow_loop |= args.has("allow-loop");
+    // Allow-lists, once any entry is given, bind every kind of device (a run with
+    // `--disk` only touches no NIC), dry run or not. No entry at all: an unconfined
+    // dry run, which may look at (probe) everything and change nothing.
+    let listed = !(disks.is_empty() && nics.is_empty());
+    let disks = listed.then_some(disks);
+    let nics = listed.then_some(nics);
+    policy.cache.allow = disks.clone();
+    policy.net.allow = nics.clone();
+    let confine = Confinement {
+        root: root.clone().unwrap_or_else(|| PathBuf::from("/")),
+        disks,
+        nics,
+        dry_run,
+        ..Confinement::init()
+    };
+    let stderr = if args.has("quiet") {
+        None
+    } else if args.has("json") {
+        Some(Format::Json)
+    } else if args.has("human") {
+        Some(Format::Human)
+    } else {
+        Some(Format::for_stderr())
+    };
+    let socket = match (args.value("socket"), &root) {
+        (Some(s), _) => Some(PathBuf::from(s)),
+        (None, Some(r)) => Some(r.join("run/nodeboot.sock")),
+        // A dry run on a developer machine does not create /run/nodeboot.sock.
+        (None, None) => None,
+    };
+    Ok(Settings {
+        mode: if dry_run { Mode::DryRun } else { Mode::Live },
+        pid1: false,
+        confine,
+        policy,
+        record: args.value("record").map(PathBuf::from),
+        stderr,
+        socket,
+        hosts: PathBuf::from("/etc/hosts"),
+    })
+}
+
+/// The policy from `--rules DIR`. Stand-in until `crate::rules::load_or_default` lands:
+/// the built-in policy.
+pub fn load_policy(dir: Option<&str>) -> Policy {
+    let _ = dir;
+    Policy::default()
+}
+
+/// Kernel command-line overrides. Stand-in until `crate::rules::cmdline::apply` lands:
+/// `nodeboot.reach=HOST:PORT[,…]` and `nodeboot.gate=SECONDS` only.
+pub fn apply_cmdline(policy: &mut Policy, cmdline: &str) {
+    for word in cmdline.split_whitespace() {
+        if let Some(v) = word.strip_prefix("nodeboot.reach=") {
+            policy.gate.targets = v
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        } else if let Some(v) = word.strip_prefix("nodeboot.gate=")
+            && let Ok(secs) = v.parse::<u64>() {
+                policy.gate.timeout = std::time::Duration::from_secs(secs);
+            }
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn live_only_with_root_and_allow_list() {
+        let dry = parse_run(&s(&["--disk", "loop*"])).unwrap();
+        assert_eq!(dry.mode, Mode::DryRun);
+        assert!(dry.confine.dry_run);
+        assert!(!dry.confine.disk_allowed("vda") && dry.confine.disk_allowed("loop1"));
+        let dry = parse_run(&s(&[])).unwrap();
+        assert_eq!(dry.mode, Mode::DryRun);
+        assert!(dry.socket.is_none());
+        assert!(dry.confine.disk_allowed("vda") && dry.policy.cache.allow.is_none());
+        let live = parse_run(&s(&["--disk", "loop*", "--root", "/tmp/n", "--allow-loop"])).unwrap();
+        assert_eq!(live.mode, Mode::Live);
+        assert!(!live.confine.dry_run);
+        assert!(live.confine.disk_allowed("loop3") && !live.confine.disk_allowed("vda"));
+        assert!(!live.confine.nic_allowed("eth0"));
+        assert_eq!(live.policy.cache.allow, Some(vec!["loop*".to_string()]));
+        assert_eq!(live.policy.net.allow, Some(vec![]));
+        assert!(live.policy.cache.allow_loop && !live.policy.modprobe);
+        assert_eq!(live.socket, Some(PathBuf::from("/tmp/n/run/nodeboot.sock")));
+        let forced = parse_run(&s(&["--disk", "x", "--root", "/r", "--dry-run"])).unwrap();
+        assert_eq!(forced.mode, Mode::DryRun);
+        assert!(parse_run(&s(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn cmdline_overrides() {
+        let r = parse_run(&s(&[
+            "--cmdline",
+            "quiet nodeboot.reach=10.0.0.1:80,h:1 nodeboot.gate=5",
+        ]))
+        .unwrap();
+        assert_eq!(r.policy.gate.targets, vec!["10.0.0.1:80", "h:1"]);
+        assert_eq!(r.policy.gate.timeout, std::time::Duration::from_secs(5));
+    }
+}

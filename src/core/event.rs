@@ -201,6 +201,9 @@ pub enum Event {
     /// A dry run would have run this effect (`detail`: the effect as JSON).
     #[serde(rename = "effect.dry-run")]
     EffectDryRun { effect: String, detail: String },
+    /// The world refused an effect the confinement does not allow (not PID 1).
+    #[serde(rename = "effect.refused")]
+    EffectRefused { effect: String, error: String },
     /// The live world hit an error it logs and goes on from (names the syscall and object).
     #[serde(rename = "world.error")]
     WorldError { error: String },
@@ -234,7 +237,7 @@ impl Event {
             | Event::ServiceRestarting { .. }
             | Event::DhcpRestarting { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
-            Event::WorldError { .. } => Level::Warn,
+            Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
             Event::ChildOutput { .. }
             | Event::GateProbe { .. }
             | Event::ModuleLoad { .. }

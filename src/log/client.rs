@@ -29,7 +29,11 @@ pub fn logs_main(args: &[String]) -> i32 {
     let json = args.has("json");
     let mut out = std::io::stdout().lock();
     match stream(&path, follow, &mut |line| {
-        let text = if json { line.to_owned() } else { human_line(line) };
+        let text = if json {
+            line.to_owned()
+        } else {
+            human_line(line)
+        };
         writeln!(out, "{text}").and_then(|()| out.flush())
     }) {
         Ok(()) => 0,

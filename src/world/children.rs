@@ -2,7 +2,8 @@
 //! clients, services) and internal children for command effects (mkfs.btrfs,
 //! modprobe). Each runs in its own process group with stdin on /dev/null; its stdout
 //! and stderr are non-blocking pipes in the loop, cut into lines. Exits are reaped by
-//! the loop (SIGCHLD) and reported here, after the pipes' last bytes.
+//! the loop (SIGCHLD) and reported here, after the pipes' last bytes. Children start
+//! with an empty signal mask (the loop's blocked signals are not inherited).
 
 use super::error::{Result, WorldError};
 use crate::core::action::{EffectId, KillSignal};
@@ -100,6 +101,7 @@ impl Children {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        super::spawn_mask::clear_signal_mask_in_child(&mut cmd);
         if std::env::var_os("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }

@@ -15,7 +15,7 @@ impl<C: Core> World<C> {
         let Action { id, effect } = action;
         let confine = &self.settings.confine;
         if let Err(why) = check(&effect, confine, self.settings.pid1) {
-            self.log(Event::EffectFailed {
+            self.log(Event::EffectRefused {
                 effect: effect_name(&effect),
                 error: why.clone(),
             });

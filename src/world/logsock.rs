@@ -65,9 +65,10 @@ impl LogSocket {
         }
         use std::os::unix::fs::FileTypeExt;
         if let Ok(meta) = std::fs::symlink_metadata(path)
-            && meta.file_type().is_socket() {
-                std::fs::remove_file(path)?;
-            }
+            && meta.file_type().is_socket()
+        {
+            std::fs::remove_file(path)?;
+        }
         let mut listener = UnixListener::bind(path)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;

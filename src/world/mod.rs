@@ -28,6 +28,7 @@ mod pid1;
 pub mod probes;
 pub mod rtnl_sock;
 pub mod signals;
+mod spawn_mask;
 pub mod sysfs;
 pub mod uevent_sock;
 pub mod worker;
@@ -283,13 +284,14 @@ impl<C: Core> World<C> {
             }
             let timeout = self.core.poll_timeout().map(|at| at.since(self.now));
             if let Err(e) = self.poll.poll(&mut events, timeout)
-                && e.kind() != std::io::ErrorKind::Interrupted {
-                    // epoll_wait itself failing is not recoverable by retrying.
-                    return Err(WorldError::Poll {
-                        what: "epoll_wait",
-                        source: e,
-                    });
-                }
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                // epoll_wait itself failing is not recoverable by retrying.
+                return Err(WorldError::Poll {
+                    what: "epoll_wait",
+                    source: e,
+                });
+            }
             self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
             self.tick()?;
             let ready: Vec<(Token, bool)> = events
@@ -304,9 +306,21 @@ impl<C: Core> World<C> {
                     signal: SignalKind::Stop,
                 });
             }
-            self.core.handle_timeout(self.now);
-            self.drain();
+            self.fire_timers();
         }
+    }
+
+    /// `handle_timeout(now)`, journaled as a tick when a timer is due.
+    fn fire_timers(&mut self) {
+        let due = self.core.poll_timeout().is_some_and(|t| t <= self.now);
+        if let (true, Some(j)) = (due, &mut self.journal)
+            && let Err(e) = j.tick(self.now)
+        {
+            self.journal = None;
+            self.world_error(e);
+        }
+        self.core.handle_timeout(self.now);
+        self.drain();
     }
 
     fn tick(&mut self) -> Result<(), WorldError> {
@@ -331,9 +345,10 @@ impl<C: Core> World<C> {
         }
         self.coldplug();
         if let Some(r) = &mut self.rtnl
-            && let Err(e) = r.start_dump(Dump::Links) {
-                self.world_error(e);
-            }
+            && let Err(e) = r.start_dump(Dump::Links)
+        {
+            self.world_error(e);
+        }
         Ok(())
     }
 
@@ -524,9 +539,10 @@ impl<C: Core> World<C> {
 
     fn start_dump(&mut self, which: Dump) {
         if let Some(r) = &mut self.rtnl
-            && let Err(e) = r.start_dump(which) {
-                self.world_error(e);
-            }
+            && let Err(e) = r.start_dump(which)
+        {
+            self.world_error(e);
+        }
     }
 
     fn on_signals(&mut self) {
@@ -612,10 +628,11 @@ impl<C: Core> World<C> {
                 return;
             };
             if let Some(j) = &mut self.journal
-                && let Err(e) = j.record(self.now, &input) {
-                    self.journal = None; // journal once, then stop trying
-                    self.world_error(e);
-                }
+                && let Err(e) = j.record(self.now, &input)
+            {
+                self.journal = None; // journal once, then stop trying
+                self.world_error(e);
+            }
             self.stats.inputs.fetch_add(1, Ordering::Relaxed);
             self.core.handle(self.now, input);
         }

@@ -141,9 +141,10 @@ pub fn apply_cmdline(policy: &mut Policy, cmdline: &str) {
                 .map(str::to_owned)
                 .collect();
         } else if let Some(v) = word.strip_prefix("nodeboot.gate=")
-            && let Ok(secs) = v.parse::<u64>() {
-                policy.gate.timeout = std::time::Duration::from_secs(secs);
-            }
+            && let Ok(secs) = v.parse::<u64>()
+        {
+            policy.gate.timeout = std::time::Duration::from_secs(secs);
+        }
     }
 }
 

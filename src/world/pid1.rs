@@ -25,9 +25,10 @@ pub fn prepare_pid1() -> Vec<String> {
             flags
         };
         if let Err(e) = mount(Some(fstype), target, Some(fstype), flags, None::<&str>)
-            && e != nix::errno::Errno::EBUSY {
-                errors.push(format!("mount {fstype} on {target}: {e}"));
-            }
+            && e != nix::errno::Errno::EBUSY
+        {
+            errors.push(format!("mount {fstype} on {target}: {e}"));
+        }
     }
     errors
 }

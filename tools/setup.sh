@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install everything nodeboot's build, sandbox and tests use, on a fresh machine of the
+# project's kind (Debian 12, root, Rust toolchain present). Idempotent and quiet when
+# everything is there already. Usage: tools/setup.sh [--vm] [--browser]
+set -euo pipefail
+
+want_vm=0 want_browser=0
+for a in "$@"; do
+  case "$a" in
+    --vm) want_vm=1 ;;
+    --browser) want_browser=1 ;;
+    *) echo "setup.sh: unknown flag $a" >&2; exit 2 ;;
+  esac
+done
+
+# Debian packages: a command each, so we only call apt when something is missing.
+declare -A pkg_for=(
+  [mkfs.btrfs]=btrfs-progs [sgdisk]=gdisk [partx]=util-linux [wipefs]=util-linux
+  [blkid]=util-linux [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [mkfs.vfat]=dosfstools
+  [pvcreate]=lvm2 [cryptsetup]=cryptsetup-bin [mdadm]=mdadm [ip]=iproute2
+  [dnsmasq]=dnsmasq-base [python3]=python3 [cpio]=cpio [file]=file
+)
+missing=()
+for cmd in "${!pkg_for[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
+done
+# busybox and busybox-static conflict: keep whichever is installed.
+command -v busybox >/dev/null 2>&1 || missing+=(busybox-static)
+if [ "$want_vm" = 1 ]; then
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+  command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+  command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+fi
+if [ "$want_browser" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # --no-remove: never let an install remove a preinstalled package (vm-recipe.md).
+  apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found (the machine's Rust toolchain is required)" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true

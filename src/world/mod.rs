@@ -343,6 +343,9 @@ impl<C: Core> World<C> {
         for e in std::mem::take(&mut self.setup_errors) {
             self.world_error(e);
         }
+        for event in std::mem::take(&mut self.settings.notes) {
+            self.log(event);
+        }
         self.coldplug();
         if let Some(r) = &mut self.rtnl
             && let Err(e) = r.start_dump(Dump::Links)
@@ -727,9 +730,7 @@ pub fn init_main() -> i32 {
         eprintln!("nodeboot: {e}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let mut policy = options::load_policy(Some("/etc/nodeboot/rules"));
-    options::apply_cmdline(&mut policy, &cmdline);
-    let mut settings = Settings::init(policy.clone());
+    let mut settings = Settings::init(&cmdline);
     if cmdline.split_whitespace().any(|w| w == "nodeboot.log=json") {
         settings.stderr = Some(logsink::Format::Json);
     } else if cmdline
@@ -738,7 +739,7 @@ pub fn init_main() -> i32 {
     {
         settings.stderr = Some(logsink::Format::Human);
     }
-    match World::new(Reactor::new(policy), settings) {
+    match World::new(Reactor::new(settings.policy.clone()), settings) {
         Ok(mut world) => match world.run() {
             Ok(kind) => pid1::power(kind),
             Err(e) => eprintln!("nodeboot: the loop ended: {e}; reaping only from now on"),

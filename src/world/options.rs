@@ -7,9 +7,10 @@
 use super::confine::Confinement;
 use super::logsink::Format;
 use crate::cli::Args;
+use crate::core::event::Event;
 use crate::core::input::Mode;
 use crate::core::policy::Policy;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const RUN_USAGE: &str =
     "usage: nodeboot run [--disk PAT]… [--nic PAT]… [--root DIR] [--rules DIR]
@@ -38,11 +39,16 @@ pub struct Settings {
     pub socket: Option<PathBuf>,
     /// Where `host:port` probe targets are looked up (no DNS).
     pub hosts: PathBuf,
+    /// Records to log right after `boot.start` (rules errors).
+    pub notes: Vec<Event>,
 }
 
 impl Settings {
-    /// PID 1 of a real node.
-    pub fn init(policy: Policy) -> Settings {
+    /// PID 1 of a real node: rules from `nodeboot.rules=DIR` or [`INIT_RULES`], then
+    /// the kernel command line.
+    pub fn init(cmdline: &str) -> Settings {
+        let dir = crate::rules::cmdline::rules_dir(cmdline).unwrap_or_else(|| INIT_RULES.into());
+        let (policy, notes) = load_policy(Some(&dir), Some(cmdline));
         Settings {
             mode: Mode::Init,
             pid1: true,
@@ -52,9 +58,13 @@ impl Settings {
             stderr: Some(Format::for_stderr()),
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
+            notes,
         }
     }
 }
+
+/// The rules directory of a node booted without `nodeboot.rules=`.
+pub const INIT_RULES: &str = "/etc/nodeboot/rules";
 
 /// Parse `nodeboot run` flags.
 pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
@@ -73,11 +83,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
     let confined = root.is_some() && !(disks.is_empty() && nics.is_empty());
     let dry_run = args.has("dry-run") || !confined;
 
-    let mut policy = load_policy(args.value("rules"));
-    let cmdline = args.value("cmdline").map(str::to_owned);
-    if let Some(c) = &cmdline {
-        apply_cmdline(&mut policy, c);
-    }
+    let (mut policy, notes) = load_policy(args.value("rules"), args.value("cmdline"));
     // Loading kernel modules changes the host: only PID 1 does it.
     policy.modprobe = false;
     policy.cache.allow_loop |= args.has("allow-loop");
@@ -120,32 +126,21 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         stderr,
         socket,
         hosts: PathBuf::from("/etc/hosts"),
+        notes,
     })
 }
 
-/// The policy from `--rules DIR`. Stand-in until `crate::rules::load_or_default` lands:
-/// the built-in policy.
-pub fn load_policy(dir: Option<&str>) -> Policy {
-    let _ = dir;
-    Policy::default()
-}
-
-/// Kernel command-line overrides. Stand-in until `crate::rules::cmdline::apply` lands:
-/// `nodeboot.reach=HOST:PORT[,…]` and `nodeboot.gate=SECONDS` only.
-pub fn apply_cmdline(policy: &mut Policy, cmdline: &str) {
-    for word in cmdline.split_whitespace() {
-        if let Some(v) = word.strip_prefix("nodeboot.reach=") {
-            policy.gate.targets = v
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-        } else if let Some(v) = word.strip_prefix("nodeboot.gate=")
-            && let Ok(secs) = v.parse::<u64>()
-        {
-            policy.gate.timeout = std::time::Duration::from_secs(secs);
-        }
+/// The policy from a rules directory (none: the built-in policy), then the kernel
+/// command-line overrides. Never fails: errors come back as `rules.error` records.
+pub fn load_policy(dir: Option<&str>, cmdline: Option<&str>) -> (Policy, Vec<Event>) {
+    let (mut policy, mut errors) = match dir {
+        Some(d) => crate::rules::load_or_default(Path::new(d)),
+        None => (Policy::default(), Vec::new()),
+    };
+    if let Some(c) = cmdline {
+        errors.extend(crate::rules::cmdline::apply(&mut policy, c));
     }
+    (policy, errors.iter().map(|e| e.to_event()).collect())
 }
 
 #[cfg(test)]
@@ -190,10 +185,14 @@ mod tests {
     fn cmdline_overrides() {
         let r = parse_run(&s(&[
             "--cmdline",
-            "quiet nodeboot.reach=10.0.0.1:80,h:1 nodeboot.gate=5",
+            "quiet nodeboot.reach=10.0.0.1:80,h:1 nodeboot.gate=5 nodeboot.gate=x",
         ]))
         .unwrap();
         assert_eq!(r.policy.gate.targets, vec!["10.0.0.1:80", "h:1"]);
         assert_eq!(r.policy.gate.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        let bad = parse_run(&s(&["--rules", "/nonexistent-nb"])).unwrap();
+        assert_eq!(bad.notes.len(), 1);
+        assert_eq!(bad.policy.gate, Policy::default().gate);
     }
 }

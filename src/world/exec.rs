@@ -6,9 +6,9 @@
 use super::confine::Confinement;
 use super::effects::{self, Plan};
 use super::{Core, World};
-use crate::core::action::{Action, ChildRole, Effect};
+use crate::core::action::{Action, ChildRole, Effect, KillSignal};
 use crate::core::event::Event;
-use crate::core::input::{EffectOutput, EffectResult};
+use crate::core::input::{EffectOutput, EffectResult, ExitStatus, Input};
 
 impl<C: Core> World<C> {
     pub(super) fn execute(&mut self, action: Action) {
@@ -33,10 +33,26 @@ impl<C: Core> World<C> {
                 detail,
             });
             let output = match effect {
-                Effect::Spawn { .. } => EffectOutput::Spawned { pid: 0 },
+                Effect::Spawn { .. } => {
+                    self.dry_children.insert(id);
+                    EffectOutput::Spawned { pid: 0 }
+                }
                 _ => EffectOutput::Done,
             };
             self.answer(id, Ok(output));
+            // A child that never ran "exits" when killed, so shutdowns end on time.
+            if let Effect::Kill { child, signal } = effect
+                && self.dry_children.remove(&child)
+            {
+                let signo = match signal {
+                    KillSignal::Term => libc::SIGTERM,
+                    KillSignal::Kill => libc::SIGKILL,
+                };
+                self.pending.push_back(Input::ChildExited {
+                    id: child,
+                    status: ExitStatus::Signal(signo),
+                });
+            }
             return;
         }
         let registry = self.poll.registry();

@@ -129,6 +129,8 @@ pub struct World<C: Core> {
     link_up_acks: BTreeMap<u32, EffectId>,
     signals: Option<Signals>,
     children: Children,
+    /// Children a dry run pretended to start.
+    dry_children: std::collections::BTreeSet<EffectId>,
     probes: Probes,
     worker: Option<Worker>,
     logs: LogSinks,
@@ -242,6 +244,7 @@ impl<C: Core> World<C> {
             link_up_acks: BTreeMap::new(),
             signals,
             children: Children::default(),
+            dry_children: Default::default(),
             probes: Probes::default(),
             worker,
             logs,

@@ -741,15 +741,20 @@ fn record_journal_replays_to_the_same_log_stream() {
         mono: Instant::ZERO,
         wall_us: 0,
     };
-    for entry in nodeboot::world::journal::read(&journal).unwrap() {
-        match entry {
-            nodeboot::world::journal::Entry::Input(t, input) => core.handle(t, input),
-            nodeboot::world::journal::Entry::Tick(t) => core.handle_timeout(t),
-        }
+    // As a replay does: timers fire at their deadlines, before a later input.
+    let emit = |core: &mut Reactor, replayed: &mut Vec<String>| {
         while let Some(r) = core.poll_record() {
             replayed.push(strip_ts(&nodeboot::world::logfmt::json_line(&r, &wall)));
         }
         while core.poll_action().is_some() {}
+    };
+    for (t, input) in nodeboot::world::journal::read(&journal).unwrap() {
+        while let Some(due) = core.poll_timeout().filter(|d| *d <= t) {
+            core.handle_timeout(due);
+            emit(&mut core, &mut replayed);
+        }
+        core.handle(t, input);
+        emit(&mut core, &mut replayed);
     }
     assert_eq!(live, replayed);
     let _ = std::fs::remove_dir_all(&dir);

@@ -46,40 +46,15 @@ impl Journal {
     }
 }
 
-/// One journal line.
-#[derive(Debug, PartialEq)]
-pub enum Entry {
-    Input(Instant, Input),
-    /// `handle_timeout(t)` fired a due timer (live timers fire at the loop turn's
-    /// `now`, not at their deadline: a replay must fire them at the same time).
-    Tick(Instant),
-}
-
-impl Journal {
-    /// A due timer is about to fire at `now`.
-    pub fn tick(&mut self, now: Instant) -> Result<()> {
-        let err = |source| WorldError::Journal {
-            path: self.path.clone(),
-            source,
-        };
-        writeln!(self.out, "{{\"t_us\":{},\"tick\":true}}", now.as_micros()).map_err(err)?;
-        self.out.flush().map_err(err)
-    }
-}
-
 /// Read a journal back (for tests until `crate::trace` lands).
-pub fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
+pub fn read(path: &Path) -> std::io::Result<Vec<(Instant, Input)>> {
     let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let v: serde_json::Value = serde_json::from_str(line)?;
         let t = Instant::from_micros(v.get("t_us").and_then(|t| t.as_u64()).unwrap_or(0));
-        if v.get("tick").is_some() {
-            out.push(Entry::Tick(t));
-            continue;
-        }
         let input: Input = serde_json::from_value(v.get("input").cloned().unwrap_or_default())?;
-        out.push(Entry::Input(t, input));
+        out.push((t, input));
     }
     Ok(out)
 }

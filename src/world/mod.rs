@@ -5,8 +5,8 @@
 //!
 //! 1. poll with the timeout `core.poll_timeout() - now` (none armed: sleep forever);
 //! 2. read the clock once (`clock::now`, CLOCK_BOOTTIME);
-//! 3. drain every ready source until it would block, feeding the core;
-//! 4. `core.handle_timeout(now)`;
+//! 3. fire the timers due by then, each as `handle_timeout(deadline)`;
+//! 4. drain every ready source until it would block, feeding the core at `now`;
 //! 5. after every input: emit `poll_record()`s, execute `poll_action()`s (their
 //!    immediate answers are queued as further inputs).
 //!
@@ -60,6 +60,8 @@ const RTNL: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const WAKER: Token = Token(4);
 const LOG_LISTENER: Token = Token(5);
+/// Timer rounds per loop turn, at most.
+const MAX_TIMER_ROUNDS: usize = 1024;
 
 /// What the loop drives: the reactor, or a scripted stand-in in tests.
 pub trait Core {
@@ -297,6 +299,7 @@ impl<C: Core> World<C> {
             }
             self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
             self.tick()?;
+            self.fire_timers();
             let ready: Vec<(Token, bool)> = events
                 .iter()
                 .map(|e| (e.token(), e.is_writable() || e.is_error()))
@@ -309,21 +312,24 @@ impl<C: Core> World<C> {
                     signal: SignalKind::Stop,
                 });
             }
-            self.fire_timers();
         }
     }
 
-    /// `handle_timeout(now)`, journaled as a tick when a timer is due.
+    /// Fire every timer due by `now`, each at its own deadline (in deadline order),
+    /// before this turn's events: the core sees time move forward only, and a replay,
+    /// which fires timers at their deadlines, takes exactly the same decisions.
     fn fire_timers(&mut self) {
-        let due = self.core.poll_timeout().is_some_and(|t| t <= self.now);
-        if let (true, Some(j)) = (due, &mut self.journal)
-            && let Err(e) = j.tick(self.now)
-        {
-            self.journal = None;
-            self.world_error(e);
+        let now = self.now;
+        // A core that keeps re-arming an already due timer must not hang the loop.
+        for _ in 0..MAX_TIMER_ROUNDS {
+            let Some(due) = self.core.poll_timeout().filter(|t| *t <= now) else {
+                break;
+            };
+            self.now = due;
+            self.core.handle_timeout(due);
+            self.drain();
         }
-        self.core.handle_timeout(self.now);
-        self.drain();
+        self.now = now;
     }
 
     fn tick(&mut self) -> Result<(), WorldError> {

@@ -792,6 +792,83 @@ fn strip_ts(line: &str) -> String {
     v.to_string()
 }
 
+fn uevent_overflow_resyncs_from_sysfs() {
+    let disk = LoopDev::new("ovf");
+    let name = disk.name().to_owned();
+    let mut settings = quiet_settings();
+    settings.uevent_rcvbuf = Some(1); // the kernel's minimum: a few events
+    // A slow core (1 ms per uevent) lets the burst overflow the socket.
+    let react: React = Box::new(|i| {
+        if matches!(i, Input::Uevent { .. }) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Vec::new()
+    });
+    let w = start(settings, None, react);
+    w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
+    let path = format!("/sys/class/block/{name}/uevent");
+    for _ in 0..400 {
+        std::fs::write(&path, "change").unwrap();
+    }
+    w.wait_line("uevent.overflow", |l| l.contains("\"uevent.overflow\""));
+    let n = name.clone();
+    let resync = w.wait_input("Resync", |i| matches!(i, Input::Resync { .. }));
+    let Input::Resync { devices } = resync else {
+        unreachable!()
+    };
+    assert!(
+        devices
+            .iter()
+            .any(|u| u.devname.as_deref() == Some(n.as_str()))
+    );
+    assert!(devices.iter().any(|u| u.subsystem == "net"));
+    w.finish();
+}
+
+fn internal_command_child_reports_its_effect() {
+    use nodeboot::core::input::EffectResult;
+    use nodeboot::world::children::{ChildNews, Children};
+    let poll = mio::Poll::new().unwrap();
+    let mut children = Children::default();
+    let argv = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
+    children
+        .spawn(
+            poll.registry(),
+            EffectId(7),
+            &argv("echo working; echo 'no space left' >&2; exit 2"),
+            true,
+        )
+        .unwrap();
+    children
+        .spawn(poll.registry(), EffectId(8), &argv("echo fine"), true)
+        .unwrap();
+    let mut results: Vec<(EffectId, EffectResult)> = Vec::new();
+    for _ in 0..500 {
+        for (pid, status) in nodeboot::world::signals::reap(false, &children.pids()) {
+            for n in children.on_reaped(poll.registry(), pid, status).unwrap() {
+                match n {
+                    ChildNews::EffectDone { id, result } => results.push((id, result)),
+                    other => panic!("an internal child reports only its result: {other:?}"),
+                }
+            }
+        }
+        if results.len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    results.sort_by_key(|(id, _)| *id);
+    assert_eq!(results.len(), 2, "{results:?}");
+    let (_, failed) = &results[0];
+    let err = failed.clone().unwrap_err();
+    assert!(
+        err.contains("exit 2") && err.contains("no space left"),
+        "{err}"
+    );
+    assert_eq!(results[1], (EffectId(8), Ok(EffectOutput::Done)));
+    assert!(children.is_empty());
+}
+
 // ---------------------------------------------------------------------------------
 
 fn main() {
@@ -853,6 +930,14 @@ fn main() {
         (
             "record_journal_replays_to_the_same_log_stream",
             record_journal_replays_to_the_same_log_stream,
+        ),
+        (
+            "uevent_overflow_resyncs_from_sysfs",
+            uevent_overflow_resyncs_from_sysfs,
+        ),
+        (
+            "internal_command_child_reports_its_effect",
+            internal_command_child_reports_its_effect,
         ),
     ];
     let filter: Vec<String> = std::env::args()

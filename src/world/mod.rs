@@ -172,7 +172,7 @@ impl<C: Core> World<C> {
             }
         };
         // Subscribe to uevents before the coldplug scan (in `run`).
-        let uevents = match UeventSocket::open() {
+        let uevents = match UeventSocket::open(settings.uevent_rcvbuf) {
             Ok(u) => match registry.register(&mut SourceFd(&u.fd()), UEVENT, Interest::READABLE) {
                 Ok(()) => Some(u),
                 Err(e) => {

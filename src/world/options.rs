@@ -41,6 +41,9 @@ pub struct Settings {
     pub hosts: PathBuf,
     /// Records to log right after `boot.start` (rules errors).
     pub notes: Vec<Event>,
+    /// The uevent socket's receive buffer; `None`: 128 MiB (tests shrink it to
+    /// provoke an overflow).
+    pub uevent_rcvbuf: Option<usize>,
 }
 
 impl Settings {
@@ -59,6 +62,7 @@ impl Settings {
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
+            uevent_rcvbuf: None,
         }
     }
 }
@@ -127,6 +131,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         socket,
         hosts: PathBuf::from("/etc/hosts"),
         notes,
+        uevent_rcvbuf: None,
     })
 }
 

@@ -33,8 +33,10 @@ pub struct UeventSocket {
 }
 
 impl UeventSocket {
-    /// Subscribe to kernel uevents (before the coldplug scan, so nothing falls between).
-    pub fn open() -> Result<UeventSocket> {
+    /// Subscribe to kernel uevents (before the coldplug scan, so nothing falls between),
+    /// with a receive buffer of `rcvbuf` bytes (default: 128 MiB).
+    pub fn open(rcvbuf: Option<usize>) -> Result<UeventSocket> {
+        let rcvbuf = rcvbuf.unwrap_or(RECV_BUFFER);
         let err = |what| {
             move |source| WorldError::Netlink {
                 what,
@@ -44,9 +46,9 @@ impl UeventSocket {
         };
         let mut socket = Socket::new(NETLINK_KOBJECT_UEVENT).map_err(err("socket"))?;
         // SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it SO_RCVBUF up to rmem_max.
-        if setsockopt(&socket, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+        if setsockopt(&socket, sockopt::RcvBufForce, &rcvbuf).is_err() {
             socket
-                .set_rx_buf_sz(RECV_BUFFER)
+                .set_rx_buf_sz(rcvbuf)
                 .map_err(err("setsockopt(SO_RCVBUF)"))?;
         }
         socket

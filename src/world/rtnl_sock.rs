@@ -4,13 +4,7 @@
 
 use super::error::{Result, WorldError};
 use crate::core::input::LinkState;
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_route::AddressFamily;
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use crate::wire::rtnetlink::{self as wire, RtEvent};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::io::ErrorKind;
 
@@ -92,45 +86,34 @@ impl RtnlSocket {
 
     /// Start a dump of every link (then, when it is done, call `start_dump(Addresses)`).
     pub fn start_dump(&mut self, which: Dump) -> Result<()> {
-        let msg = match which {
-            Dump::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            Dump::Addresses => {
-                let mut m = AddressMessage::default();
-                m.header.family = AddressFamily::Inet;
-                RouteNetlinkMessage::GetAddress(m)
-            }
+        let seq = self.seq();
+        let request = match which {
+            Dump::Links => wire::dump_links(seq),
+            Dump::Addresses => wire::dump_addresses(seq),
         };
-        let seq = self.send(msg, NLM_F_REQUEST | NLM_F_DUMP, "sendto(RTM_GET* dump)")?;
+        self.send(&request, "sendto(RTM_GET* dump)")?;
         self.dumping = Some((which, seq));
         Ok(())
     }
 
     /// Ask for link `index` to be set up; the answer is an `Ack` with the returned seq.
     pub fn set_link_up(&mut self, index: u32) -> Result<u32> {
-        let mut link = LinkMessage::default();
-        link.header.index = index;
-        link.header.flags = LinkFlags::Up;
-        link.header.change_mask = LinkFlags::Up;
-        self.send(
-            RouteNetlinkMessage::SetLink(link),
-            NLM_F_REQUEST | NLM_F_ACK,
-            "sendto(RTM_SETLINK)",
-        )
+        let seq = self.seq();
+        self.send(&wire::set_link_up(index, seq), "sendto(RTM_NEWLINK IFF_UP)")?;
+        Ok(seq)
     }
 
-    fn send(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &'static str) -> Result<u32> {
+    fn seq(&mut self) -> u32 {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
-        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(msg));
-        packet.header.flags = flags;
-        packet.header.sequence_number = seq;
-        packet.finalize();
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf);
+        seq
+    }
+
+    fn send(&mut self, request: &[u8], what: &'static str) -> Result<()> {
         self.socket
-            .send_to(&buf, &SocketAddr::new(0, 0), 0)
+            .send_to(request, &SocketAddr::new(0, 0), 0)
             .map_err(err(what))?;
-        Ok(seq)
+        Ok(())
     }
 
     /// Receive the next datagram's events; `Ok(None)` when drained.
@@ -143,7 +126,7 @@ impl RtnlSocket {
                         return Ok(Some(Vec::new())); // only the kernel speaks here
                     }
                     let bytes = self.buf.get(..len).unwrap_or_default();
-                    return Ok(Some(parse_datagram(bytes)));
+                    return Ok(Some(events_of(bytes)));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -161,103 +144,80 @@ impl RtnlSocket {
     }
 }
 
-/// Every message in one datagram. Unparsable messages are skipped.
-/// Private stand-in until `crate::wire::rtnetlink::parse_datagram` lands.
-pub fn parse_datagram(mut bytes: &[u8]) -> Vec<RtnlEvent> {
-    let mut out = Vec::new();
-    while bytes.len() >= 16 {
-        let len = bytes
-            .get(..4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_ne_bytes)
-            .unwrap_or(0) as usize;
-        if len < 16 || len > bytes.len() {
-            break;
-        }
-        let (one, rest) = bytes.split_at(len);
-        // Messages are 4-byte aligned within a datagram.
-        bytes = rest
-            .get(rest.len().min((4 - len % 4) % 4)..)
-            .unwrap_or_default();
-        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(one) else {
-            continue;
-        };
-        let seq = msg.header.sequence_number;
-        match msg.payload {
-            NetlinkPayload::Done(_) => out.push(RtnlEvent::DumpDone { seq }),
-            NetlinkPayload::Error(e) => out.push(RtnlEvent::Ack {
-                seq,
-                error: e.code.map(|c| c.get()),
-            }),
-            NetlinkPayload::InnerMessage(inner) => match inner {
-                RouteNetlinkMessage::NewLink(l) => out.push(RtnlEvent::Link(link_state(&l))),
-                RouteNetlinkMessage::DelLink(l) => {
-                    let s = link_state(&l);
-                    out.push(RtnlEvent::LinkRemoved {
-                        index: s.index,
-                        name: s.name,
-                    })
-                }
-                RouteNetlinkMessage::NewAddress(a) => out.extend(address(&a, true)),
-                RouteNetlinkMessage::DelAddress(a) => out.extend(address(&a, false)),
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    out
-}
-
-fn link_state(l: &LinkMessage) -> LinkState {
-    let mut s = LinkState {
-        index: l.header.index,
-        name: String::new(),
-        flags: l.header.flags.bits(),
-        kind: None,
-        mac: None,
+/// The events of one datagram. Every message of a datagram answers the same request
+/// (a dump batch, one ACK) or none (a notification), so the first header's sequence
+/// number tells which request a `Done` or an ACK belongs to.
+fn events_of(datagram: &[u8]) -> Vec<RtnlEvent> {
+    let seq = datagram
+        .get(8..12)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_ne_bytes)
+        .unwrap_or(0);
+    let Ok(events) = wire::parse_datagram(datagram) else {
+        return Vec::new(); // framing broken: nothing in it can be located
     };
-    for a in &l.attributes {
-        match a {
-            LinkAttribute::IfName(n) => s.name = n.clone(),
-            LinkAttribute::Address(mac) if !mac.is_empty() => {
-                s.mac = Some(
-                    mac.iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
-                )
-            }
-            LinkAttribute::LinkInfo(infos) => {
-                for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        s.kind = Some(k.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    s
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            RtEvent::Link(l) => Some(RtnlEvent::Link(l)),
+            RtEvent::LinkRemoved { index, name } => Some(RtnlEvent::LinkRemoved { index, name }),
+            RtEvent::Address {
+                index,
+                address,
+                added,
+            } => Some(RtnlEvent::Address {
+                index,
+                address,
+                added,
+            }),
+            RtEvent::Done => Some(RtnlEvent::DumpDone { seq }),
+            RtEvent::Error(code) => Some(RtnlEvent::Ack {
+                seq,
+                error: (code != 0).then_some(code),
+            }),
+            RtEvent::Other => None,
+        })
+        .collect()
 }
 
-/// `a.b.c.d/prefix` of an IPv4 address message (IFA_LOCAL, else IFA_ADDRESS).
-fn address(a: &AddressMessage, added: bool) -> Option<RtnlEvent> {
-    if a.header.family != AddressFamily::Inet {
-        return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_and_dump_ends_carry_the_request_seq() {
+        // An NLMSG_ERROR with code 0 (an ACK) for seq 7: header + errno + request header.
+        let mut ack = Vec::new();
+        ack.extend_from_slice(&36u32.to_ne_bytes());
+        ack.extend_from_slice(&2u16.to_ne_bytes());
+        ack.extend_from_slice(&0u16.to_ne_bytes());
+        ack.extend_from_slice(&7u32.to_ne_bytes());
+        ack.extend_from_slice(&0u32.to_ne_bytes());
+        ack.extend_from_slice(&0i32.to_ne_bytes());
+        ack.extend_from_slice(&[0u8; 16]);
+        assert_eq!(
+            events_of(&ack),
+            vec![RtnlEvent::Ack {
+                seq: 7,
+                error: None
+            }]
+        );
+        let mut nack = ack.clone();
+        nack[16..20].copy_from_slice(&(-19i32).to_ne_bytes());
+        assert_eq!(
+            events_of(&nack),
+            vec![RtnlEvent::Ack {
+                seq: 7,
+                error: Some(-19)
+            }]
+        );
+        let mut done = Vec::new();
+        done.extend_from_slice(&20u32.to_ne_bytes());
+        done.extend_from_slice(&3u16.to_ne_bytes());
+        done.extend_from_slice(&2u16.to_ne_bytes());
+        done.extend_from_slice(&9u32.to_ne_bytes());
+        done.extend_from_slice(&0u32.to_ne_bytes());
+        done.extend_from_slice(&0i32.to_ne_bytes());
+        assert_eq!(events_of(&done), vec![RtnlEvent::DumpDone { seq: 9 }]);
     }
-    let local = a.attributes.iter().find_map(|x| match x {
-        AddressAttribute::Local(ip) => Some(*ip),
-        _ => None,
-    });
-    let addr = local.or_else(|| {
-        a.attributes.iter().find_map(|x| match x {
-            AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        })
-    })?;
-    Some(RtnlEvent::Address {
-        index: a.header.index,
-        address: format!("{addr}/{}", a.header.prefix_len),
-        added,
-    })
 }

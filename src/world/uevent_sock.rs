@@ -3,7 +3,7 @@
 //! drain loop that accepts only datagrams whose sender is the kernel (port 0).
 
 use super::error::{Result, WorldError};
-use crate::wire::uevent::{Uevent, UeventAction};
+use crate::wire::uevent::{Uevent, UeventAction, parse_kernel};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_KOBJECT_UEVENT};
 use nix::sys::socket::{setsockopt, sockopt};
 use std::collections::BTreeMap;
@@ -88,8 +88,8 @@ impl UeventSocket {
                     };
                     return Ok(Some(match parse_kernel(bytes) {
                         Ok(u) => Received::Uevent(u),
-                        Err(reason) => Received::Dropped {
-                            reason: reason.into(),
+                        Err(e) => Received::Dropped {
+                            reason: format!("not a kernel uevent ({e})"),
                             sender,
                         },
                     }));
@@ -110,39 +110,13 @@ impl UeventSocket {
     }
 }
 
-/// `ACTION@DEVPATH\0KEY=VALUE\0…` as the kernel sends it.
-/// Private stand-in until `crate::wire::uevent::parse_kernel` lands.
-pub fn parse_kernel(bytes: &[u8]) -> std::result::Result<Uevent, &'static str> {
-    if bytes.last() != Some(&0) {
-        return Err("no trailing NUL");
-    }
-    let mut fields = bytes.split(|b| *b == 0).filter(|f| !f.is_empty());
-    let summary = fields.next().ok_or("empty")?;
-    let summary = std::str::from_utf8(summary).map_err(|_| "summary is not UTF-8")?;
-    if !summary.contains("@/") {
-        return Err("no ACTION@DEVPATH summary");
-    }
-    let mut env = BTreeMap::new();
-    for field in fields {
-        let Ok(field) = std::str::from_utf8(field) else {
-            continue;
-        };
-        if let Some((k, v)) = field.split_once('=') {
-            env.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    from_env(env).ok_or("missing ACTION, DEVPATH or SUBSYSTEM")
-}
-
-/// Build a uevent from its environment (also used for sysfs `uevent` files).
+/// Build a uevent from a sysfs `uevent` file's environment (plus ACTION, DEVPATH and
+/// SUBSYSTEM, which the scan adds).
 pub fn from_env(env: BTreeMap<String, String>) -> Option<Uevent> {
-    let action = action_from(env.get("ACTION")?);
-    let devpath = env.get("DEVPATH")?.clone();
-    let subsystem = env.get("SUBSYSTEM")?.clone();
     Some(Uevent {
-        action,
-        devpath,
-        subsystem,
+        action: UeventAction::parse(env.get("ACTION")?),
+        devpath: env.get("DEVPATH")?.clone(),
+        subsystem: env.get("SUBSYSTEM")?.clone(),
         devtype: env.get("DEVTYPE").cloned(),
         devname: env.get("DEVNAME").cloned(),
         seqnum: env.get("SEQNUM").and_then(|s| s.parse().ok()),
@@ -150,40 +124,26 @@ pub fn from_env(env: BTreeMap<String, String>) -> Option<Uevent> {
     })
 }
 
-pub fn action_from(s: &str) -> UeventAction {
-    match s {
-        "add" => UeventAction::Add,
-        "remove" => UeventAction::Remove,
-        "change" => UeventAction::Change,
-        "move" => UeventAction::Move,
-        "online" => UeventAction::Online,
-        "offline" => UeventAction::Offline,
-        "bind" => UeventAction::Bind,
-        "unbind" => UeventAction::Unbind,
-        other => UeventAction::Other(other.to_owned()),
-    }
-}
-
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_kernel_datagram_and_rejects_garbage() {
-        let raw = b"change@/devices/virtual/block/loop3\0ACTION=change\0DEVPATH=/devices/virtual/block/loop3\0SUBSYSTEM=block\0MAJOR=7\0MINOR=3\0DEVNAME=loop3\0DEVTYPE=disk\0SEQNUM=4242\0";
-        let u = parse_kernel(raw).unwrap();
-        assert_eq!(u.action, UeventAction::Change);
+    fn sysfs_environment_becomes_a_uevent() {
+        let env: BTreeMap<String, String> = [
+            ("ACTION", "add"),
+            ("DEVPATH", "/devices/virtual/block/loop3"),
+            ("SUBSYSTEM", "block"),
+            ("DEVNAME", "loop3"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let u = from_env(env.clone()).unwrap();
+        assert_eq!(u.action, UeventAction::Add);
         assert_eq!(u.devname.as_deref(), Some("loop3"));
-        assert_eq!(u.seqnum, Some(4242));
-        assert_eq!(u.get("MAJOR"), Some("7"));
-        assert!(parse_kernel(b"libudev\0xxxx").is_err());
-        assert!(parse_kernel(b"add@/x\0ACTION=add\0").is_err());
-        assert!(parse_kernel(b"add@/x\0ACTION=add").is_err());
+        let mut no_subsystem = env;
+        no_subsystem.remove("SUBSYSTEM");
+        assert!(from_env(no_subsystem).is_none());
     }
 }

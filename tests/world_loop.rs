@@ -869,6 +869,34 @@ fn internal_command_child_reports_its_effect() {
     assert!(children.is_empty());
 }
 
+fn log_socket_status_request_asks_the_core() {
+    use nodeboot::core::Reactor;
+    use nodeboot::core::policy::Policy;
+    let dir = std::env::temp_dir().join(format!("nb-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("nodeboot.sock");
+    let mut settings = quiet_settings();
+    settings.socket = Some(sock.clone());
+    let w = start_with(settings, None, |_| Reactor::new(Policy::default()));
+    w.wait_line("boot.start", |l| l.contains("boot.start"));
+    let mut got = Vec::new();
+    nodeboot::log::client::request(sock.to_str().unwrap(), "status", &mut |l| {
+        got.push(l.to_owned());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("\"event\":\"status\""), "{got:?}");
+    let mut bad = Vec::new();
+    let err = nodeboot::log::client::request(sock.to_str().unwrap(), "bogus", &mut |l| {
+        bad.push(l.to_owned());
+        Ok(())
+    });
+    assert!(err.is_err() && bad.is_empty());
+    w.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---------------------------------------------------------------------------------
 
 fn main() {
@@ -938,6 +966,10 @@ fn main() {
         (
             "internal_command_child_reports_its_effect",
             internal_command_child_reports_its_effect,
+        ),
+        (
+            "log_socket_status_request_asks_the_core",
+            log_socket_status_request_asks_the_core,
         ),
     ];
     let filter: Vec<String> = std::env::args()

@@ -51,8 +51,18 @@ pub fn stream(
     follow: bool,
     each: &mut dyn FnMut(&str) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    request(path, if follow { "follow" } else { "logs" }, each)
+}
+
+/// Send one request line (`logs`, `follow` or `status`, see `world::logsock`) and hand
+/// every line of the answer to `each` until the server closes.
+pub fn request(
+    path: &str,
+    request: &str,
+    each: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut sock = UnixStream::connect(path)?;
-    sock.write_all(if follow { b"follow\n" } else { b"logs\n" })?;
+    sock.write_all(format!("{request}\n").as_bytes())?;
     let reader = BufReader::new(sock);
     for line in reader.lines() {
         let line = line?;

@@ -2,7 +2,9 @@
 //! Only root (or, when nodeboot is not root, its own uid) may connect, checked with
 //! `SO_PEERCRED`. A client sends one request line:
 //! - `logs\n`: the backlog, then the connection is closed;
-//! - `follow\n`: the backlog, then every new line as it is logged.
+//! - `follow\n`: the backlog, then every new line as it is logged;
+//! - `status\n`: the core is asked for a status summary (as by SIGUSR1); the client
+//!   gets that one `status` line, then the connection is closed.
 //!
 //! Writes never block the loop: each client has a bounded output buffer, and a client
 //! that falls behind by more than that is dropped.
@@ -24,10 +26,12 @@ const REQUEST_MAX: usize = 256;
 enum State {
     /// Waiting for the request line.
     Request,
-    /// Sending the backlog; close when sent.
-    Dump,
+    /// Sending what is queued; close when sent.
+    Done,
     /// Sending the backlog and then every new line.
     Follow,
+    /// Waiting for the next `status` record; close when sent.
+    Status,
 }
 
 struct Client {
@@ -49,8 +53,14 @@ pub struct LogSocket {
 /// Something to log about the socket (the caller turns it into a record).
 #[derive(Debug, PartialEq, Eq)]
 pub enum SocketNews {
-    Refused { uid: u32 },
-    Dropped { reason: String },
+    Refused {
+        uid: u32,
+    },
+    Dropped {
+        reason: String,
+    },
+    /// A client asked for a status summary: the loop asks the core.
+    StatusRequested,
 }
 
 impl LogSocket {
@@ -136,11 +146,15 @@ impl LogSocket {
         let Some(client) = self.clients.get_mut(&token) else {
             return news;
         };
+        let was_waiting = client.state == State::Request;
         let mut drop_reason = read_request(client, backlog).err();
+        if was_waiting && client.state == State::Status {
+            news.push(SocketNews::StatusRequested);
+        }
         if drop_reason.is_none() {
             drop_reason = flush(client, registry, token).err();
         }
-        if drop_reason.is_none() && client.state == State::Dump && client.out.is_empty() {
+        if drop_reason.is_none() && client.state == State::Done && client.out.is_empty() {
             drop_reason = Some(String::new()); // dump sent: close quietly
         }
         if let Some(reason) = drop_reason {
@@ -155,15 +169,24 @@ impl LogSocket {
     /// A new line for every following client.
     pub fn broadcast(&mut self, registry: &Registry, line: &str) -> Vec<SocketNews> {
         let mut dropped = Vec::new();
+        let is_status = line.contains("\"event\":\"status\"");
+        let mut answered = Vec::new();
         for (token, client) in self.clients.iter_mut() {
-            if client.state != State::Follow {
-                continue;
+            match client.state {
+                State::Follow => {}
+                State::Status if is_status => client.state = State::Done,
+                _ => continue,
             }
             client.out.extend_from_slice(line.as_bytes());
             client.out.push(b'\n');
             if let Err(reason) = flush(client, registry, *token) {
                 dropped.push((*token, reason));
+            } else if client.state == State::Done && client.out.is_empty() {
+                answered.push(*token);
             }
+        }
+        for token in answered {
+            self.drop_client(registry, token);
         }
         dropped
             .into_iter()
@@ -224,12 +247,16 @@ fn read_request(
         .trim()
         .to_owned();
     client.state = match line.as_str() {
-        "logs" => State::Dump,
+        "logs" => State::Done,
         "follow" => State::Follow,
+        "status" => {
+            client.state = State::Status;
+            return Ok(()); // no backlog: only the coming status line
+        }
         other => {
-            let _ = client
-                .stream
-                .write_all(format!("error: unknown request {other:?} (logs|follow)\n").as_bytes());
+            let _ = client.stream.write_all(
+                format!("error: unknown request {other:?} (logs|follow|status)\n").as_bytes(),
+            );
             return Err(format!("unknown request {other:?}"));
         }
     };

@@ -611,6 +611,12 @@ impl<C: Core> World<C> {
     fn socket_news(&mut self, news: Vec<SocketNews>) {
         for n in news {
             let error = match n {
+                SocketNews::StatusRequested => {
+                    self.feed(Input::Signal {
+                        signal: SignalKind::Status,
+                    });
+                    continue;
+                }
                 SocketNews::Refused { uid } => {
                     format!("log socket: refused a client with uid {uid} (SO_PEERCRED)")
                 }

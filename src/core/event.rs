@@ -200,7 +200,10 @@ pub enum Event {
 
     /// A dry run would have run this effect (`detail`: the effect as JSON).
     #[serde(rename = "effect.dry-run")]
-    EffectDryRun { effect: String, detail: String },
+    EffectDryRun {
+        effect: String,
+        detail: serde_json::Value,
+    },
     /// The world refused an effect the confinement does not allow (not PID 1).
     #[serde(rename = "effect.refused")]
     EffectRefused { effect: String, error: String },

@@ -27,7 +27,7 @@ impl<C: Core> World<C> {
             return;
         }
         if confine.dry_run && !read_only(&effect) {
-            let detail = serde_json::to_string(&effect).unwrap_or_default();
+            let detail = serde_json::to_value(&effect).unwrap_or_default();
             self.log(Event::EffectDryRun {
                 effect: effect_name(&effect),
                 detail,

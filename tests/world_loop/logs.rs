@@ -1,0 +1,181 @@
+//! The log socket and the `--record` journal.
+
+use crate::harness::*;
+
+pub fn log_socket_serves_backlog_follows_and_checks_peer() {
+    let dir = std::env::temp_dir().join(format!("nb-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("nodeboot.sock");
+    let mut settings = quiet_settings();
+    settings.socket = Some(sock.clone());
+    let react: React = Box::new(|i| match i {
+        Input::Signal {
+            signal: SignalKind::Status,
+        } => vec![Effect::ReopenLogs {
+            dir: "/nb-never".into(),
+        }],
+        _ => Vec::new(),
+    });
+    let w = start(settings, None, react);
+    w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
+    // A forged uevent puts a world record on the stream.
+    forge_uevent();
+    w.wait_line("uevent.dropped", |l| l.contains("uevent.dropped"));
+    let path = sock.to_str().unwrap().to_owned();
+    let mut backlog = Vec::new();
+    nodeboot::log::client::stream(&path, false, &mut |l| {
+        backlog.push(l.to_owned());
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        backlog.iter().any(|l| l.contains("uevent.dropped")),
+        "{backlog:?}"
+    );
+    // A follower gets the backlog, then new lines.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let p2 = path.clone();
+    std::thread::spawn(move || {
+        let _ = nodeboot::log::client::stream(&p2, true, &mut |l| {
+            tx.send(l.to_owned()).map_err(std::io::Error::other)
+        });
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    let mut forged_again = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(l);
+        }
+        let drops = seen.iter().filter(|l| l.contains("uevent.dropped")).count();
+        if drops >= 1 && !forged_again {
+            forge_uevent();
+            forged_again = true;
+        }
+        if drops >= 2 {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().filter(|l| l.contains("uevent.dropped")).count() >= 2,
+        "{seen:?}"
+    );
+    // Another uid is refused (SO_PEERCRED), even with the file mode opened up.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_nodeboot"))
+        .args(["logs", "--json", "--socket", &path])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    w.wait_line("refusal", |l| l.contains("refused a client with uid 65534"));
+    w.finish();
+    assert!(!sock.exists(), "socket removed at the end");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub fn log_socket_status_request_asks_the_core() {
+    use nodeboot::core::Reactor;
+    use nodeboot::core::policy::Policy;
+    let dir = std::env::temp_dir().join(format!("nb-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("nodeboot.sock");
+    let mut settings = quiet_settings();
+    settings.socket = Some(sock.clone());
+    let w = start_with(settings, None, |_| Reactor::new(Policy::default()));
+    w.wait_line("boot.start", |l| l.contains("boot.start"));
+    let mut got = Vec::new();
+    nodeboot::log::client::request(sock.to_str().unwrap(), "status", &mut |l| {
+        got.push(l.to_owned());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("\"event\":\"status\""), "{got:?}");
+    let mut bad = Vec::new();
+    let err = nodeboot::log::client::request(sock.to_str().unwrap(), "bogus", &mut |l| {
+        bad.push(l.to_owned());
+        Ok(())
+    });
+    assert!(err.is_err() && bad.is_empty());
+    w.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub fn record_journal_replays_to_the_same_log_stream() {
+    use nodeboot::core::Reactor;
+    use nodeboot::core::policy::Policy;
+    let dir = std::env::temp_dir().join(format!("nb-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("run.trace");
+    let disk = LoopDev::new("rec");
+    let mut settings = quiet_settings();
+    settings.record = Some(journal.clone());
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let w = start_with(settings, None, |_inputs| Reactor::new(Policy::default()));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(format!("/sys/class/block/{}/uevent", disk.name()), "change").unwrap();
+    // SIGUSR1-equivalent status and a stop, through the journal too.
+    std::thread::sleep(Duration::from_millis(300));
+    w.finish_into(&lines);
+    let live: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !is_world_only(l))
+        .map(|l| strip_ts(l))
+        .collect();
+    assert!(live.first().unwrap().contains("boot.start"));
+    // Replay: the same inputs at the same times into a fresh core.
+    let mut core = Reactor::new(Policy::default());
+    let mut replayed = Vec::new();
+    let wall = nodeboot::world::logfmt::WallClock {
+        mono: Instant::ZERO,
+        wall_us: 0,
+    };
+    // As a replay does: timers fire at their deadlines, before a later input.
+    let emit = |core: &mut Reactor, replayed: &mut Vec<String>| {
+        while let Some(r) = core.poll_record() {
+            replayed.push(strip_ts(&nodeboot::world::logfmt::json_line(&r, &wall)));
+        }
+        while core.poll_action().is_some() {}
+    };
+    for (t, input) in nodeboot::world::journal::read(&journal).unwrap() {
+        while let Some(due) = core.poll_timeout().filter(|d| *d <= t) {
+            core.handle_timeout(due);
+            emit(&mut core, &mut replayed);
+        }
+        core.handle(t, input);
+        emit(&mut core, &mut replayed);
+    }
+    assert_eq!(live, replayed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Records only the world writes (not the core): not part of a replay.
+pub fn is_world_only(line: &str) -> bool {
+    [
+        "\"world.error\"",
+        "\"uevent.dropped\"",
+        "\"uevent.overflow\"",
+        "\"effect.dry-run\"",
+        "\"effect.refused\"",
+    ]
+    .iter()
+    .any(|e| line.contains(e))
+}
+
+pub fn strip_ts(line: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("ts");
+    }
+    v.to_string()
+}

@@ -95,6 +95,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
     // `--disk` only touches no NIC), dry run or not. No entry at all: an unconfined
     // dry run, which may look at (probe) everything and change nothing.
     let listed = !(disks.is_empty() && nics.is_empty());
+    let disks = with_partitions(disks);
     let disks = listed.then_some(disks);
     let nics = listed.then_some(nics);
     policy.cache.allow = disks.clone();
@@ -133,6 +134,23 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         notes,
         uevent_rcvbuf: None,
     })
+}
+
+/// A disk on the allow-list brings its partitions: `loop12` also allows `loop12p*`
+/// (`nvme0n1` → `nvme0n1p*`). Only for names ending in a digit, where the `p`
+/// separator makes the partition pattern unable to match another whole disk; for
+/// `sda`-style names give `sda*` (or `sda` and `sda1`) explicitly.
+fn with_partitions(disks: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in disks {
+        let digit_end = d.ends_with(|c: char| c.is_ascii_digit());
+        let partitions = format!("{d}p*");
+        out.push(d);
+        if digit_end && !out.contains(&partitions) {
+            out.push(partitions);
+        }
+    }
+    out
 }
 
 /// The policy from a rules directory (none: the built-in policy), then the kernel
@@ -184,6 +202,19 @@ mod tests {
         let forced = parse_run(&s(&["--disk", "x", "--root", "/r", "--dry-run"])).unwrap();
         assert_eq!(forced.mode, Mode::DryRun);
         assert!(parse_run(&s(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn a_listed_disk_brings_its_partitions_only() {
+        let r = parse_run(&s(&["--disk", "loop12", "--disk", "sdb*", "--root", "/r"])).unwrap();
+        let c = &r.confine;
+        assert!(c.disk_allowed("loop12") && c.disk_allowed("loop12p1"));
+        assert!(!c.disk_allowed("loop120") && !c.disk_allowed("loop1"));
+        assert!(c.disk_allowed("sdb") && c.disk_allowed("sdb1"));
+        assert_eq!(
+            r.policy.cache.allow,
+            Some(vec!["loop12".into(), "loop12p*".into(), "sdb*".into()])
+        );
     }
 
     #[test]

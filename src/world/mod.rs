@@ -305,11 +305,8 @@ impl<C: Core> World<C> {
             self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
             self.tick()?;
             self.fire_timers();
-            let ready: Vec<(Token, bool)> = events
-                .iter()
-                .map(|e| (e.token(), e.is_writable() || e.is_error()))
-                .collect();
-            for (token, _writable) in ready {
+            let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            for token in ready {
                 self.dispatch(token);
             }
             if self.stop.swap(false, Ordering::SeqCst) {

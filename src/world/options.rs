@@ -83,7 +83,11 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
     }
     let disks = args.values("disk");
     let nics = args.values("nic");
-    let root = args.value("root").map(PathBuf::from);
+    // Absolute, so that mounts and the log socket do not depend on the cwd.
+    let root = match args.value("root") {
+        Some(r) => Some(std::path::absolute(r).map_err(|e| format!("--root {r}: {e}"))?),
+        None => None,
+    };
     let confined = root.is_some() && !(disks.is_empty() && nics.is_empty());
     let dry_run = args.has("dry-run") || !confined;
 

@@ -95,8 +95,12 @@ impl<C: Core> World<C> {
                 }
             }
             Effect::ReopenLogs { dir } => {
-                let dir = self.settings.confine.path(&dir);
-                let result = self.logs.open_file(&dir).map(|_| EffectOutput::Done);
+                let result = if plain_node_path(&dir) {
+                    let dir = self.settings.confine.path(&dir);
+                    self.logs.open_file(&dir).map(|_| EffectOutput::Done)
+                } else {
+                    Err(format!("refused: {dir:?} is not a plain node path"))
+                };
                 self.answer(id, result);
             }
             other => match effects::plan(&other, &self.settings.confine) {
@@ -122,6 +126,15 @@ impl<C: Core> World<C> {
             },
         }
     }
+}
+
+/// No `..`: a node path must stay under the confinement root.
+fn plain_node_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\0')
+        && std::path::Path::new(path)
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir))
 }
 
 /// Effects a dry run still carries out: they only look.
@@ -269,5 +282,6 @@ mod tests {
         assert!(check(&modprobe, &Confinement::init(), true).is_ok());
         assert!(check(&probe("vda"), &Confinement::init(), true).is_ok());
         assert_eq!(effect_name(&probe("x")), "probe_disk");
+        assert!(plain_node_path("/var/log") && !plain_node_path("/var/../etc"));
     }
 }

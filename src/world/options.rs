@@ -99,7 +99,6 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
     // `--disk` only touches no NIC), dry run or not. No entry at all: an unconfined
     // dry run, which may look at (probe) everything and change nothing.
     let listed = !(disks.is_empty() && nics.is_empty());
-    let disks = with_partitions(disks);
     let disks = listed.then_some(disks);
     let nics = listed.then_some(nics);
     policy.cache.allow = disks.clone();
@@ -138,23 +137,6 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         notes,
         uevent_rcvbuf: None,
     })
-}
-
-/// A disk on the allow-list brings its partitions: `loop12` also allows `loop12p*`
-/// (`nvme0n1` → `nvme0n1p*`). Only for names ending in a digit, where the `p`
-/// separator makes the partition pattern unable to match another whole disk; for
-/// `sda`-style names give `sda*` (or `sda` and `sda1`) explicitly.
-fn with_partitions(disks: Vec<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for d in disks {
-        let digit_end = d.ends_with(|c: char| c.is_ascii_digit());
-        let partitions = format!("{d}p*");
-        out.push(d);
-        if digit_end && !out.contains(&partitions) {
-            out.push(partitions);
-        }
-    }
-    out
 }
 
 /// The policy from a rules directory (none: the built-in policy), then the kernel
@@ -209,16 +191,14 @@ mod tests {
     }
 
     #[test]
-    fn a_listed_disk_brings_its_partitions_only() {
-        let r = parse_run(&s(&["--disk", "loop12", "--disk", "sdb*", "--root", "/r"])).unwrap();
+    fn the_disk_is_the_unit_of_permission() {
+        let r = parse_run(&s(&["--disk", "loop12", "--root", "/r"])).unwrap();
+        assert_eq!(r.policy.cache.allow, Some(vec!["loop12".into()]));
         let c = &r.confine;
-        assert!(c.disk_allowed("loop12") && c.disk_allowed("loop12p1"));
-        assert!(!c.disk_allowed("loop120") && !c.disk_allowed("loop1"));
-        assert!(c.disk_allowed("sdb") && c.disk_allowed("sdb1"));
-        assert_eq!(
-            r.policy.cache.allow,
-            Some(vec!["loop12".into(), "loop12p*".into(), "sdb*".into()])
-        );
+        let probe = |d: &str| crate::core::action::Effect::ProbeDisk { device: d.into() };
+        assert!(super::super::exec::check(&probe("loop12p1"), c, false).is_ok());
+        assert!(super::super::exec::check(&probe("loop120"), c, false).is_err());
+        assert!(super::super::exec::check(&probe("loop1"), c, false).is_err());
     }
 
     #[test]

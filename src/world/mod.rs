@@ -115,6 +115,8 @@ impl StopHandle {
 pub struct Stats {
     /// Returns from `epoll_wait` (an idle loop with no timer must not have any).
     pub wakeups: AtomicU64,
+    /// Returns from `epoll_wait` with no ready source (a timeout, or EINTR).
+    pub empty_wakeups: AtomicU64,
     /// Inputs handed to the core.
     pub inputs: AtomicU64,
 }
@@ -303,6 +305,9 @@ impl<C: Core> World<C> {
                 });
             }
             self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
+            if events.is_empty() {
+                self.stats.empty_wakeups.fetch_add(1, Ordering::Relaxed);
+            }
             self.tick()?;
             self.fire_timers();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();

@@ -6,6 +6,10 @@ use crate::core::Reactor;
 
 /// `nodeboot run`.
 pub fn run_main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", options::RUN_USAGE);
+        return 0;
+    }
     let settings = match options::parse_run(args) {
         Ok(s) => s,
         Err(e) => {

@@ -12,12 +12,23 @@ use crate::core::input::Mode;
 use crate::core::policy::Policy;
 use std::path::{Path, PathBuf};
 
-pub const RUN_USAGE: &str =
-    "usage: nodeboot run [--disk PAT]… [--nic PAT]… [--root DIR] [--rules DIR]
-       [--record FILE] [--dry-run] [--json|--human] [--socket PATH] [--allow-loop]
-       [--cmdline STRING] [--quiet]
-  A live run needs --root and at least one --disk or --nic allow-list entry;
-  otherwise it is a dry run (effects are logged, not run).";
+pub const RUN_USAGE: &str = "usage: nodeboot run [flags]
+  --disk PAT      a disk nodeboot may probe and write (glob: * ?); repeatable;
+                  a disk's partitions come with it
+  --nic PAT       a NIC nodeboot may set up and run DHCP on; repeatable
+  --root DIR      prefix for every path mounted or written (DIR/var/log, …);
+                  the log socket defaults to DIR/run/nodeboot.sock
+  --allow-loop    accept loop devices as disks (sandboxes, tests)
+  --rules DIR     policy files (default: built-in policy)
+  --cmdline STR   kernel command-line overrides (nodeboot.KEY=VALUE words)
+  --record FILE   journal every input (replay with `nodeboot replay FILE`)
+  --socket PATH   the log socket (`nodeboot logs --socket PATH`)
+  --json|--human  format on stderr (default: human on a tty, else JSON)
+  --quiet         nothing on stderr
+  --dry-run       log effects instead of running them
+A live run needs --root and at least one --disk or --nic; otherwise it is a dry
+run: effects are logged (effect.dry-run) and answered as successes; only the
+read-only ones (disk probes, subvolume lists, TCP probes) really run.";
 
 const VALUE_FLAGS: &[&str] = &[
     "disk", "nic", "root", "rules", "record", "socket", "cmdline",

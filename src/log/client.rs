@@ -4,7 +4,7 @@
 //! line (the default).
 
 use crate::cli::Args;
-use crate::world::logfmt::human_line;
+use crate::log::format::human_value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
@@ -76,4 +76,46 @@ pub fn request(
         }
     }
     Ok(())
+}
+
+/// `12:00:01.234 INFO  disk.seen        disk=sda verdict=unused …` from a JSON line
+/// (the wall-clock time of day from `ts`; values as the human stream writes them).
+/// A line that is not a JSON object is printed as it is.
+pub fn human_line(json: &str) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_owned();
+    };
+    let get = |k: &str| map.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let ts = get("ts");
+    let time = ts.get(11..23).unwrap_or(ts);
+    let mut out = format!(
+        "{time} {:<5} {:<16}",
+        get("level").to_ascii_uppercase(),
+        get("event")
+    );
+    for (k, v) in &map {
+        if matches!(k.as_str(), "ts" | "level" | "event") {
+            continue;
+        }
+        out.push(' ');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&human_value(v));
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_json_line_for_humans() {
+        let line = r#"{"ts":"2026-11-26T01:02:03.456Z","level":"info","event":"nic.carrier","nic":"eth0","up":true}"#;
+        assert_eq!(
+            human_line(line),
+            "01:02:03.456 INFO  nic.carrier      nic=eth0 up=true"
+        );
+        assert_eq!(human_line("not json"), "not json");
+    }
 }

@@ -1,7 +1,7 @@
 //! The two ways in: `nodeboot run` (a confined or dry run) and PID 1.
 
 use super::options::{self, Settings};
-use super::{World, logsink, pid1};
+use super::{World, pid1};
 use crate::core::Reactor;
 
 /// `nodeboot run`.
@@ -43,12 +43,12 @@ pub fn init_main() -> i32 {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let mut settings = Settings::init(&cmdline);
     if cmdline.split_whitespace().any(|w| w == "nodeboot.log=json") {
-        settings.stderr = Some(logsink::Format::Json);
+        settings.stderr = Some(crate::log::Format::Json);
     } else if cmdline
         .split_whitespace()
         .any(|w| w == "nodeboot.log=human")
     {
-        settings.stderr = Some(logsink::Format::Human);
+        settings.stderr = Some(crate::log::Format::Human);
     }
     match World::new(Reactor::new(settings.policy.clone()), settings) {
         Ok(mut world) => match world.run() {

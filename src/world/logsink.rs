@@ -1,91 +1,92 @@
-//! Where the log stream goes: stderr (human on a tty, JSON otherwise), an in-memory
-//! backlog, the file `<log dir>/nodeboot.log` once `Effect::ReopenLogs` names the log
-//! mount, and the log socket. A sink that fails drops the line, never the loop.
+//! Where the log stream goes. Records enter `crate::log::LogStream` (slog), whose
+//! sinks are stderr (human on a tty, JSON otherwise) and, once `Effect::ReopenLogs`
+//! names the log mount, the file `<dir>/nodeboot.log`. A JSON capture sink feeds the
+//! loop's own consumers after every record: the in-memory backlog (written first to
+//! the file when it opens, and sent to every new socket client) and the log socket.
+//! A sink that fails drops the line, never the loop.
 
-use super::logfmt::{WallClock, human_line, json_line};
 use super::logsock::{LogSocket, SocketNews};
-use crate::core::event::Record;
+use crate::core::event::{Level, Record};
+use crate::log::{Format, LogStream, MemorySink, SinkId, WriteSink};
 use mio::Registry;
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// A callback that gets a copy of every JSON line.
-pub type LineTap = Box<dyn FnMut(&str) + Send>;
 
 /// Lines kept for late readers (the file before it exists, socket clients).
 const BACKLOG_LINES: usize = 20_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Human,
-}
+/// A callback that gets a copy of every JSON line.
+pub type LineTap = Box<dyn FnMut(&str) + Send>;
 
-impl Format {
-    /// Human when stderr is a terminal, JSON otherwise.
-    pub fn for_stderr() -> Format {
-        use std::io::IsTerminal;
-        if std::io::stderr().is_terminal() {
-            Format::Human
-        } else {
-            Format::Json
-        }
+/// Human when stderr is a terminal, JSON otherwise.
+pub fn stderr_format() -> Format {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        Format::Human
+    } else {
+        Format::Json
     }
 }
 
 pub struct LogSinks {
-    /// `None`: nothing on stderr (tests that read the stream elsewhere).
-    stderr: Option<Format>,
+    stream: LogStream,
+    /// JSON lines of the records just emitted, for the loop's own consumers.
+    capture: MemorySink,
     backlog: VecDeque<String>,
-    file: Option<(PathBuf, File)>,
+    file: Option<(PathBuf, SinkId)>,
     pub socket: Option<LogSocket>,
-    clock: WallClock,
-    /// Extra copy of every JSON line (tests and `--record` comparisons).
+    /// Extra copy of every JSON line (tests).
     pub tap: Option<LineTap>,
 }
 
 impl LogSinks {
-    pub fn new(stderr: Option<Format>, clock: WallClock) -> LogSinks {
+    /// `stderr`: the format on stderr, `None` for nothing there.
+    pub fn new(stderr: Option<Format>) -> LogSinks {
+        let stream = LogStream::new(0);
+        if let Some(format) = stderr {
+            stream.add_sink(
+                format,
+                Level::Debug,
+                Box::new(WriteSink::new(std::io::stderr())),
+            );
+        }
+        let capture = MemorySink::default();
+        stream.add_sink(Format::Json, Level::Debug, Box::new(capture.clone()));
         LogSinks {
-            stderr,
+            stream,
+            capture,
             backlog: VecDeque::new(),
             file: None,
             socket: None,
-            clock,
             tap: None,
         }
     }
 
-    pub fn set_clock(&mut self, clock: WallClock) {
-        self.clock = clock;
+    /// The wall clock (µs since the epoch) at monotonic zero, for `ts`.
+    pub fn set_wall_base(&mut self, wall_base_us: u64) {
+        self.stream.set_wall_base(wall_base_us);
     }
 
     /// Put one record on every sink. Returns news from the socket to log in turn.
     pub fn emit(&mut self, registry: &Registry, record: &Record) -> Vec<SocketNews> {
-        let line = json_line(record, &self.clock);
-        if let Some(format) = self.stderr {
-            let text = match format {
-                Format::Json => line.clone(),
-                Format::Human => human_line(&line),
-            };
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{text}");
-        }
-        if let Some((_, file)) = &mut self.file {
-            let _ = writeln!(file, "{line}");
-        }
-        if let Some(tap) = &mut self.tap {
-            tap(&line);
-        }
-        let news = match &mut self.socket {
-            Some(s) => s.broadcast(registry, &line),
-            None => Vec::new(),
+        self.stream.emit(record);
+        let lines = match self.capture.0.lock() {
+            Ok(mut l) => std::mem::take(&mut *l),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
-        self.backlog.push_back(line);
-        if self.backlog.len() > BACKLOG_LINES {
-            self.backlog.pop_front();
+        let mut news = Vec::new();
+        for line in lines {
+            if let Some(tap) = &mut self.tap {
+                tap(&line);
+            }
+            if let Some(s) = &mut self.socket {
+                news.extend(s.broadcast(registry, &line));
+            }
+            self.backlog.push_back(line);
+            if self.backlog.len() > BACKLOG_LINES {
+                self.backlog.pop_front();
+            }
         }
         news
     }
@@ -101,20 +102,27 @@ impl LogSinks {
             .open(&path)
             .map_err(|e| format!("open {}: {e}", path.display()))?;
         if self.file.is_none() {
+            let mut text = String::new();
             for line in &self.backlog {
-                writeln!(file, "{line}").map_err(|e| format!("write {}: {e}", path.display()))?;
+                text.push_str(line);
+                text.push('\n');
             }
+            file.write_all(text.as_bytes())
+                .map_err(|e| format!("write {}: {e}", path.display()))?;
         }
-        self.file = Some((path.clone(), file));
+        let id = self
+            .stream
+            .add_sink(Format::Json, Level::Debug, Box::new(WriteSink::new(file)));
+        if let Some((_, old)) = self.file.replace((path.clone(), id)) {
+            self.stream.remove_sink(old);
+        }
         Ok(path)
     }
 
-    pub fn backlog(&self) -> Vec<String> {
-        self.backlog.iter().cloned().collect()
+    pub fn backlog(&self) -> &VecDeque<String> {
+        &self.backlog
     }
-}
 
-impl LogSinks {
     /// A log socket client is ready.
     pub fn on_socket_client(&mut self, registry: &Registry, token: mio::Token) -> Vec<SocketNews> {
         match &mut self.socket {

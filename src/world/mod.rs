@@ -21,7 +21,6 @@ mod entry;
 pub mod error;
 mod exec;
 pub mod journal;
-pub mod logfmt;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
@@ -45,7 +44,6 @@ use crate::core::input::{EffectResult, Input, SignalKind};
 use crate::time::Instant;
 use children::Children;
 use error::WorldError;
-use logfmt::WallClock;
 use logsink::LogSinks;
 use logsock::{LogSocket, SocketNews};
 use mio::unix::SourceFd;
@@ -212,13 +210,7 @@ impl<C: Core> World<C> {
                 None
             }
         };
-        let mut logs = LogSinks::new(
-            settings.stderr,
-            WallClock {
-                mono: Instant::ZERO,
-                wall_us: 0,
-            },
-        );
+        let mut logs = LogSinks::new(settings.stderr);
         if let Some(path) = &settings.socket {
             match LogSocket::bind(path, registry, LOG_LISTENER) {
                 Ok(s) => logs.socket = Some(s),
@@ -230,7 +222,12 @@ impl<C: Core> World<C> {
             }
         }
         let journal = match &settings.record {
-            Some(path) => match journal::Journal::create(path) {
+            Some(path) => match journal::Journal::create(
+                path,
+                wall_at_zero_us()? / 1_000_000,
+                &settings.policy,
+                &std::env::args().collect::<Vec<_>>(),
+            ) {
                 Ok(j) => Some(j),
                 Err(e) => {
                     setup_errors.push(e);
@@ -428,4 +425,10 @@ impl<C: Core> World<C> {
         }
         kind
     }
+}
+
+/// The wall clock (µs since the epoch) at monotonic zero (boot).
+fn wall_at_zero_us() -> Result<u64, WorldError> {
+    let now = clock::now()?;
+    Ok(clock::wall_unix_micros().saturating_sub(now.as_micros()))
 }

@@ -5,11 +5,12 @@
 //! that logs every effect it would run and answers it as a success.
 
 use super::confine::Confinement;
-use super::logsink::Format;
+use super::logsink::stderr_format;
 use crate::cli::Args;
 use crate::core::event::Event;
 use crate::core::input::Mode;
 use crate::core::policy::Policy;
+use crate::log::Format;
 use std::path::{Path, PathBuf};
 
 pub const RUN_USAGE: &str = "usage: nodeboot run [flags]
@@ -69,7 +70,7 @@ impl Settings {
             confine: Confinement::init(),
             policy,
             record: None,
-            stderr: Some(Format::for_stderr()),
+            stderr: Some(stderr_format()),
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
@@ -128,7 +129,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
     } else if args.has("human") {
         Some(Format::Human)
     } else {
-        Some(Format::for_stderr())
+        Some(stderr_format())
     };
     let socket = match (args.value("socket"), &root) {
         (Some(s), _) => Some(PathBuf::from(s)),

@@ -5,7 +5,6 @@
 use super::children::ChildNews;
 use super::children::Children;
 use super::error::WorldError;
-use super::logfmt::WallClock;
 use super::logsock::LogSocket;
 use super::logsock::SocketNews;
 use super::probes::Probes;
@@ -22,10 +21,8 @@ impl<C: Core> World<C> {
     pub(super) fn start(&mut self) -> Result<(), WorldError> {
         self.tick()?;
         let wall_us = clock::wall_unix_micros();
-        self.logs.set_clock(WallClock {
-            mono: self.now,
-            wall_us,
-        });
+        self.logs
+            .set_wall_base(wall_us.saturating_sub(self.now.as_micros()));
         self.feed(Input::Start {
             wall_clock_unix: wall_us / 1_000_000,
             mode: self.settings.mode,

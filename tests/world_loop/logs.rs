@@ -116,14 +116,19 @@ pub fn record_journal_replays_to_the_same_log_stream() {
     std::fs::create_dir_all(&dir).unwrap();
     let journal = dir.join("run.trace");
     let disk = LoopDev::new("rec");
+    // A local reachability target, so the gate's probes and timers are part of it.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut policy = Policy::default();
+    policy.gate.targets = vec![target.local_addr().unwrap().to_string()];
     let mut settings = quiet_settings();
     settings.record = Some(journal.clone());
+    settings.policy = policy.clone();
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let w = start_with(settings, None, |_inputs| Reactor::new(Policy::default()));
-    std::thread::sleep(Duration::from_millis(300));
+    let w = start_with(settings, None, move |_inputs| Reactor::new(policy));
+    w.wait_line("gate.released", |l| l.contains("gate.released"));
     std::fs::write(format!("/sys/class/block/{}/uevent", disk.name()), "change").unwrap();
-    // SIGUSR1-equivalent status and a stop, through the journal too.
-    std::thread::sleep(Duration::from_millis(300));
+    // Past the cache's quiet period: its timer fires during the run.
+    w.wait_line("cache.settled", |l| l.contains("cache.settled"));
     w.finish_into(&lines);
     let live: Vec<String> = lines
         .lock()
@@ -133,28 +138,24 @@ pub fn record_journal_replays_to_the_same_log_stream() {
         .map(|l| strip_ts(l))
         .collect();
     assert!(live.first().unwrap().contains("boot.start"));
-    // Replay: the same inputs at the same times into a fresh core.
-    let mut core = Reactor::new(Policy::default());
-    let mut replayed = Vec::new();
-    let wall = nodeboot::world::logfmt::WallClock {
-        mono: Instant::ZERO,
-        wall_us: 0,
-    };
-    // As a replay does: timers fire at their deadlines, before a later input.
-    let emit = |core: &mut Reactor, replayed: &mut Vec<String>| {
-        while let Some(r) = core.poll_record() {
-            replayed.push(strip_ts(&nodeboot::world::logfmt::json_line(&r, &wall)));
+    assert!(live.iter().any(|l| l.contains("cache.settled")));
+    // `nodeboot replay`'s path: the journal (its header carries the policy) through a
+    // fresh core under a virtual clock, rendered by the same log stream.
+    let stream = nodeboot::log::LogStream::new(0);
+    let replay_lines = nodeboot::log::MemorySink::default();
+    stream.add_sink(
+        nodeboot::log::Format::Json,
+        nodeboot::core::event::Level::Debug,
+        Box::new(replay_lines.clone()),
+    );
+    let cfg = nodeboot::trace::ReplayConfig::new(&journal);
+    nodeboot::trace::replay_file(&cfg, &mut |out| {
+        if let nodeboot::trace::Output::Record(r) = out {
+            stream.emit(r);
         }
-        while core.poll_action().is_some() {}
-    };
-    for (t, input) in nodeboot::world::journal::read(&journal).unwrap() {
-        while let Some(due) = core.poll_timeout().filter(|d| *d <= t) {
-            core.handle_timeout(due);
-            emit(&mut core, &mut replayed);
-        }
-        core.handle(t, input);
-        emit(&mut core, &mut replayed);
-    }
+    })
+    .unwrap();
+    let replayed: Vec<String> = replay_lines.lines().iter().map(|l| strip_ts(l)).collect();
     assert_eq!(live, replayed);
     let _ = std::fs::remove_dir_all(&dir);
 }

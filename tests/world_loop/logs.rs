@@ -8,15 +8,7 @@ pub fn log_socket_serves_backlog_follows_and_checks_peer() {
     let sock = dir.join("nodeboot.sock");
     let mut settings = quiet_settings();
     settings.socket = Some(sock.clone());
-    let react: React = Box::new(|i| match i {
-        Input::Signal {
-            signal: SignalKind::Status,
-        } => vec![Effect::ReopenLogs {
-            dir: "/nb-never".into(),
-        }],
-        _ => Vec::new(),
-    });
-    let w = start(settings, None, react);
+    let w = start(settings, None, Box::new(|_| Vec::new()));
     w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
     // A forged uevent puts a world record on the stream.
     forge_uevent();
@@ -179,4 +171,47 @@ pub fn strip_ts(line: &str) -> String {
         m.remove("ts");
     }
     v.to_string()
+}
+
+pub fn log_file_gets_the_backlog_then_follows() {
+    let root = std::env::temp_dir().join(format!("nb-logfile-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let mut settings = quiet_settings_live();
+    settings.confine.root = root.clone();
+    // A record logged before the file exists (right after boot.start).
+    settings.notes = vec![nodeboot::core::event::Event::WorldError {
+        error: "nb early line".into(),
+    }];
+    let react: React = Box::new(|i| match i {
+        Input::ColdplugDone => vec![Effect::ReopenLogs {
+            dir: "/var/log".into(),
+        }],
+        _ => Vec::new(),
+    });
+    let w = start(settings, None, react);
+    let done = w.wait_input("ReopenLogs answered", |i| {
+        matches!(
+            i,
+            Input::EffectDone {
+                id: EffectId(1),
+                ..
+            }
+        )
+    });
+    assert!(
+        matches!(done, Input::EffectDone { result: Ok(_), .. }),
+        "{done:?}"
+    );
+    forge_uevent();
+    w.wait_line("uevent.dropped", |l| l.contains("uevent.dropped"));
+    w.finish();
+    let text = std::fs::read_to_string(root.join("var/log/nodeboot.log")).unwrap();
+    let early = text.find("nb early line").expect("the backlog was written");
+    let late = text.find("uevent.dropped").expect("later lines follow");
+    assert!(early < late, "{text}");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["ts"].is_string() && v["event"].is_string(), "{line}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }

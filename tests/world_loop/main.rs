@@ -97,6 +97,10 @@ fn main() {
             "log_socket_status_request_asks_the_core",
             logs::log_socket_status_request_asks_the_core,
         ),
+        (
+            "log_file_gets_the_backlog_then_follows",
+            logs::log_file_gets_the_backlog_then_follows,
+        ),
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)

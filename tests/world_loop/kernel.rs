@@ -187,3 +187,43 @@ pub fn uevent_overflow_resyncs_from_sysfs() {
     assert!(devices.iter().any(|u| u.subsystem == "net"));
     w.finish();
 }
+
+/// A burst of uevents, far more than a default-sized socket holds (~256), all reach
+/// the core: the 128 MiB receive buffer (SO_RCVBUFFORCE) absorbs it.
+pub fn uevent_burst_is_received_whole() {
+    const BURST: usize = 20_000;
+    let disk = LoopDev::new("burst");
+    let name = disk.name().to_owned();
+    let w = start(quiet_settings(), None, Box::new(|_| Vec::new()));
+    w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
+    let path = format!("/sys/class/block/{name}/uevent");
+    let t0 = std::time::Instant::now();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    for _ in 0..BURST {
+        use std::io::Write;
+        f.write_all(b"change").unwrap();
+    }
+    let sent = t0.elapsed();
+    let count = |w: &Running| {
+        w.inputs()
+            .iter()
+            .filter(|i| {
+                matches!(i, Input::Uevent { uevent }
+                    if uevent.devname.as_deref() == Some(name.as_str())
+                        && uevent.action == nodeboot::wire::uevent::UeventAction::Change)
+            })
+            .count()
+    };
+    for _ in 0..1000 {
+        if count(&w) >= BURST {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = count(&w);
+    let all = t0.elapsed();
+    eprint!("[{BURST} uevents: written in {sent:?}, all handled after {all:?}] ");
+    assert_eq!(got, BURST);
+    assert!(!w.lines().iter().any(|l| l.contains("uevent.overflow")));
+    w.finish();
+}

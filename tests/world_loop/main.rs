@@ -98,6 +98,10 @@ fn main() {
             logs::log_socket_status_request_asks_the_core,
         ),
         (
+            "uevent_burst_is_received_whole",
+            kernel::uevent_burst_is_received_whole,
+        ),
+        (
             "log_file_gets_the_backlog_then_follows",
             logs::log_file_gets_the_backlog_then_follows,
         ),

@@ -23,7 +23,12 @@ impl Worker {
             .name("nodeboot-worker".into())
             .spawn(move || {
                 for (id, effect) in job_rx {
-                    let result = super::effects::run_blocking(&effect, &confine);
+                    // With `panic = "abort"` (release) a panic ends the process anyway;
+                    // elsewhere the effect is answered instead of left pending forever.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        super::effects::run_blocking(&effect, &confine)
+                    }))
+                    .unwrap_or_else(|_| Err("the effect panicked on the worker thread".into()));
                     if result_tx.send((id, result)).is_err() {
                         return;
                     }

@@ -41,14 +41,16 @@ pub fn init_main() -> i32 {
         eprintln!("nodeboot: {e}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let mut settings = Settings::init(&cmdline);
-    if cmdline.split_whitespace().any(|w| w == "nodeboot.log=json") {
-        settings.stderr = Some(crate::log::Format::Json);
-    } else if cmdline
+    // `nodeboot.log=json|human` is the world's own word (the console format); the
+    // rest are rules overrides.
+    let (log_words, rules_words): (Vec<&str>, Vec<&str>) = cmdline
         .split_whitespace()
-        .any(|w| w == "nodeboot.log=human")
-    {
-        settings.stderr = Some(crate::log::Format::Human);
+        .partition(|w| w.starts_with("nodeboot.log="));
+    let mut settings = Settings::init(&rules_words.join(" "));
+    match log_words.last().copied() {
+        Some("nodeboot.log=json") => settings.stderr = Some(crate::log::Format::Json),
+        Some("nodeboot.log=human") => settings.stderr = Some(crate::log::Format::Human),
+        _ => {}
     }
     match World::new(Reactor::new(settings.policy.clone()), settings) {
         Ok(mut world) => match world.run() {

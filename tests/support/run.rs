@@ -293,7 +293,7 @@ pub fn matches(r: &Value, event: &str, fields: &[(&str, &str)]) -> bool {
     r.get("event").and_then(Value::as_str) == Some(event)
         && fields.iter().all(|(k, v)| match r.get(*k) {
             Some(Value::String(s)) => s == v,
-            Some(other) => other.to_string() == *v,
+            Some(other) => other.to_string().as_str() == *v,
             None => false,
         })
 }

@@ -81,16 +81,17 @@ impl Reactor {
                 self.gate.on_start(cx);
             }
             Input::Uevent { uevent } => {
-                if let Some(alias) = uevent.get("MODALIAS") {
-                    if self.modprobe && self.modaliases.insert(alias.to_owned()) {
-                        let id = cx.effect(
-                            Owner::Reactor,
-                            Effect::LoadModule {
-                                modalias: alias.to_owned(),
-                            },
-                        );
-                        self.module_loads.insert(id, alias.to_owned());
-                    }
+                if let Some(alias) = uevent.get("MODALIAS")
+                    && self.modprobe
+                    && self.modaliases.insert(alias.to_owned())
+                {
+                    let id = cx.effect(
+                        Owner::Reactor,
+                        Effect::LoadModule {
+                            modalias: alias.to_owned(),
+                        },
+                    );
+                    self.module_loads.insert(id, alias.to_owned());
                 }
                 if uevent.subsystem == "block" {
                     self.cache.on_uevent(cx, &uevent);

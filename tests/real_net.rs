@@ -117,10 +117,57 @@ fn unplugged_nic_gets_no_client_until_plugged_in() {
     assert!(alive(pid), "the DHCP client {pid} is gone");
     assert_eq!(run.find("dhcp.started", &[("nic", "nbe0")]).len(), 1);
 
+    // Cable out: the client is stopped. Cable back (after more than the ~1 s in
+    // which the kernel merges link changes): a new client, a new lease.
+    cable.unplug();
+    run.wait_for("nic.carrier", &[("nic", "nbe0"), ("up", "false")], SOON);
+    let stopped = run.wait_for("dhcp.stopped", &[("nic", "nbe0")], SOON);
+    assert_eq!(stopped["pid"].as_u64(), Some(pid.into()), "{stopped}");
+    assert_eq!(stopped["reason"], "carrier lost", "{stopped}");
+    let deadline = Instant::now() + SOON;
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the client {pid} still runs without carrier");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        run.find("dhcp.started", &[("nic", "nbe0")]).len(),
+        1,
+        "a client started without carrier"
+    );
+    cable.plug();
+    run.wait_until("a second client", SOON, |r| {
+        support::run::matches(r, "dhcp.started", &[("nic", "nbe0")])
+            && r["pid"].as_u64() != Some(pid.into())
+    });
+    let deadline = Instant::now() + SOON;
+    while run_leases(&run) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no second lease: {:?}",
+            run.records()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run
+        .find("dhcp.started", &[("nic", "nbe0")])
+        .last()
+        .map(pid_of)
+        .unwrap();
+    assert!(alive(second));
+
     let status = run.stop();
     assert!(status.success(), "{status}");
-    run.wait_for("dhcp.stopped", &[("nic", "nbe0")], Duration::from_secs(1));
-    assert!(!alive(pid), "the DHCP client outlived nodeboot");
+    run.wait_for(
+        "dhcp.stopped",
+        &[("nic", "nbe0"), ("reason", "shutdown")],
+        Duration::from_secs(1),
+    );
+    assert!(!alive(second), "the DHCP client outlived nodeboot");
+}
+
+fn run_leases(run: &NodebootRun) -> usize {
+    run.find("dhcp.leased", &[("nic", "nbe0")]).len()
 }
 
 #[test]

@@ -175,6 +175,10 @@ pub enum Event {
     ServiceRestarting { service: String, backoff_ms: u64 },
     #[serde(rename = "service.failed")]
     ServiceFailed { service: String, error: String },
+    /// A one-shot service exited 0: it is done for this boot, and the services after
+    /// it may start.
+    #[serde(rename = "service.done")]
+    ServiceDone { service: String },
 
     /// A line a child wrote (`child` is `dhcp:<nic>` or `service:<name>`).
     #[serde(rename = "child.output")]

@@ -135,12 +135,7 @@ pub fn render_table(s: &NodeState, mount: Option<&str>, space: Option<Space>) ->
     out.push_str(line.trim_end());
     out.push('\n');
     if !c.disks_seen.is_empty() {
-        let disks: Vec<String> = c
-            .disks_seen
-            .iter()
-            .map(|(disk, verdict)| format!("{disk} {verdict}"))
-            .collect();
-        let _ = writeln!(out, "  disks     {}", disks.join(", "));
+        let _ = writeln!(out, "  disks     {}", disks_by_verdict(&c.disks_seen));
     }
 
     out.push_str("\nNICs\n");
@@ -256,4 +251,46 @@ pub fn render_table(s: &NodeState, mount: Option<&str>, space: Option<Space>) ->
         table(&mut out, &rows);
     }
     out
+}
+
+/// `cache: sdb; unused: sda; in-use: vda; excluded: loop0, loop1, … (+31)`: verdicts in
+/// the order an operator reads them, names in natural order, long lists cut.
+fn disks_by_verdict(disks: &std::collections::BTreeMap<String, String>) -> String {
+    const SHOWN: usize = 6;
+    let mut verdicts: Vec<&str> = disks.values().map(String::as_str).collect();
+    let rank = |v: &str| {
+        ["cache", "unused", "in-use", "excluded"]
+            .iter()
+            .position(|x| *x == v)
+            .unwrap_or(4)
+    };
+    verdicts.sort_by_key(|v| (rank(v), *v));
+    verdicts.dedup();
+    let mut parts = Vec::new();
+    for verdict in verdicts {
+        let mut names: Vec<&str> = disks
+            .iter()
+            .filter(|(_, v)| v.as_str() == verdict)
+            .map(|(d, _)| d.as_str())
+            .collect();
+        names.sort_by_key(|n| natural_key(n));
+        let mut text = names
+            .iter()
+            .take(SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > SHOWN {
+            let _ = write!(text, ", … (+{})", names.len() - SHOWN);
+        }
+        parts.push(format!("{verdict}: {text}"));
+    }
+    parts.join("; ")
+}
+
+/// `loop2` before `loop10`: the name's text, then its trailing number.
+fn natural_key(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, num) = name.split_at(name.len() - digits);
+    (stem.to_owned(), num.parse().unwrap_or(0))
 }

@@ -41,7 +41,7 @@ fn table_has_every_section_and_the_facts() {
     assert!(eth1.contains("gave up (30.0s)"), "{eth1}");
     assert!(!t.contains("\n  lo "), "unmanaged lo is not listed:\n{t}");
     assert!(
-        t.contains("\n  disks     loop0 excluded, sda unused, sdb in-use\n"),
+        t.contains("\n  disks     unused: sda; in-use: sdb; excluded: loop0\n"),
         "{t}"
     );
     assert!(t.contains("released  reachable after 3.07s"), "{t}");
@@ -94,4 +94,23 @@ fn only_mount_points_are_measured() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(parent_is_same_fs);
     assert_eq!(bytes(1536), "1.5 KiB");
+}
+
+#[test]
+fn many_disks_are_grouped_and_cut() {
+    let mut state = NodeState::new();
+    for i in 0..12 {
+        state
+            .cache
+            .disks_seen
+            .insert(format!("loop{i}"), "excluded".into());
+    }
+    state.cache.disks_seen.insert("vda".into(), "in-use".into());
+    let t = render_table(&state, None, None);
+    assert!(
+        t.contains(
+            "  disks     in-use: vda; excluded: loop0, loop1, loop2, loop3, loop4, loop5, … (+6)\n"
+        ),
+        "{t}"
+    );
 }

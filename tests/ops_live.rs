@@ -113,3 +113,39 @@ fn status_plot_and_logs_read_a_live_run() {
     let first: serde_json::Value = serde_json::from_str(logs.lines().next().unwrap()).unwrap();
     assert_eq!(first["event"], "boot.start");
 }
+
+/// `logs -f` prints the backlog and keeps following (it is still running after).
+#[test]
+fn logs_follow_streams_the_live_run() {
+    use std::io::BufRead;
+    let run = start("follow");
+    wait_for(&run.root, |v| v["boot"]["mode"] == "dry-run");
+    let socket = run.root.join("run/nodeboot.sock");
+    let mut follower = Command::new(NODEBOOT)
+        .args(["logs", "-f", "--json", "--socket", socket.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a first line");
+    let record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(record["event"], "boot.start");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "logs -f must keep following"
+    );
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

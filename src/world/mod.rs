@@ -2,6 +2,7 @@
 
 pub mod confine;
 pub mod effects;
+pub mod init;
 
 /// `nodeboot run`.
 pub fn run_main(args: &[String]) -> i32 {

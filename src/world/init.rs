@@ -139,7 +139,13 @@ fn needs_mount(spec: &MountSpec, mounted: &[String]) -> bool {
 /// that are missing, give stdin/stdout/stderr the console if they are closed, and set
 /// `PATH` if the kernel gave none. Returns the problems met (each one line), never
 /// panics; an empty list means everything is in place.
+///
+/// Does nothing unless this process is PID 1: `nodeboot init` run by hand on a
+/// developer machine must not mount a tmpfs over the host's `/var/log`.
 pub fn prepare_pid1() -> Vec<String> {
+    if std::process::id() != 1 {
+        return vec!["not PID 1: no filesystem mounted, console left alone".into()];
+    }
     let mut problems = Vec::new();
     for spec in mount_plan() {
         // Re-read every time: /proc itself is the first mount of the plan.
@@ -340,6 +346,14 @@ tmpfs /mnt/with\\040space tmpfs rw 0 0
             RebootMode::RB_POWER_OFF
         );
         assert_eq!(reboot_mode(ShutdownKind::Exit), RebootMode::RB_POWER_OFF);
+    }
+
+    #[test]
+    fn prepare_pid1_touches_nothing_when_not_pid1() {
+        assert_ne!(std::process::id(), 1);
+        let problems = prepare_pid1();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("not PID 1"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ coldplug() {
   done
 }
 coldplug
+emit bench.step ',"step":"coldplug"'
 sleep 2
 
 # Cache: the labelled filesystem, else the first blank SSD, else the first blank HDD.
@@ -42,9 +43,11 @@ if [ -z "$dev" ]; then
   if [ -n "$disk" ]; then
     case "$disk" in nvme*) part=/dev/${disk}p1 ;; *) part=/dev/${disk}1 ;; esac
     sgdisk -o -n 1:0:0 -c 1:sp_zos-cache "/dev/$disk" >/dev/null
+    emit bench.step ',"step":"partition"'
     partx -a "/dev/$disk" 2>/dev/null
     while [ ! -b "$part" ]; do sleep 0.1; done
-    mkfs.btrfs -q -f -L sp_zos-cache "$part" >/dev/null
+    mkfs.btrfs -q -f -L sp_zos-cache "$part" >/dev/null 2>&1
+    emit bench.step ',"step":"mkfs"'
     dev=$part
   fi
 fi

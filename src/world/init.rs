@@ -353,7 +353,7 @@ tmpfs /mnt/with\\040space tmpfs rw 0 0
         assert_ne!(std::process::id(), 1);
         let problems = prepare_pid1();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("not PID 1"));
+        assert!(problems.iter().all(|p| p.contains("not PID 1")));
     }
 
     #[test]

@@ -114,6 +114,16 @@ class Qmp:
             pass
 
 
+_GUESTS = []
+
+
+def kill_leftovers():
+    """Kill every QEMU this process started that still runs (a failed scenario)."""
+    for g in _GUESTS:
+        if g.running():
+            g.kill()
+
+
 class Guest:
     """One QEMU process booting `initrd` with the given disks and NICs.
 
@@ -153,15 +163,20 @@ class Guest:
             "-serial", "stdio", "-nodefaults", "-no-user-config",
             "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-            "-device", "virtio-scsi-pci,id=scsi0",
+            # Fixed PCI slots: the cache's disk order is the sysfs devpath (PCI
+            # topology), so the SSD behind the SCSI controller (slot 4) ranks before
+            # the NVMe disk (slot 5 on). docs/vm.md explains.
+            "-device", "virtio-scsi-pci,id=scsi0,addr=0x4",
         ]
         for i, (role, image) in enumerate(disks):
             args += ["-drive", f"if=none,id=d{i},file={image},format=raw,cache=unsafe"]
-            args += disk_device(role, f"d{i}", f"disk{i}")
-        for nic in nics:
+            args += disk_device(role, f"d{i}", f"disk{i}", i)
+        for i, nic in enumerate(nics):
             args += ["-netdev", user_netdev(nic["id"] + "n")]
-            args += ["-device", f"virtio-net-pci,netdev={nic['id']}n,id={nic['id']},romfile="]
+            args += ["-device", f"virtio-net-pci,netdev={nic['id']}n,id={nic['id']},"
+                     f"romfile=,addr={0x10 + i:#x}"]
         self.args = args
+        _GUESTS.append(self)
         self.console = open(self.console_path, "w")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -275,19 +290,39 @@ class Guest:
         self.close()
 
     def close(self):
-        self.qmp.close()
+        if getattr(self, "qmp", None) is not None:
+            self.qmp.close()
         self._reader.join(timeout=2)
         self.console.close()
 
 
-def disk_device(role, drive, dev_id):
+def disk_device(role, drive, dev_id, index):
+    scsi = f"scsi-hd,bus=scsi0.0,scsi-id={index},lun=0,drive={drive},id={dev_id}"
     if role in ("ssd", "hot"):
-        return ["-device", f"scsi-hd,bus=scsi0.0,drive={drive},id={dev_id},rotation_rate=1"]
+        return ["-device", f"{scsi},rotation_rate=1"]
     if role == "hdd":
-        return ["-device", f"scsi-hd,bus=scsi0.0,drive={drive},id={dev_id},rotation_rate=7200"]
+        return ["-device", f"{scsi},rotation_rate=7200"]
     if role == "nvme":
-        return ["-device", f"nvme,drive={drive},id={dev_id},serial=nb{dev_id}"]
+        return ["-device", f"nvme,drive={drive},id={dev_id},serial=nb{dev_id},addr={0x5 + index:#x}"]
     raise ValueError(f"unknown disk role {role}")
+
+
+def hotplug_disk(qmp, image, node="hot1", dev_id="hotdisk", scsi_id=7):
+    """A blank SSD plugged into the running guest's SCSI controller."""
+    qmp.cmd("blockdev-add", driver="raw", **{"node-name": node},
+            file={"driver": "file", "filename": image})
+    qmp.cmd("device_add", driver="scsi-hd", bus="scsi0.0", id_=dev_id, drive=node,
+            rotation_rate=1, **{"scsi-id": scsi_id, "lun": 0})
+
+
+def hotplug_nic(qmp, dev_id="hotnic", driver="e1000"):
+    """A NIC plugged into the running guest (PCI hotplug), on its own restricted user
+    network with the same reachability target. e1000 by default: its driver is not
+    loaded at boot, so only the device's MODALIAS can bring it in."""
+    netdev = dev_id + "n"
+    qmp.cmd("netdev_add", type="user", id_=netdev, restrict=True,
+            guestfwd=[{"str": "tcp:10.0.2.100:80-cmd:true"}])
+    qmp.cmd("device_add", driver=driver, id_=dev_id, netdev=netdev, romfile="")
 
 
 def user_netdev(netdev_id):

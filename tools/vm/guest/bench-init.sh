@@ -26,12 +26,13 @@ coldplug
 emit bench.step ',"step":"coldplug"'
 sleep 2
 
-# Cache: the labelled filesystem, else the first blank SSD, else the first blank HDD.
+# Cache: the labelled filesystem, else the first blank SSD, else the first blank HDD;
+# "first" in sysfs devpath order, nodeboot's documented order (docs/vm.md).
 pool=/mnt/storagepool/sp_zos-cache
 dev=$(findfs LABEL=sp_zos-cache 2>/dev/null)
 if [ -z "$dev" ]; then
   for want in 0 1; do
-    for b in /sys/block/*; do
+    for b in $(for l in /sys/block/*; do readlink -f "$l"; done | sort); do
       d=${b##*/}
       case "$d" in loop*|ram*|zram*|dm-*|md*|nbd*|sr*) continue ;; esac
       [ "$(cat "$b/queue/rotational")" = "$want" ] || continue

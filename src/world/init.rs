@@ -277,7 +277,6 @@ pub fn reap_forever() -> ! {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

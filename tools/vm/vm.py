@@ -215,12 +215,13 @@ class Guest:
             recs = self.records[since:]
         return [r for r in recs if matches(r, event, fields)]
 
-    def wait_event(self, event, timeout, since=0, **fields):
-        """The first record matching, waiting at most `timeout` seconds; raises
-        TimeoutError (with the console tail) if it does not come or QEMU exits."""
+    def wait_event(self, event, timeout, since=0, where=None, **fields):
+        """The first record matching `event`, every given field and the predicate
+        `where` (if any), waiting at most `timeout` seconds; raises TimeoutError
+        (with the console tail) if it does not come or QEMU exits."""
         deadline = time.monotonic() + timeout
         while True:
-            hits = self.find(event, since, **fields)
+            hits = [r for r in self.find(event, since, **fields) if where is None or where(r)]
             if hits:
                 return hits[0]
             left = deadline - time.monotonic()

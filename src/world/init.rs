@@ -3,8 +3,9 @@
 //!
 //! The kernel runs `/init` with no mounts but the initramfs, possibly no open
 //! stdin/stdout/stderr (when the archive has no `/dev/console`), and an environment of
-//! `HOME=/ TERM=linux` (no `PATH`). [`prepare_pid1`] fixes all of that and reports what
-//! it could not fix; it never panics, and each step is skipped when already done (a
+//! `HOME=/ TERM=linux` (no `PATH`). [`prepare_pid1`] fixes all of that (and turns
+//! Ctrl-Alt-Del into SIGINT for PID 1, as every init does) and reports what it could
+//! not fix; it never panics, and each step is skipped when already done (a
 //! `/dev` the kernel automounted, a `/run` an outer init made). The mount plan is data
 //! ([`mount_plan`]) so that it is tested without being PID 1.
 //!
@@ -161,6 +162,11 @@ pub fn prepare_pid1() -> Vec<String> {
     }
     problems.extend(ensure_console());
     ensure_path();
+    // Ctrl-Alt-Del becomes SIGINT to PID 1 (an orderly reboot through the loop)
+    // instead of an immediate kernel restart with nothing synced.
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        problems.push(format!("disable Ctrl-Alt-Del: {e}"));
+    }
     problems
 }
 

@@ -159,6 +159,18 @@ def check_dhcp_on_plugged_only(guest):
                   f"its client was stopped", flush=True)
 
 
+def ctrl_alt_del(guest):
+    """Ctrl-Alt-Del on the guest's keyboard: the kernel turns it into SIGINT for PID 1
+    (prepare_pid1 disabled the immediate restart); nodeboot logs `shutdown`, stops its
+    children, syncs and reboots, which ends QEMU (-no-reboot)."""
+    guest.qmp.cmd("send-key", keys=[{"type": "qcode", "data": k}
+                                    for k in ("ctrl", "alt", "delete")])
+    record = guest.wait_event("shutdown", 30)
+    check(record.get("kind") == "reboot", f"shutdown record {record}", guest)
+    check(guest.wait_exit(60) is not None, "QEMU still runs 60 s after the reboot request",
+          guest)
+
+
 def boot(workdir, name, disks, nics, append):
     return vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, append=append, name=name)
 
@@ -194,6 +206,7 @@ def first_and_second_boot(workdir):
         subs = check_cache_layout(g, lines, ready["log_subvolume"])
         first_logs = [s for s in subs if s.startswith("logs/")]
         check(len(first_logs) == 1, f"first boot: log subvolumes {first_logs}", g)
+        ctrl_alt_del(g)
     finally:
         g.quit()
     check(has_data(img["ssd"]), "the SSD image was never written")

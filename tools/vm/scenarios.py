@@ -171,8 +171,21 @@ def ctrl_alt_del(guest):
           guest)
 
 
+FAILURE_EVENTS = ("cache.failed", "effect.failed", "service.failed", "world.error")
+
+
+def check_no_failures(guest):
+    """No failure records, and no kernel panic (PID 1 exiting would cause one)."""
+    bad = [r for r in guest.find() if r.get("event") in FAILURE_EVENTS]
+    check(not bad, f"failure records: {bad}", guest)
+    check(not any("Kernel panic" in t for _, t in guest.lines), "kernel panic", guest)
+
+
 def boot(workdir, name, disks, nics, append):
-    return vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, append=append, name=name)
+    g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, append=append, name=name)
+    start = g.wait_event("boot.start", BOOT_TIMEOUT)
+    check(start.get("mode") == "init", f"nodeboot is not in init mode: {start}", g)
+    return g
 
 
 # --- scenarios --------------------------------------------------------------------
@@ -188,7 +201,6 @@ def first_and_second_boot(workdir):
     # the gate opens by reachability, then the two services.
     g = boot(workdir, "first-boot", disks, nics, REACH)
     try:
-        g.wait_event("boot.start", BOOT_TIMEOUT)
         ready = g.wait_event("cache.ready", CACHE_TIMEOUT)
         ssd = disk_of_size(g, SIZES["ssd"])
         selected = g.find("cache.selected")
@@ -206,6 +218,7 @@ def first_and_second_boot(workdir):
         subs = check_cache_layout(g, lines, ready["log_subvolume"])
         first_logs = [s for s in subs if s.startswith("logs/")]
         check(len(first_logs) == 1, f"first boot: log subvolumes {first_logs}", g)
+        check_no_failures(g)
         ctrl_alt_del(g)
     finally:
         g.quit()
@@ -218,7 +231,6 @@ def first_and_second_boot(workdir):
     # 5 s timeout: it opens by timeout and the services still start after it.
     g = boot(workdir, "second-boot", disks, nics, NO_REACH)
     try:
-        g.wait_event("boot.start", BOOT_TIMEOUT)
         ready = g.wait_event("cache.ready", CACHE_TIMEOUT)
         ssd = disk_of_size(g, SIZES["ssd"])
         found = g.find("cache.found")
@@ -236,6 +248,7 @@ def first_and_second_boot(workdir):
         check(len(logs) == 2 and first_logs[0] in logs
               and ready["log_subvolume"].lstrip("/") in logs,
               f"expected two log subvolumes (first {first_logs}, now {ready}): {logs}", g)
+        check_no_failures(g)
     finally:
         g.quit()
     check(not has_data(img["hdd"]) and not has_data(img["nvme"]),
@@ -248,7 +261,6 @@ def hotplug(workdir):
     img = images(workdir, ["hot"])
     g = boot(workdir, "hotplug", [], [{"id": "nic1", "up": False}], REACH)
     try:
-        g.wait_event("boot.start", BOOT_TIMEOUT)
         g.wait_event("cache.none", CACHE_TIMEOUT)
         unplugged = g.wait_event("nic.seen", 60, managed=True)["nic"]
         check(not g.find("dhcp.started"), "DHCP started on an unplugged NIC", g)
@@ -279,6 +291,7 @@ def hotplug(workdir):
         check(is_on(ready["device"], selected["disk"]), f"{ready} vs {selected}", g)
         lines = inspect_report(g)
         check_cache_layout(g, lines, ready["log_subvolume"])
+        check_no_failures(g)
     finally:
         g.quit()
 
@@ -291,7 +304,6 @@ def power_cut(workdir):
     nics = [{"id": "nic0", "up": True}]
     g = boot(workdir, "power-cut-1", disks, nics, NO_REACH)
     try:
-        g.wait_event("boot.start", BOOT_TIMEOUT)
         step = g.wait_event("cache.step", CACHE_TIMEOUT, step="partition")
         g.kill()
         ssd = disk_of_size(g, SIZES["ssd"])
@@ -306,7 +318,6 @@ def power_cut(workdir):
 
     g = boot(workdir, "power-cut-2", disks, nics, NO_REACH)
     try:
-        g.wait_event("boot.start", BOOT_TIMEOUT)
         ready = g.wait_event("cache.ready", CACHE_TIMEOUT)
         ssd = disk_of_size(g, SIZES["ssd"])
         check(is_on(ready["device"], ssd), f"cache.ready on {ready['device']}, not {ssd}", g)
@@ -318,6 +329,7 @@ def power_cut(workdir):
         print(f"  resumed {resumed}", flush=True)
         lines = inspect_report(g)
         check_cache_layout(g, lines, ready["log_subvolume"])
+        check_no_failures(g)
     finally:
         g.quit()
     check(not has_data(img["hdd"]) and not has_data(img["nvme"]),
@@ -348,21 +360,24 @@ def run(name, workdir):
     signal.signal(signal.SIGALRM, alarm)
     signal.alarm(limit)
     t0 = time.monotonic()
+    why = ""
     try:
         fn(d)
-        ok = True
     except (Failed, TimeoutError, HardTimeout, vm.QmpError) as e:
         print(f"  {e}", flush=True)
-        ok = False
-    except Exception:  # a harness bug is a failure too, with its traceback
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except Exception as e:  # a harness bug is a failure too, with its traceback
         traceback.print_exc()
-        ok = False
+        why = f"harness error: {e!r}"
     finally:
         signal.alarm(0)
         vm.kill_leftovers()
-    print(f"{'ok' if ok else 'FAILED'}: {name} ({time.monotonic() - t0:.0f}s; consoles in {d})",
-          flush=True)
-    return ok
+    took = f"{time.monotonic() - t0:.0f}s; consoles in {d}"
+    if why:
+        print(f"FAILED: {name}: {why} ({took})", flush=True)
+    else:
+        print(f"ok: {name} ({took})", flush=True)
+    return not why
 
 
 def main():

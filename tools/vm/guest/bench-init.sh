@@ -17,8 +17,11 @@ coldplug() {
   before=
   while [ "$before" != "$(cat /proc/modules | wc -l)" ]; do
     before=$(cat /proc/modules | wc -l)
-    # shellcheck disable=SC2046
-    modprobe -qa $(find /sys/devices -name modalias -exec cat {} + | sort -u) 2>/dev/null
+    # One modprobe per alias, in parallel, as udev's workers do in core0.
+    for alias in $(find /sys/devices -name modalias -exec cat {} + | sort -u); do
+      modprobe -q "$alias" 2>/dev/null &
+    done
+    wait
     sleep 0.2
   done
 }

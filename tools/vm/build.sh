@@ -158,8 +158,9 @@ build_base() {
   rm -rf "$root" && mkdir -p "$root"
   (cd "$root" && mkdir -p bin sbin usr/bin usr/sbin etc proc sys dev run tmp var/log var/cache mnt root \
     usr/share/udhcpc etc/nodeboot lib64 lib/x86_64-linux-gnu)
+  # /dev/console only: the kernel opens it for init's stdin/stdout/stderr before
+  # devtmpfs exists. Nothing else, so /dev looks unmounted until init mounts devtmpfs.
   mknod -m 600 "$root/dev/console" c 5 1
-  mknod -m 666 "$root/dev/null" c 1 3
   chmod 1777 "$root/tmp"
 
   bb=$(busybox_static)

@@ -165,7 +165,14 @@ def ctrl_alt_del(guest):
     children, syncs and reboots, which ends QEMU (-no-reboot)."""
     guest.qmp.cmd("send-key", keys=[{"type": "qcode", "data": k}
                                     for k in ("ctrl", "alt", "delete")])
-    record = guest.wait_event("shutdown", 30)
+    try:
+        record = guest.wait_event("shutdown", 30)
+    except TimeoutError:
+        check(guest.running(), "QEMU ended on Ctrl-Alt-Del without a `shutdown` record: "
+              "the kernel restarted at once, so PID 1 never got SIGINT (is "
+              "world::init::prepare_pid1, which disables the immediate restart, in use?)",
+              guest)
+        raise
     check(record.get("kind") == "reboot", f"shutdown record {record}", guest)
     check(guest.wait_exit(60) is not None, "QEMU still runs 60 s after the reboot request",
           guest)

@@ -20,6 +20,7 @@ pub mod effects;
 mod entry;
 pub mod error;
 mod exec;
+pub mod init;
 pub mod journal;
 pub mod logsink;
 pub mod logsock;

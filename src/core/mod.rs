@@ -92,6 +92,7 @@ impl Reactor {
                         },
                     );
                     self.module_loads.insert(id, alias.to_owned());
+                    self.cache.on_driver_load(cx, true);
                 }
                 if uevent.subsystem == "block" {
                     self.cache.on_uevent(cx, &uevent);
@@ -202,6 +203,7 @@ impl Reactor {
                 modalias,
                 ok: result.is_ok(),
             });
+            self.cache.on_driver_load(&mut self.cx, false);
         }
     }
 

@@ -1,7 +1,7 @@
 //! The two ways in: `nodeboot run` (a confined or dry run) and PID 1.
 
+use super::World;
 use super::options::{self, Settings};
-use super::{World, pid1};
 use crate::core::Reactor;
 
 /// `nodeboot run`.
@@ -37,7 +37,7 @@ pub fn run_main(args: &[String]) -> i32 {
 /// PID 1: boot the node. Never returns, never panics: if the loop ever ends, the error
 /// is logged and init keeps reaping orphans forever.
 pub fn init_main() -> i32 {
-    for e in pid1::prepare_pid1() {
+    for e in super::init::prepare_pid1() {
         eprintln!("nodeboot: {e}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
@@ -54,23 +54,10 @@ pub fn init_main() -> i32 {
     }
     match World::new(Reactor::new(settings.policy.clone()), settings) {
         Ok(mut world) => match world.run() {
-            Ok(kind) => pid1::power(kind),
+            Ok(kind) => super::init::power(kind),
             Err(e) => eprintln!("nodeboot: the loop ended: {e}; reaping only from now on"),
         },
         Err(e) => eprintln!("nodeboot: cannot start the loop: {e}; reaping only from now on"),
     }
-    reap_forever()
-}
-
-/// The last resort of PID 1: reap orphans, forever.
-pub(crate) fn reap_forever() -> ! {
-    use nix::sys::wait::waitpid;
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(-1), None) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            // No child at all: wait for one to be reparented to us.
-            Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
-        }
-    }
+    super::init::reap_forever()
 }

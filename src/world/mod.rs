@@ -25,7 +25,6 @@ pub mod journal;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
-mod pid1;
 pub mod probes;
 pub mod rtnl_sock;
 pub mod signals;
@@ -35,7 +34,6 @@ pub mod sysfs;
 pub mod uevent_sock;
 pub mod worker;
 
-pub(crate) use entry::reap_forever;
 pub use entry::{init_main, run_main};
 
 use crate::core::Reactor;
@@ -413,7 +411,7 @@ impl<C: Core> World<C> {
     /// The core asked to shut down. Not PID 1: stop what is left and return.
     fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
         if self.settings.pid1 {
-            pid1::power(kind);
+            init::power(kind);
         }
         for pid in self.children.pids() {
             let _ = nix::sys::signal::killpg(

@@ -75,6 +75,9 @@ pub struct Cache {
     phase: Phase,
     /// `Note::CacheSettled` was sent (it is sent once per boot).
     noted: bool,
+    /// Driver loads (`modprobe`) still running: a disk behind a driver that is still
+    /// loading has not announced itself yet, so no decision is taken while any runs.
+    drivers_loading: usize,
 }
 
 impl Cache {
@@ -84,6 +87,23 @@ impl Cache {
             devices: Known::default(),
             phase: Phase::Scanning,
             noted: false,
+            drivers_loading: 0,
+        }
+    }
+
+    /// A driver load started (`loading` true) or finished. While any runs the cache
+    /// question stays open (bounded by `settle_max`), and each one that finishes
+    /// restarts the quiet period: its disks (SCSI scans, NVMe namespaces) appear
+    /// asynchronously after the driver binds. Without this, a labelled disk behind a
+    /// slow driver could lose to a blank disk that was visible earlier.
+    pub fn on_driver_load(&mut self, cx: &mut Ctx, loading: bool) {
+        if loading {
+            self.drivers_loading = self.drivers_loading.saturating_add(1);
+            return;
+        }
+        self.drivers_loading = self.drivers_loading.saturating_sub(1);
+        if let Phase::Settling { .. } = self.phase {
+            cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
         }
     }
 
@@ -412,7 +432,7 @@ impl Cache {
     }
 
     fn probes_outstanding(&self) -> bool {
-        self.devices.probes_outstanding()
+        self.devices.probes_outstanding() || self.drivers_loading > 0
     }
 }
 

@@ -453,3 +453,48 @@ fn settle_is_noted_once_for_the_services() {
     assert!(w.r.cache.is_settled());
     assert!(w.r.cache.summary().starts_with("ready sda1 logs/"));
 }
+
+/// A disk controller whose driver is still loading (`modprobe` for its MODALIAS) may
+/// have the labelled cache behind it: nothing is decided while the load runs, and the
+/// quiet period restarts when it ends (its disks appear asynchronously). Seen in the
+/// VM under load: without this, a blank NVMe disk was formatted while the labelled
+/// SSD behind a slow virtio-scsi load appeared 1.5 s later.
+#[test]
+fn a_driver_still_loading_holds_the_decision_and_its_labelled_disk_wins() {
+    let mut w = World::new(Policy {
+        modprobe: true,
+        ..policy()
+    });
+    const ALIAS: &str = "virtio:d00000008v00001AF4";
+    w.hold.insert(ALIAS.into());
+    w.disk(10, "nvme0n1", 5, blank(true));
+    let mut env = BTreeMap::new();
+    env.insert("MODALIAS".to_string(), ALIAS.to_string());
+    let controller = Uevent {
+        action: UeventAction::Add,
+        devpath: "/devices/pci0000:00/0000:00:04.0/virtio1".into(),
+        subsystem: "virtio".into(),
+        devtype: None,
+        devname: None,
+        seqnum: None,
+        env,
+    };
+    w.input(20, Input::Uevent { uevent: controller });
+    w.coldplug_done(100);
+    // far past the quiet period (2 s), inside settle_max (10 s): still undecided
+    w.run_until(6_000);
+    assert_eq!(w.settled_at(), None, "decided while a driver was loading");
+    w.release(6_000, ALIAS);
+    w.disk(6_300, "sda", 4, labelled());
+    w.run_until(60_000);
+    assert!(w.has(&Event::CacheFound {
+        device: "sda".into()
+    }));
+    assert!(
+        w.written().is_empty(),
+        "nothing formatted: {:?}",
+        w.written()
+    );
+    // the quiet period restarted at the new disk (6.3 s + 2 s, counted from coldplug)
+    assert_eq!(w.settled_at(), Some(8_200));
+}

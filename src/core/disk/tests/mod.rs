@@ -236,6 +236,9 @@ impl World {
                 Effect::ProbeDisk { device } if self.hold.contains(device) => {
                     self.held.push(action);
                 }
+                Effect::LoadModule { modalias } if self.hold.contains(modalias) => {
+                    self.held.push(action);
+                }
                 _ => self.answer(action),
             }
         }

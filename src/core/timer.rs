@@ -12,6 +12,8 @@ pub enum Timer {
     SettleQuiet,
     /// Settling took too long: decide anyway.
     SettleDeadline,
+    /// The cache's new partition did not show up after `AddPartition`.
+    PartitionWait,
     /// A DHCP client on this NIC has had no lease for `give_up`.
     DhcpGiveUp(String),
     /// Restart the DHCP client of this NIC after its backoff.

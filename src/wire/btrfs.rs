@@ -1,9 +1,9 @@
 //! The btrfs superblock: the primary copy at 64 KiB. Kernel uevents carry no
 //! filesystem labels, so the cache disk is recognised by reading this.
 //!
-//! Layout (`struct btrfs_super_block`, offsets within the superblock): csum[32] at 0,
-//! fsid[16] at 0x20, magic `_BHRfS_M` at 0x40, generation at 0x48, csum_type (u16) at
-//! 0xC4, label[256] at 0x12B. The checksum covers bytes 0x20..0x1000. For
+//! Layout (`struct btrfs_super_block`, offsets within the superblock): `csum[32]` at 0,
+//! `fsid[16]` at 0x20, magic `_BHRfS_M` at 0x40, generation at 0x48, csum_type (u16) at
+//! 0xC4, `label[256]` at 0x12B. The checksum covers bytes 0x20..0x1000. For
 //! `csum_type` 0 (crc32c, the default) it is verified; the other types (xxhash64,
 //! sha256, blake2b) are not computed here and the superblock is accepted on its magic
 //! alone (`checksum_verified` says which).

@@ -3,7 +3,18 @@
 //! Every parser here takes a byte slice it does not trust (a netlink datagram, the
 //! first and last sectors of a disk) and returns either a typed value or the one
 //! tiny [`Error`]: at this layer a parse failure just means "drop it" (smoltcp's
-//! contract). Each module is fuzzed (`fuzz/`).
+//! contract).
+//!
+//! - [`uevent`]: kernel uevent datagrams and the libudev monitor framing (parse, encode).
+//! - [`rtnetlink`]: rtnetlink datagrams → link/address events; dump and link-up requests.
+//! - [`gpt`], [`mbr`]: partition tables (GPT primary and backup, 512/4096 sectors; DOS).
+//! - [`btrfs`]: the superblock at 64 KiB (label, fsid, generation; crc32c checked).
+//! - [`signature`]: "is this disk in use?" probes over the head and tail of a disk.
+//! - [`bytes`], [`crc`]: bounds-checked reads and the two CRCs the formats need.
+//!
+//! Each parser's tests run on bytes captured from a real kernel or written by the real
+//! tools (`testdata/`), and each has a `never_panics` property test (truncated,
+//! bit-flipped and random input from a seeded xorshift; `WIRE_FUZZ_ROUNDS=N` soaks).
 
 pub mod btrfs;
 pub mod bytes;

@@ -475,3 +475,22 @@ fn real_gpt_backup_alone_is_in_use() {
     let g = gpt::parse_backup(tail, size).unwrap();
     assert_eq!(g.partitions.len(), 1);
 }
+
+#[test]
+fn real_btrfs_superblock_label() {
+    let Some(mkfs) = tool("mkfs.btrfs") else {
+        return;
+    };
+    let dir = Scratch::new("btrfs-label");
+    let img = dir.path("d.img");
+    sparse(&img, 128 * MIB);
+    run(Command::new(mkfs)
+        .args(["-q", "-f", "-L", "sp_zos-cache"])
+        .arg(&img));
+    let bytes = std::fs::read(&img).unwrap();
+    let fs = btrfs::parse_superblock(&bytes[..PROBE_HEAD]).unwrap();
+    assert_eq!(fs.label, "sp_zos-cache");
+    assert!(fs.checksum_verified);
+    assert!(fs.generation > 0);
+    assert_eq!(fs.fsid.len(), 36);
+}

@@ -1,0 +1,465 @@
+//! The cache disk (BRIEF §1): reuse a labelled btrfs, else finish our own interrupted
+//! prepare, else prepare the first unused SSD, else the first unused rotary disk, else
+//! boot without a cache.
+//!
+//! Block devices are remembered from their uevents and probed (`Effect::ProbeDisk`,
+//! read-only); a disk's verdict comes from its own probe and its partitions' probes
+//! ([`verdict`]). The decision waits for coldplug, then for a quiet period with no new
+//! block device and no probe outstanding, bounded by `settle_max`; it is taken once
+//! (again only for a disk hot-plugged after `cache.none`). The prepare runs one effect
+//! at a time ([`prepare`]).
+//!
+//! **Order.** "First" disk means the smallest sysfs devpath, then the smallest name.
+//! The devpath is the hardware topology (PCI bus, controller, port, namespace), which
+//! stays the same from boot to boot where kernel names (`sda`, `nvme0n1`) follow probe
+//! order and do not. NVMe disks report `rotational` 0 and rank as SSDs by devpath like
+//! any other disk.
+
+mod logname;
+mod prepare;
+mod settle;
+#[cfg(test)]
+mod tests;
+mod verdict;
+
+use super::action::{Effect, EffectId};
+use super::ctx::{Ctx, Owner};
+use super::event::{Event, Verdict};
+use super::input::{DiskProbe, EffectOutput, EffectResult};
+use super::policy::CachePolicy;
+use super::timer::Timer;
+use crate::time::Instant;
+use crate::wire::uevent::{Uevent, UeventAction};
+use prepare::{PartitionView, Prepare};
+use std::collections::BTreeMap;
+use verdict::{Judgement, PartView};
+
+/// A block device (whole disk or partition) as the uevents and probes described it.
+struct Device {
+    devpath: String,
+    /// For a partition: its disk (the parent directory of its devpath).
+    parent: Option<String>,
+    /// For a partition: `PARTN`.
+    number: Option<u32>,
+    /// For a disk: why it is never considered (decided from its name).
+    excluded: Option<String>,
+    probe: Option<DiskProbe>,
+    /// The probe in flight, if any; an answer to an older one is ignored.
+    probing: Option<EffectId>,
+    /// The verdict last logged in `disk.seen` (disks only).
+    logged: Option<Verdict>,
+    /// Judged when the last decision was taken: its news cannot reopen the question.
+    decided_on: bool,
+}
+
+enum Phase {
+    /// Before `ColdplugDone`: collect and probe, decide nothing.
+    Scanning,
+    /// Waiting for the quiet period; `since` is coldplug done (or the hot-plug that
+    /// reopened the question).
+    Settling { since: Instant },
+    /// Reusing or preparing, then ready and pruning.
+    Active(Prepare),
+    /// No cache; a hot-plugged unused or labelled disk reopens the question.
+    None { reason: String },
+    /// A step failed: nothing else is formatted this boot.
+    Failed { device: String, step: String },
+}
+
+pub struct Cache {
+    policy: CachePolicy,
+    devices: BTreeMap<String, Device>,
+    phase: Phase,
+    /// `Note::CacheSettled` was sent (it is sent once per boot).
+    noted: bool,
+}
+
+impl Cache {
+    pub fn new(policy: CachePolicy) -> Cache {
+        Cache {
+            policy,
+            devices: BTreeMap::new(),
+            phase: Phase::Scanning,
+            noted: false,
+        }
+    }
+
+    pub fn on_start(&mut self, _cx: &mut Ctx) {}
+
+    /// A block uevent (disk or partition added, changed, removed).
+    pub fn on_uevent(&mut self, cx: &mut Ctx, uevent: &Uevent) {
+        let Some(name) = device_name(uevent) else {
+            return;
+        };
+        match uevent.action {
+            UeventAction::Add => self.add(cx, uevent, &name),
+            UeventAction::Remove => self.remove(cx, &name),
+            UeventAction::Change => self.change(cx, &name),
+            _ => {}
+        }
+    }
+
+    pub fn on_coldplug_done(&mut self, cx: &mut Ctx) {
+        if matches!(self.phase, Phase::Scanning) {
+            self.begin_settling(cx);
+        }
+    }
+
+    /// After lost uevents: `present` lists every block device there is now. Unknown
+    /// ones are added, known ones missing (or at another devpath) are removed;
+    /// decisions already taken stand. Logs `resync` with the block-device counts.
+    pub fn on_resync(&mut self, cx: &mut Ctx, present: &[Uevent]) {
+        let named: Vec<(String, &Uevent)> = present
+            .iter()
+            .filter_map(|u| device_name(u).map(|n| (n, u)))
+            .collect();
+        let gone: Vec<String> = self
+            .devices
+            .iter()
+            .filter(|(name, dev)| {
+                !named
+                    .iter()
+                    .any(|(n, u)| n == *name && u.devpath == dev.devpath)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let removed = gone.len();
+        for name in gone {
+            self.remove(cx, &name);
+        }
+        // Disks first, so that partitions find their parent.
+        let mut fresh: Vec<&(String, &Uevent)> = named
+            .iter()
+            .filter(|(n, _)| !self.devices.contains_key(n))
+            .collect();
+        fresh.sort_by_key(|(_, u)| u.devtype.as_deref() != Some("disk"));
+        cx.log(Event::Resync {
+            devices: named.len(),
+            added: fresh.len(),
+            removed,
+        });
+        for (name, uevent) in fresh {
+            self.add(cx, uevent, name);
+        }
+    }
+
+    pub fn on_done(&mut self, cx: &mut Ctx, id: EffectId, result: &EffectResult) {
+        let probed = self
+            .devices
+            .iter()
+            .find(|(_, d)| d.probing == Some(id))
+            .map(|(n, _)| n.clone());
+        if let Some(name) = probed {
+            self.on_probed(cx, &name, result);
+            return;
+        }
+        if let Phase::Active(prepare) = &mut self.phase {
+            let partition = partition_one(&self.devices, &prepare.disk);
+            let progress = prepare.on_done(cx, &self.policy, id, result, partition);
+            self.on_progress(cx, progress);
+        }
+    }
+
+    pub fn on_timer(&mut self, cx: &mut Ctx, timer: &Timer) {
+        match timer {
+            Timer::SettleQuiet => self.maybe_decide(cx),
+            Timer::SettleDeadline => {
+                if matches!(self.phase, Phase::Settling { .. }) {
+                    self.decide(cx, "deadline");
+                }
+            }
+            Timer::PartitionWait => {
+                if let Phase::Active(prepare) = &mut self.phase {
+                    let progress = prepare.on_partition_timeout(cx);
+                    self.on_progress(cx, progress);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ready, none or failed (once true, it stays true: a hot-plugged disk prepared
+    /// later does not hold services back again).
+    pub fn is_settled(&self) -> bool {
+        self.noted
+    }
+
+    pub fn summary(&self) -> String {
+        match &self.phase {
+            Phase::Scanning => format!("scanning ({} devices)", self.devices.len()),
+            Phase::Settling { .. } => format!("settling ({} devices)", self.devices.len()),
+            Phase::Active(p) => p.summary(),
+            Phase::None { reason } => format!("none: {reason}"),
+            Phase::Failed { device, step } => format!("failed {device} at {step}"),
+        }
+    }
+
+    // --- devices ---
+
+    fn add(&mut self, cx: &mut Ctx, uevent: &Uevent, name: &str) {
+        if let Some(known) = self.devices.get(name) {
+            if known.devpath == uevent.devpath {
+                return; // the same device announced twice (coldplug and live)
+            }
+            self.remove(cx, name);
+        }
+        let is_disk = uevent.devtype.as_deref() == Some("disk");
+        let parent = if is_disk {
+            None
+        } else {
+            parent_name(&uevent.devpath)
+        };
+        let excluded = if is_disk {
+            verdict::excluded(&self.policy, name)
+        } else {
+            None
+        };
+        self.devices.insert(
+            name.to_owned(),
+            Device {
+                devpath: uevent.devpath.clone(),
+                parent: parent.clone(),
+                number: uevent.get("PARTN").and_then(|n| n.parse().ok()),
+                excluded: excluded.clone(),
+                probe: None,
+                probing: None,
+                logged: None,
+                decided_on: false,
+            },
+        );
+        if let Some(reason) = excluded {
+            cx.log(Event::DiskSeen {
+                disk: name.to_owned(),
+                rotational: false,
+                size_bytes: 0,
+                verdict: Verdict::Excluded,
+                reason,
+            });
+            return;
+        }
+        if is_disk {
+            self.probe(cx, name);
+            // Partitions announced before their disk.
+            let orphans: Vec<String> = self.partitions_of(name);
+            for part in orphans {
+                self.probe(cx, &part);
+            }
+        } else if parent.as_deref().is_some_and(|p| self.eligible_disk(p)) {
+            self.probe(cx, name);
+        } else {
+            return;
+        }
+        if let Phase::Settling { .. } = self.phase {
+            cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
+        }
+    }
+
+    fn remove(&mut self, cx: &mut Ctx, name: &str) {
+        let Some(dev) = self.devices.remove(name) else {
+            return;
+        };
+        if dev.parent.is_none() {
+            for part in self.partitions_of(name) {
+                self.devices.remove(&part);
+            }
+            cx.log(Event::DiskGone {
+                disk: name.to_owned(),
+            });
+        }
+        match &mut self.phase {
+            Phase::Active(prepare) => {
+                let progress = prepare.on_removed(cx, name);
+                self.on_progress(cx, progress);
+            }
+            Phase::Settling { .. } => self.maybe_decide(cx),
+            _ => {}
+        }
+    }
+
+    /// The kernel says the device changed (a new table, a new filesystem): look again,
+    /// unless it is the disk we are writing.
+    fn change(&mut self, cx: &mut Ctx, name: &str) {
+        let Some(disk) = self.disk_of(name) else {
+            return;
+        };
+        if !self.eligible_disk(&disk) {
+            return;
+        }
+        if matches!(&self.phase, Phase::Active(p) if p.disk == disk) {
+            return;
+        }
+        self.probe(cx, name);
+    }
+
+    fn probe(&mut self, cx: &mut Ctx, name: &str) {
+        if let Some(dev) = self.devices.get_mut(name) {
+            let id = cx.effect(
+                Owner::Cache,
+                Effect::ProbeDisk {
+                    device: name.to_owned(),
+                },
+            );
+            dev.probing = Some(id);
+        }
+    }
+
+    fn on_probed(&mut self, cx: &mut Ctx, name: &str, result: &EffectResult) {
+        let probe = match result {
+            Ok(EffectOutput::Disk { probe }) => probe.clone(),
+            // A device we could not look at is a device we must not touch.
+            _ => DiskProbe {
+                unreadable: true,
+                ..DiskProbe::default()
+            },
+        };
+        if let Some(dev) = self.devices.get_mut(name) {
+            dev.probing = None;
+            dev.probe = Some(probe);
+        }
+        let Some(disk) = self.disk_of(name) else {
+            return;
+        };
+        let judged = self.judge(&disk);
+        let ours = matches!(&self.phase, Phase::Active(p) if p.disk == disk);
+        if let (Some(j), false) = (&judged, ours) {
+            // The disk we prepare changes under our own writes; its verdict stands.
+            self.log_seen(cx, &disk, j);
+        }
+        match &mut self.phase {
+            Phase::Active(prepare) if prepare.disk == disk => {
+                let partition = partition_one(&self.devices, &disk);
+                let progress = prepare.on_partition(cx, &self.policy, partition);
+                self.on_progress(cx, progress);
+            }
+            Phase::None { .. } => {
+                // A disk plugged (or answered) after `cache.none` reopens the question;
+                // a disk the decision already saw does not, whatever it turns into.
+                let fresh = self.devices.get(&disk).is_some_and(|d| !d.decided_on);
+                let wanted = judged
+                    .as_ref()
+                    .is_some_and(|j| matches!(j.verdict, Verdict::Cache | Verdict::Unused));
+                if fresh && wanted {
+                    self.begin_settling(cx);
+                }
+            }
+            Phase::Settling { .. } => self.maybe_decide(cx),
+            _ => {}
+        }
+    }
+
+    /// `disk.seen` for `disk` when its verdict is new, and for the partition holding
+    /// our label too (operators look for the device that will be mounted).
+    fn log_seen(&mut self, cx: &mut Ctx, disk: &str, j: &Judgement) {
+        self.log_seen_device(cx, disk, j.verdict, &j.reason);
+        if let Some(part) = j.labelled.as_deref().filter(|p| *p != disk) {
+            let reason = format!("label {}", self.policy.label);
+            self.log_seen_device(cx, part, Verdict::Cache, &reason);
+        }
+    }
+
+    fn log_seen_device(&mut self, cx: &mut Ctx, name: &str, verdict: Verdict, reason: &str) {
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
+        if dev.logged == Some(verdict) {
+            return;
+        }
+        dev.logged = Some(verdict);
+        let probe = dev.probe.clone().unwrap_or_default();
+        cx.log(Event::DiskSeen {
+            disk: name.to_owned(),
+            rotational: probe.rotational,
+            size_bytes: probe.size_bytes,
+            verdict,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The verdict on `disk`, once it and every known partition of it are probed.
+    fn judge(&self, disk: &str) -> Option<Judgement> {
+        let dev = self.devices.get(disk)?;
+        if dev.excluded.is_some() || dev.probing.is_some() {
+            return None;
+        }
+        let probe = dev.probe.as_ref()?;
+        let mut parts = Vec::new();
+        for (name, p) in partition_devices(&self.devices, disk) {
+            if p.probing.is_some() {
+                return None;
+            }
+            parts.push(PartView {
+                name,
+                probe: p.probe.as_ref()?,
+            });
+        }
+        Some(verdict::judge(&self.policy.label, disk, probe, &parts))
+    }
+
+    fn partitions_of(&self, disk: &str) -> Vec<String> {
+        partition_devices(&self.devices, disk)
+            .map(|(n, _)| n.to_owned())
+            .collect()
+    }
+
+    /// The whole disk `name` is (or belongs to), if known.
+    fn disk_of(&self, name: &str) -> Option<String> {
+        let dev = self.devices.get(name)?;
+        Some(dev.parent.clone().unwrap_or_else(|| name.to_owned()))
+    }
+
+    fn eligible_disk(&self, disk: &str) -> bool {
+        self.devices
+            .get(disk)
+            .is_some_and(|d| d.parent.is_none() && d.excluded.is_none())
+    }
+
+    fn probes_outstanding(&self) -> bool {
+        self.devices.values().any(|d| d.probing.is_some())
+    }
+}
+
+/// The kernel name of a disk or partition uevent (`DEVNAME`, else the devpath's last
+/// component); `None` for other block devtypes.
+fn device_name(uevent: &Uevent) -> Option<String> {
+    if !matches!(uevent.devtype.as_deref(), Some("disk" | "partition")) {
+        return None;
+    }
+    let name = match &uevent.devname {
+        Some(n) => n.trim_start_matches("/dev/").to_owned(),
+        None => uevent.devpath.rsplit('/').next()?.to_owned(),
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// The disk of a partition: the parent directory of its devpath
+/// (`/devices/…/block/sda/sda1` → `sda`).
+fn parent_name(devpath: &str) -> Option<String> {
+    let mut parts = devpath.trim_end_matches('/').rsplit('/');
+    parts.next()?;
+    parts.next().filter(|p| !p.is_empty()).map(str::to_owned)
+}
+
+fn partition_devices<'a>(
+    devices: &'a BTreeMap<String, Device>,
+    disk: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Device)> {
+    devices
+        .iter()
+        .filter(move |(_, d)| d.parent.as_deref() == Some(disk))
+        .map(|(n, d)| (n.as_str(), d))
+}
+
+/// Partition 1 of `disk` (or its only partition, when the uevent had no `PARTN`).
+fn partition_one<'a>(
+    devices: &'a BTreeMap<String, Device>,
+    disk: &str,
+) -> Option<PartitionView<'a>> {
+    devices
+        .iter()
+        .filter(|(_, d)| d.parent.as_deref() == Some(disk))
+        .find(|(_, d)| d.number.unwrap_or(1) == 1)
+        .map(|(name, d)| PartitionView {
+            name,
+            probe: d.probe.as_ref().filter(|_| d.probing.is_none()),
+        })
+}

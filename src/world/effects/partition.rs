@@ -1,0 +1,236 @@
+//! `WritePartitionTable` (a fresh GPT, one partition spanning the disk, written with
+//! gptman while the disk is held open `O_EXCL`) and `AddPartition` (`BLKRRPART`, then
+//! `BLKPG_ADD_PARTITION` with the table's geometry: kernels without partition-table
+//! parsers only ever see partitions that way).
+#![allow(unsafe_code)]
+
+use super::block;
+use super::error::{EffectError, Result};
+use crate::world::confine::Confinement;
+use nix::errno::Errno;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+mod ioctl {
+    use nix::{ioctl_none, ioctl_read_bad, ioctl_write_ptr_bad, request_code_none};
+
+    /// `struct blkpg_partition` (linux/blkpg.h).
+    #[repr(C)]
+    pub struct BlkpgPartition {
+        pub start: i64,
+        pub length: i64,
+        pub pno: libc::c_int,
+        pub devname: [u8; 64],
+        pub volname: [u8; 64],
+    }
+
+    /// `struct blkpg_ioctl_arg` (linux/blkpg.h).
+    #[repr(C)]
+    pub struct BlkpgIoctlArg {
+        pub op: libc::c_int,
+        pub flags: libc::c_int,
+        pub datalen: libc::c_int,
+        pub data: *mut libc::c_void,
+    }
+
+    pub const BLKPG_ADD_PARTITION: libc::c_int = 1;
+
+    ioctl_none!(blkrrpart, 0x12, 95);
+    ioctl_read_bad!(blksszget, request_code_none!(0x12, 104), libc::c_int);
+    ioctl_write_ptr_bad!(blkpg, request_code_none!(0x12, 105), BlkpgIoctlArg);
+}
+
+/// GPT type "Linux filesystem data" 0FC63DAF-8483-4772-8E79-3D69D8477DE4, in the
+/// on-disk mixed-endian byte order.
+const LINUX_FS_TYPE: [u8; 16] = [
+    0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4,
+];
+const ALIGN_BYTES: u64 = 1 << 20;
+/// A GPT partition name holds 36 UTF-16 code units.
+const MAX_NAME_UNITS: usize = 36;
+
+fn gpt_err(disk: &str, e: impl std::fmt::Display) -> EffectError {
+    EffectError::Gpt {
+        disk: disk.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn ensure_block_device(file: &File, disk: &str) -> Result<()> {
+    let path = std::path::Path::new(disk);
+    let meta = file
+        .metadata()
+        .map_err(|e| EffectError::io("stat", path, e))?;
+    if meta.file_type().is_block_device() {
+        Ok(())
+    } else {
+        Err(EffectError::Refused(format!(
+            "{disk} is not a block device"
+        )))
+    }
+}
+
+fn sector_size(file: &File, disk: &str) -> Result<u64> {
+    let mut size: libc::c_int = 0;
+    // SAFETY: BLKSSZGET writes one c_int through the pointer, which points at `size`;
+    // the fd is open for the duration of the call.
+    unsafe { ioctl::blksszget(file.as_raw_fd(), &mut size) }
+        .map_err(|e| EffectError::sys("BLKSSZGET", disk, e))?;
+    match u64::try_from(size) {
+        Ok(s @ (512 | 1024 | 2048 | 4096)) => Ok(s),
+        _ => Err(EffectError::Invalid(format!("{disk}: sector size {size}"))),
+    }
+}
+
+/// Does the disk already carry exactly the table we would write (one used entry,
+/// named `name`)? Then writing again is not needed: an interrupted prepare resumes.
+fn has_our_table(file: &mut File, sector: u64, name: &str) -> bool {
+    let Ok(gpt) = gptman::GPT::read_from(file, sector) else {
+        return false;
+    };
+    let used: Vec<_> = gpt.iter().filter(|(_, p)| p.is_used()).collect();
+    matches!(used.as_slice(), [(1, p)] if p.partition_name.as_str() == name)
+}
+
+fn random_guid() -> std::io::Result<[u8; 16]> {
+    let mut g = [0u8; 16];
+    File::open("/dev/urandom")?.read_exact(&mut g)?;
+    // RFC 4122 version 4, variant 1 (fields 3 and 4 are stored big-endian in a GUID's
+    // last 8 bytes; field 3 is little-endian at bytes 6..8).
+    g[7] = (g[7] & 0x0f) | 0x40;
+    g[8] = (g[8] & 0x3f) | 0x80;
+    Ok(g)
+}
+
+/// Write a protective MBR and a GPT with one partition spanning the disk, then fsync.
+pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> {
+    if name.encode_utf16().count() > MAX_NAME_UNITS || name.contains('\0') {
+        return Err(EffectError::Invalid(format!(
+            "partition name {name:?} does not fit a GPT entry"
+        )));
+    }
+    if block::is_partition(confine, disk) {
+        return Err(EffectError::Refused(format!(
+            "{disk} is a partition, not a disk"
+        )));
+    }
+    block::ensure_unused(confine, disk)?;
+    let path = confine.dev(disk);
+    // O_EXCL on a block device: the open fails with EBUSY while anything has it mounted
+    // or claimed, and nobody else can claim it while we hold it. This is the lock.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EBUSY) => EffectError::Busy(format!("{disk} is in use (O_EXCL open)")),
+            _ => EffectError::io("open", &path, e),
+        })?;
+    ensure_block_device(&file, disk)?;
+    // Defence in depth: re-check now that we hold the device.
+    block::ensure_unused(confine, disk)?;
+    let sector = sector_size(&file, disk)?;
+    if has_our_table(&mut file, sector, name) {
+        return Ok(());
+    }
+    let guid = random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
+    let mut gpt = gptman::GPT::new_from(&mut file, sector, guid).map_err(|e| gpt_err(disk, e))?;
+    let align = (ALIGN_BYTES / sector).max(1);
+    let first = gpt.header.first_usable_lba.div_ceil(align) * align;
+    let last = gpt.header.last_usable_lba;
+    if first >= last {
+        return Err(EffectError::Invalid(format!(
+            "{disk} is too small for a partition"
+        )));
+    }
+    let part_guid =
+        random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
+    let entry = gptman::GPTPartitionEntry {
+        partition_type_guid: LINUX_FS_TYPE,
+        unique_partition_guid: part_guid,
+        starting_lba: first,
+        ending_lba: last,
+        attribute_bits: 0,
+        partition_name: name.into(),
+    };
+    if let Some((_, slot)) = gpt.iter_mut().find(|(n, _)| *n == 1) {
+        *slot = entry;
+    }
+    gptman::GPT::write_protective_mbr_into(&mut file, sector).map_err(|e| gpt_err(disk, e))?;
+    gpt.write_into(&mut file).map_err(|e| gpt_err(disk, e))?;
+    file.sync_all()
+        .map_err(|e| EffectError::io("fsync", &path, e))?;
+    Ok(())
+}
+
+/// Make the kernel see partition `number` of `disk`.
+pub fn add_partition(confine: &Confinement, disk: &str, number: u32) -> Result<()> {
+    let part = block::partition_name(disk, number);
+    let path = confine.dev(disk);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| EffectError::io("open", &path, e))?;
+    ensure_block_device(&file, disk)?;
+    let sector = sector_size(&file, disk)?;
+    let gpt = gptman::GPT::read_from(&mut file, sector).map_err(|e| gpt_err(disk, e))?;
+    let entry = gpt
+        .iter()
+        .find(|(n, p)| *n == number && p.is_used())
+        .map(|(_, p)| p)
+        .ok_or_else(|| gpt_err(disk, format!("no partition {number} in the table")))?;
+    let start = entry.starting_lba.saturating_mul(sector);
+    let length = (entry.ending_lba.saturating_sub(entry.starting_lba) + 1).saturating_mul(sector);
+    if block::exists(confine, &part) {
+        return check_geometry(confine, &part, start, length);
+    }
+    // SAFETY: BLKRRPART takes no argument; the fd is open for the call. Its failure
+    // (EINVAL on a disk without partition scanning) only means "try BLKPG".
+    let _ = unsafe { ioctl::blkrrpart(file.as_raw_fd()) };
+    if block::exists(confine, &part) {
+        return check_geometry(confine, &part, start, length);
+    }
+    let mut part_arg = ioctl::BlkpgPartition {
+        start: i64::try_from(start).map_err(|_| gpt_err(disk, "start out of range"))?,
+        length: i64::try_from(length).map_err(|_| gpt_err(disk, "length out of range"))?,
+        pno: libc::c_int::try_from(number).map_err(|_| gpt_err(disk, "bad number"))?,
+        devname: [0; 64],
+        volname: [0; 64],
+    };
+    let arg = ioctl::BlkpgIoctlArg {
+        op: ioctl::BLKPG_ADD_PARTITION,
+        flags: 0,
+        datalen: std::mem::size_of::<ioctl::BlkpgPartition>() as libc::c_int,
+        data: (&raw mut part_arg).cast(),
+    };
+    // SAFETY: `arg` points at a live, correctly laid out blkpg_partition for the whole
+    // call; the kernel copies `datalen` bytes from it and writes nothing back.
+    match unsafe { ioctl::blkpg(file.as_raw_fd(), &arg) } {
+        Ok(_) => Ok(()),
+        // Someone (the kernel, partx, an earlier run) added it first.
+        Err(Errno::EBUSY) if block::exists(confine, &part) => {
+            check_geometry(confine, &part, start, length)
+        }
+        Err(e) => Err(EffectError::sys("BLKPG_ADD_PARTITION", part, e)),
+    }
+}
+
+/// A partition device the kernel already has must match the table (sysfs `start` and
+/// `size` are in 512-byte units): a stale one from an older table would put the
+/// filesystem in the wrong place.
+fn check_geometry(confine: &Confinement, part: &str, start: u64, length: u64) -> Result<()> {
+    let read = |name| block::attr(confine, part, name).and_then(|v| v.parse::<u64>().ok());
+    match (read("start"), read("size")) {
+        (Some(s), Some(l)) if s * 512 == start && l * 512 == length => Ok(()),
+        (s, l) => Err(EffectError::Busy(format!(
+            "{part} exists with start {s:?} size {l:?} (512-byte sectors), \
+             the table says {} and {}",
+            start / 512,
+            length / 512
+        ))),
+    }
+}

@@ -14,9 +14,13 @@
 #[path = "harden_support/mod.rs"]
 mod support;
 
+use nodeboot::core::action::Effect;
+use nodeboot::core::event::Verdict;
 use nodeboot::wire::signature;
+use nodeboot::world::confine::Confinement;
 use std::collections::BTreeSet;
 use std::path::Path;
+use support::core::{probe_from_bytes, run_core};
 use support::{Loop, Scratch, ci, have, is_root, run, sh};
 
 const MIB: u64 = 1 << 20;
@@ -242,6 +246,36 @@ fn cases() -> Vec<Case> {
             util_finds: true,
         },
         Case {
+            // Looks like our interrupted prepare, but the partition holds an ext4: the
+            // core must find it when it probes the partition, and refuse to format.
+            name: "gpt-sp_zos-cache-holding-ext4",
+            size: 128 * MIB,
+            tools: &["sgdisk", "mkfs.ext4"],
+            needs_loop: false,
+            build: |i, _| {
+                sh(
+                    "sgdisk",
+                    &["-o", "-n", "1:2048:0", "-c", "1:sp_zos-cache", &p(i)],
+                )?;
+                // Partition 1 starts at LBA 2048 (1 MiB) and ends before the backup GPT.
+                let blocks = ((128 * MIB - 1024 * 1024 - 34 * 512) / 4096).to_string();
+                sh(
+                    "mkfs.ext4",
+                    &[
+                        "-q",
+                        "-F",
+                        "-b",
+                        "4096",
+                        "-E",
+                        "offset=1048576",
+                        &p(i),
+                        &blocks,
+                    ],
+                )
+            },
+            util_finds: true,
+        },
+        Case {
             // Only the backup GPT at the end survives (first 34 sectors zeroed).
             name: "gpt-backup-only",
             size: 128 * MIB,
@@ -382,6 +416,77 @@ fn nodeboot_name(util: &str) -> &str {
     }
 }
 
+/// The core's verdict on the image: probed for real through the effects module on a
+/// loop device when root (what a live run does), else from the wire probe of its bytes.
+/// Returns (verdict, reason, disk writes the core asked for).
+fn core_verdict(image: &Path, scratch: &Scratch) -> (Verdict, String, usize) {
+    let _ = scratch;
+    let (name, probe) = if is_root() {
+        let l = Loop::attach(image).expect("losetup");
+        let name = l.name().to_owned();
+        let confine = Confinement {
+            root: scratch.dir.clone(),
+            disks: Some(vec![name.clone()]),
+            nics: Some(Vec::new()),
+            dry_run: true,
+            ..Confinement::init()
+        };
+        let result = nodeboot::world::effects::run_blocking(
+            &Effect::ProbeDisk {
+                device: name.clone(),
+            },
+            &confine,
+        );
+        drop(l);
+        (name, result)
+    } else {
+        let (head, tail, size) = ends(image);
+        ("nbimg0".to_owned(), probe_from_bytes(&head, &tail, size))
+    };
+    let run = run_core(&[&name], |d| {
+        if d == name {
+            probe.clone()
+        } else if let Some(n) = d.strip_prefix(&format!("{name}p")) {
+            partition_probe(image, n.parse().unwrap_or(0))
+        } else {
+            Err(format!("harness: no such device {d}"))
+        }
+    });
+    let (verdict, reason) = run
+        .verdict(&name)
+        .unwrap_or_else(|| panic!("no disk.seen for {name}: {:?}", run.records));
+    (verdict, reason, run.writes().len())
+}
+
+/// The probe of partition `number` of the image's GPT, from its bytes (this kernel
+/// parses no partition tables, so the harness plays the partition device).
+fn partition_probe(image: &Path, number: u32) -> nodeboot::core::input::EffectResult {
+    use std::io::{Read, Seek, SeekFrom};
+    let (head, tail, size) = ends(image);
+    let g = nodeboot::wire::gpt::parse(&head)
+        .or_else(|_| nodeboot::wire::gpt::parse_backup(&tail, size))
+        .map_err(|e| format!("no GPT: {e}"))?;
+    let part = g
+        .partitions
+        .iter()
+        .find(|p| p.number == number)
+        .ok_or("no such partition")?;
+    let ss = g.sector_size as u64;
+    let start = part.first_lba * ss;
+    let len = (part.last_lba + 1 - part.first_lba) * ss;
+    let mut f = std::fs::File::open(image).map_err(|e| e.to_string())?;
+    let hl = (signature::PROBE_HEAD as u64).min(len);
+    let mut phead = vec![0u8; hl as usize];
+    f.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut phead).map_err(|e| e.to_string())?;
+    let tl = (signature::PROBE_TAIL as u64).min(len);
+    let mut ptail = vec![0u8; tl as usize];
+    f.seek(SeekFrom::Start(start + len - tl))
+        .map_err(|e| e.to_string())?;
+    f.read_exact(&mut ptail).map_err(|e| e.to_string())?;
+    probe_from_bytes(&phead, &ptail, len)
+}
+
 /// Name differences found by this oracle and reported (docs/hardening.md), where
 /// nodeboot still calls the disk used: tolerated so that the test keeps guarding the
 /// property that matters, and listed so that a fix shows up as a stale entry.
@@ -428,12 +533,36 @@ fn judge_all() -> Vec<Row> {
             .iter()
             .map(|s| s.name.to_owned())
             .collect();
+        let (verdict, reason, writes) = core_verdict(&image, &scratch);
         eprintln!(
-            "oracle: {:<24} util-linux {:<40} nodeboot {:?}",
+            "oracle: {:<24} util-linux {:<32} nodeboot {:<28} core {verdict:?} ({reason})",
             case.name,
             format!("{util:?}"),
-            nb
+            format!("{nb:?}"),
         );
+        if case.name == "zeros" {
+            // The control: an empty disk is unused and the core goes on to prepare it
+            // (the harness refuses the write), or the checks below prove nothing.
+            if verdict != Verdict::Unused || writes == 0 {
+                problems.push(format!(
+                    "zeros: core said {verdict:?} ({reason}), {writes} writes"
+                ));
+            }
+        } else if case.name == "gpt-named-sp_zos-cache" {
+            // Our own interrupted prepare with an empty partition: finished (mkfs of
+            // the partition), never repartitioned.
+            if verdict != Verdict::Cache || writes != 1 {
+                problems.push(format!(
+                    "{}: expected our interrupted prepare finished by one mkfs, got {verdict:?} ({reason}), {writes} writes",
+                    case.name
+                ));
+            }
+        } else if verdict == Verdict::Unused || writes > 0 {
+            problems.push(format!(
+                "{}: the core called it {verdict:?} ({reason}) and asked for {writes} writes",
+                case.name
+            ));
+        }
         if case.util_finds && util.is_empty() {
             problems.push(format!(
                 "{}: util-linux found nothing (the case is broken)",

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod core;
 pub mod md;
 
 use std::path::{Path, PathBuf};

@@ -24,11 +24,11 @@ pub fn block_uevent(disk: &str, partition: Option<u32>) -> Uevent {
             format!("/devices/virtual/block/{disk}"),
             "disk",
         ),
-        Some(n) => (
-            format!("{disk}p{n}"),
-            format!("/devices/virtual/block/{disk}/{disk}p{n}"),
-            "partition",
-        ),
+        Some(n) => {
+            let part = nodeboot::world::effects::partition_name(disk, n);
+            let devpath = format!("/devices/virtual/block/{disk}/{part}");
+            (part, devpath, "partition")
+        }
     };
     let mut env = BTreeMap::new();
     for (k, v) in [
@@ -184,4 +184,118 @@ pub fn probe_from_bytes(head: &[u8], tail: &[u8], size: u64) -> EffectResult {
         p.partition_table = Some("dos".into());
     }
     Ok(EffectOutput::Disk { probe: p })
+}
+
+/// A scripted world around the real reactor on a virtual clock: inputs are queued at
+/// times, every action is shown to `answer`, which returns the inputs it causes (each
+/// after a delay). Time jumps to the next queued input or timer.
+pub struct Sim {
+    pub r: Reactor,
+    pub now: Instant,
+    pub records: Vec<Record>,
+    pub actions: Vec<(Instant, Action)>,
+    queue: std::collections::BTreeMap<(Instant, u64), Input>,
+    seq: u64,
+}
+
+pub type Answer<'a> = &'a mut dyn FnMut(&Action, Instant) -> Vec<(u64, Input)>;
+
+impl Sim {
+    pub fn new(policy: Policy) -> Sim {
+        let mut r = Reactor::new(policy);
+        r.handle(
+            Instant::ZERO,
+            Input::Start {
+                wall_clock_unix: 1_700_000_000,
+                mode: Mode::Live,
+            },
+        );
+        Sim {
+            r,
+            now: Instant::ZERO,
+            records: Vec::new(),
+            actions: Vec::new(),
+            queue: Default::default(),
+            seq: 0,
+        }
+    }
+
+    /// Queue `input` at `ms` milliseconds of virtual time.
+    pub fn at(&mut self, ms: u64, input: Input) {
+        self.seq += 1;
+        self.queue
+            .insert((Instant::from_millis(ms), self.seq), input);
+    }
+
+    /// Run until virtual time `end_ms` (or nothing more can happen).
+    pub fn run_until(&mut self, end_ms: u64, answer: Answer<'_>) {
+        let end = Instant::from_millis(end_ms);
+        let mut steps = 0u64;
+        loop {
+            steps += 1;
+            assert!(steps < 5_000_000, "simulation runaway");
+            while let Some(a) = self.r.poll_action() {
+                for (delay, input) in answer(&a, self.now) {
+                    let at = self.now.as_millis() + delay;
+                    self.at(at, input);
+                }
+                self.actions.push((self.now, a));
+            }
+            while let Some(rec) = self.r.poll_record() {
+                self.records.push(rec);
+            }
+            let next_input = self.queue.keys().next().map(|k| k.0);
+            let next_timer = self.r.poll_timeout();
+            let next = match (next_input, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            if next > end {
+                break;
+            }
+            self.now = if next > self.now { next } else { self.now };
+            if next_input.is_some_and(|t| t <= self.now) {
+                let key = *self.queue.keys().next().unwrap();
+                let input = self.queue.remove(&key).unwrap();
+                self.r.handle(self.now, input);
+            } else {
+                self.r.handle_timeout(self.now);
+            }
+        }
+        while let Some(rec) = self.r.poll_record() {
+            self.records.push(rec);
+        }
+    }
+
+    pub fn events(&self) -> Vec<&Event> {
+        self.records.iter().map(|r| &r.event).collect()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Effect) -> bool) -> usize {
+        self.actions.iter().filter(|(_, a)| pred(&a.effect)).count()
+    }
+
+    /// The stream as JSON lines (for failure messages).
+    pub fn dump(&self) -> String {
+        self.records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A probe answer for a disk of `size` bytes: SSD, nothing on it (or `signatures`).
+pub fn blank_probe(size: u64, signatures: &[&str], label: Option<&str>) -> EffectResult {
+    Ok(EffectOutput::Disk {
+        probe: nodeboot::core::input::DiskProbe {
+            size_bytes: size,
+            rotational: false,
+            signatures: signatures.iter().map(|s| s.to_string()).collect(),
+            btrfs_label: label.map(str::to_owned),
+            ..Default::default()
+        },
+    })
 }

@@ -1,8 +1,309 @@
-//! Trace format and replay. TODO (trace helper).
+//! Traces and replay (docs/trace.md).
+//!
+//! - [`format`]: the trace file (JSON lines: a header, then `{"t_us", "input"}`),
+//!   [`TraceWriter`] for live recording, [`TraceReader`].
+//! - [`replay`]: a [`Reactor`](crate::core::Reactor) under a virtual clock.
+//! - [`sim`] and [`world`]: the simulated world that answers a scenario's effects.
+//! - [`udevadm`]: `udevadm monitor --kernel --property` captures as scenarios.
+//! - [`expect`]: expected log streams for scenarios.
 
-/// `nodeboot replay TRACE`.
+pub mod expect;
+pub mod format;
+pub mod replay;
+pub mod sim;
+pub mod udevadm;
+pub mod world;
+
+pub use format::{Entry, Header, TRACE_VERSION, TraceError, TraceKind, TraceReader, TraceWriter};
+pub use replay::{Output, ReplayError, Summary, effective_policy, replay};
+
+use crate::cli::Args;
+use crate::core::event::Level;
+use crate::core::policy::Policy;
+use crate::log::{Format, LogStream, WriteSink, fields_of};
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+/// What to replay and how.
+#[derive(Clone, Debug)]
+pub struct ReplayConfig {
+    pub path: PathBuf,
+    /// A rules directory for the base policy (else the built-in defaults).
+    pub rules: Option<PathBuf>,
+    /// udevadm captures: name patterns of SSDs among disks the side file omits.
+    pub ssd: Vec<String>,
+    /// udevadm captures: where `ColdplugDone` goes.
+    pub coldplug: udevadm::Coldplug,
+    /// Stop at this virtual time (overrides the header).
+    pub until_ms: Option<u64>,
+}
+
+impl ReplayConfig {
+    pub fn new(path: impl Into<PathBuf>) -> ReplayConfig {
+        ReplayConfig {
+            path: path.into(),
+            rules: None,
+            ssd: Vec::new(),
+            coldplug: udevadm::Coldplug::AfterFirstBurst,
+            until_ms: None,
+        }
+    }
+}
+
+type Entries = Box<dyn Iterator<Item = Result<Entry, TraceError>>>;
+
+/// Open a trace file or a udevadm capture (with its `<file>.world.json` side file).
+pub fn open(cfg: &ReplayConfig) -> Result<(Header, Entries), String> {
+    let path = &cfg.path;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let first = first_content_line(&mut reader).map_err(|e| format!("{}: {e}", path.display()))?;
+    if first.trim_start().starts_with('{') {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let r = TraceReader::new(BufReader::new(file))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let header = r.header().clone();
+        return Ok((header, Box::new(r)));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !udevadm::looks_like_capture(&text) {
+        return Err(format!(
+            "{}: neither a nodeboot trace nor a `udevadm monitor --kernel --property` capture",
+            path.display()
+        ));
+    }
+    let captured = udevadm::parse_capture(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let side = side_file(path);
+    let world = match std::fs::read_to_string(&side) {
+        Ok(json) => {
+            Some(serde_json::from_str(&json).map_err(|e| format!("{}: {e}", side.display()))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", side.display())),
+    };
+    let wall = capture_wall_clock(path, &captured);
+    let (header, entries) =
+        udevadm::capture_to_scenario(&captured, world, &cfg.ssd, cfg.coldplug, wall);
+    Ok((header, Box::new(entries.into_iter().map(Ok))))
+}
+
+/// `capture.txt` → `capture.txt.world.json`.
+pub fn side_file(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".world.json");
+    PathBuf::from(s)
+}
+
+/// The wall clock at the capture's first event: the file's mtime (when the capture
+/// ended) minus the capture's span. Only used for timestamps and log names.
+fn capture_wall_clock(path: &Path, captured: &[udevadm::Captured]) -> u64 {
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let span = match (captured.first(), captured.last()) {
+        (Some(a), Some(b)) => b.at_us.saturating_sub(a.at_us) / 1_000_000,
+        _ => 0,
+    };
+    mtime.saturating_sub(span)
+}
+
+fn first_content_line(r: &mut impl BufRead) -> std::io::Result<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(String::new());
+        }
+        let t = line.trim();
+        if !(t.is_empty() || t.starts_with('#') || t.starts_with("//")) {
+            return Ok(line);
+        }
+    }
+}
+
+/// The base policy: a rules directory, or the built-in defaults. A replay is a
+/// tool, not a node: an invalid rules directory is refused, with every error.
+fn base_policy(rules: Option<&Path>) -> Result<Policy, String> {
+    match rules {
+        None => Ok(Policy::default()),
+        Some(dir) => crate::rules::load(dir).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!(
+                "invalid rules directory {}:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        }),
+    }
+}
+
+/// Replay the file `cfg` names through the same path as `nodeboot replay`.
+pub fn replay_file(cfg: &ReplayConfig, out: &mut dyn FnMut(Output<'_>)) -> Result<Summary, String> {
+    let (mut header, entries) = open(cfg)?;
+    if let Some(ms) = cfg.until_ms {
+        header.until_ms = Some(ms);
+    }
+    let base = base_policy(cfg.rules.as_deref())?;
+    let policy = effective_policy(base, &header).map_err(|e| e.to_string())?;
+    replay(&header, entries, policy, out).map_err(|e| format!("{}: {e}", cfg.path.display()))
+}
+
+/// An input as log fields: its kind and contents, a uevent flattened without its
+/// property list (the trace file has it all).
+fn input_fields(input: &crate::core::input::Input) -> crate::log::Fields {
+    use serde_json::Value;
+    if let crate::core::input::Input::Uevent { uevent } = input {
+        let mut f = vec![
+            ("kind", Value::from("uevent")),
+            (
+                "action",
+                serde_json::to_value(&uevent.action).unwrap_or(Value::Null),
+            ),
+            ("devpath", Value::from(uevent.devpath.as_str())),
+            ("subsystem", Value::from(uevent.subsystem.as_str())),
+        ];
+        if let Some(name) = &uevent.devname {
+            f.push(("devname", Value::from(name.as_str())));
+        }
+        if let Some(alias) = uevent.get("MODALIAS") {
+            f.push(("modalias", Value::from(alias)));
+        }
+        return f;
+    }
+    fields_of(input).unwrap_or_default()
+}
+
+const USAGE: &str =
+    "usage: nodeboot replay TRACE [--rules DIR] [--json|--human] [--actions] [--inputs]
+                       [--until SECONDS] [--expect FILE] [--ssd PATTERN]… [--coldplug-at-start]
+  TRACE is a nodeboot trace (recorded or scenario) or a `udevadm monitor --kernel --property`
+  capture (disk attributes and effect outcomes from TRACE.world.json if present).";
+
+/// `nodeboot replay TRACE [flags]`: print the log stream the core produces.
 pub fn replay_main(args: &[String]) -> i32 {
-    let _ = args;
-    eprintln!("nodeboot replay: not implemented yet");
-    2
+    let takes_value = ["rules", "until", "expect", "ssd"];
+    let known = [
+        "rules",
+        "until",
+        "expect",
+        "ssd",
+        "json",
+        "human",
+        "actions",
+        "inputs",
+        "coldplug-at-start",
+        "h",
+        "help",
+    ];
+    let args = match Args::parse(args, &takes_value) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("nodeboot replay: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    if args.has("h") || args.has("help") {
+        println!("{USAGE}");
+        return 0;
+    }
+    if let Some(flag) = args.unknown(&known) {
+        eprintln!("nodeboot replay: unknown flag --{flag}\n{USAGE}");
+        return 2;
+    }
+    let [path] = args.positional.as_slice() else {
+        eprintln!("nodeboot replay: give exactly one TRACE\n{USAGE}");
+        return 2;
+    };
+    let mut cfg = ReplayConfig::new(path);
+    cfg.rules = args.value("rules").map(PathBuf::from);
+    cfg.ssd = args.values("ssd");
+    if args.has("coldplug-at-start") {
+        cfg.coldplug = udevadm::Coldplug::AtStart;
+    }
+    if let Some(s) = args.value("until") {
+        match s.parse::<f64>() {
+            Ok(secs) if secs >= 0.0 => cfg.until_ms = Some((secs * 1000.0) as u64),
+            _ => {
+                eprintln!("nodeboot replay: --until wants seconds, got {s:?}");
+                return 2;
+            }
+        }
+    }
+    let expectations = match args.value("expect") {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| expect::parse(&t))
+        {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!("nodeboot replay: {f}: {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let human = args.has("human") || (!args.has("json") && std::io::stdout().is_terminal());
+    let format = if human { Format::Human } else { Format::Json };
+    let show_actions = args.has("actions");
+    let show_inputs = args.has("inputs");
+
+    let stream = LogStream::new(0);
+    stream.add_sink(
+        format,
+        Level::Debug,
+        Box::new(WriteSink::buffered(std::io::stdout())),
+    );
+    let mut seen = Vec::new();
+    let result = replay_file(&cfg, &mut |o| match o {
+        Output::Input(at, input) => {
+            if let crate::core::input::Input::Start {
+                wall_clock_unix, ..
+            } = input
+            {
+                stream.set_wall_base(
+                    wall_clock_unix
+                        .saturating_mul(1_000_000)
+                        .saturating_sub(at.as_micros()),
+                );
+            }
+            if show_inputs {
+                stream.emit_fields(at, Level::Debug, "input", &input_fields(input));
+            }
+        }
+        Output::Record(r) => {
+            stream.emit(r);
+            if expectations.is_some() {
+                seen.push(expect::record_value(r));
+            }
+        }
+        Output::Action(at, action) => {
+            if show_actions && let Ok(mut fields) = fields_of(&action.effect) {
+                fields.insert(0, ("id", serde_json::Value::from(action.id.0)));
+                stream.emit_fields(at, Level::Debug, "action", &fields);
+            }
+        }
+    });
+    stream.flush();
+    match result {
+        Err(e) => {
+            eprintln!("nodeboot replay: {e}");
+            2
+        }
+        Ok(summary) => {
+            if let Some(exp) = expectations {
+                if let Err(report) = expect::check(&exp, &seen) {
+                    eprintln!("nodeboot replay: expectations not met:\n{report}");
+                    return 1;
+                }
+                eprintln!(
+                    "nodeboot replay: {} expectation(s) met ({} records)",
+                    exp.len(),
+                    summary.records
+                );
+            }
+            0
+        }
+    }
 }

@@ -9,7 +9,9 @@
 )]
 
 pub mod core;
+pub mod images;
 pub mod md;
+pub mod node;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,7 +5,12 @@
 //! core keeps answering (a `Status` signal still gets a `status` record), nothing is
 //! formatted twice, no second disk is touched after a failure, restarts are paced.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 #[path = "harden_support/mod.rs"]
 mod support;
@@ -131,8 +136,10 @@ impl World {
 }
 
 fn policy() -> Policy {
-    let mut p = Policy::default();
-    p.modprobe = false;
+    let mut p = Policy {
+        modprobe: false,
+        ..Default::default()
+    };
     p.gate.targets = vec!["192.0.2.1:80".into()];
     p.services = vec![
         ServiceSpec {

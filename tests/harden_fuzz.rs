@@ -5,7 +5,12 @@
 //! (`tools/fuzz.sh` uses it where cargo-fuzz cannot run), `HARDEN_FUZZ_SEED` picks the
 //! seed, `HARDEN_FUZZ_ONLY=name` one target.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
@@ -267,7 +272,7 @@ fn settings() -> (u64, Option<Duration>, u64, Option<String>) {
     let seed = std::env::var("HARDEN_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_b007);
+        .unwrap_or(0x005e_ed0f_b007);
     let only = std::env::var("HARDEN_FUZZ_ONLY").ok();
     (3000, secs.map(Duration::from_secs), seed, only)
 }

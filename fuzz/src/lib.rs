@@ -13,8 +13,11 @@
 
 use nodeboot::wire::{btrfs, gpt, mbr, rtnetlink, signature, uevent};
 
+/// A target's body.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name `cargo fuzz run` and `tools/fuzz.sh` use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("uevent", check_uevent),
     ("rtnetlink", check_rtnetlink),
     ("gpt", check_gpt),

@@ -78,10 +78,23 @@ impl Node {
         root: &Path,
         adjust: impl FnOnce(&mut Command),
     ) -> Node {
+        Node::start_wrapped(tag, &[], args, root, adjust)
+    }
+
+    /// As `start_with`, with `wrapper` (a command that execs the rest, such as
+    /// `setpriv …`) between `ip netns exec` and nodeboot.
+    pub fn start_wrapped(
+        tag: &str,
+        wrapper: &[&str],
+        args: &[String],
+        root: &Path,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Node {
         std::fs::create_dir_all(root).unwrap();
         let ns = Netns::new(tag);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns.0])
+            .args(wrapper)
             .arg(binary())
             .args(args)
             .stdin(Stdio::null())

@@ -312,3 +312,16 @@ fn seed_corpora_exist_for_the_byte_parsers() {
         );
     }
 }
+
+/// `NB_FUZZ_REPLAY=target:file cargo test --test harden_fuzz replay_one -- --nocapture`
+/// runs one saved input (with `NB_CORE_DEBUG=1`, the core target prints its run).
+#[test]
+fn replay_one() {
+    let Ok(spec) = std::env::var("NB_FUZZ_REPLAY") else {
+        return;
+    };
+    let (name, file) = spec.split_once(':').expect("target:file");
+    let data = std::fs::read(file).unwrap();
+    let (_, f) = checks::TARGETS.iter().find(|(n, _)| *n == name).unwrap();
+    f(&data);
+}

@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("rules", check_rules),
     ("cmdline", check_cmdline),
     ("trace", check_trace),
+    ("core", check_core),
 ];
 
 fn hex(data: &[u8]) -> String {
@@ -531,6 +532,373 @@ mod trace_impl {
             return;
         };
         let _ = replay(&header, entries.into_iter(), policy, &mut |_| {});
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// the core
+
+/// The reactor driven by bytes: each byte (with the next ones as arguments) is one
+/// input: a block uevent, coldplug done, a resync, a link, an answer to a pending
+/// effect (success, failure, or a probe result built from the bytes), a child exit,
+/// a signal, time passing. Besides "PID 1 never panics", the safety invariants:
+/// - a partition table is only written on a disk whose latest probe showed nothing
+///   at all (no signature, table, label, mount, holder; writable, fixed, readable);
+/// - mkfs only on a partition whose latest probe showed no known signature and no
+///   btrfs label, of a disk the core itself partitioned or found half-prepared;
+/// - at most one partition-table write and one mkfs per run;
+/// - never a write on a loop, md, dm, ram or zram device (loop not allowed here).
+pub fn check_core(data: &[u8]) {
+    core_impl::check(data);
+}
+
+mod core_impl {
+    use nodeboot::core::Reactor;
+    use nodeboot::core::action::{Action, ChildRole, Effect, EffectId};
+    use nodeboot::core::input::{
+        DiskProbe, EffectOutput, ExitStatus, Input, LinkState, Mode, PartitionEntry, SignalKind,
+        Stream,
+    };
+    use nodeboot::core::policy::{Policy, ServiceSpec};
+    use nodeboot::time::Instant;
+    use nodeboot::wire::uevent::{Uevent, UeventAction};
+    use std::collections::{BTreeMap, VecDeque};
+    use std::time::Duration;
+
+    const DISKS: &[&str] = &[
+        "sda", "sdb", "nvme0n1", "vdz", "loop0", "md0", "dm-0", "zram0",
+    ];
+    const SIGS: &[&str] = &[
+        "ext4",
+        "btrfs",
+        "unknown-data",
+        "gpt",
+        "dos",
+        "LVM2_member",
+        "swap",
+    ];
+    const LABEL: &str = "sp_zos-cache";
+
+    struct Bytes<'a>(std::slice::Iter<'a, u8>);
+    impl Bytes<'_> {
+        fn next(&mut self) -> Option<u8> {
+            self.0.next().copied()
+        }
+        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+            from[self.next().unwrap_or(0) as usize % from.len()]
+        }
+        fn bit(&mut self) -> bool {
+            self.next().unwrap_or(0) & 1 == 1
+        }
+    }
+
+    fn uevent(action: UeventAction, disk: &str, part: Option<u32>) -> Uevent {
+        let (name, devpath, devtype) = match part {
+            None => (disk.to_owned(), format!("/devices/x/block/{disk}"), "disk"),
+            Some(n) => {
+                let p = nodeboot::world::effects::partition_name(disk, n);
+                let dp = format!("/devices/x/block/{disk}/{p}");
+                (p, dp, "partition")
+            }
+        };
+        let mut env = BTreeMap::new();
+        env.insert("DEVNAME".to_owned(), name.clone());
+        if let Some(n) = part {
+            env.insert("PARTN".to_owned(), n.to_string());
+        }
+        Uevent {
+            action,
+            devpath,
+            subsystem: "block".into(),
+            devtype: Some(devtype.into()),
+            devname: Some(name),
+            seqnum: None,
+            env,
+        }
+    }
+
+    fn probe(b: &mut Bytes) -> DiskProbe {
+        let flags = b.next().unwrap_or(0);
+        let mut p = DiskProbe {
+            size_bytes: u64::from(b.next().unwrap_or(1)) << 30,
+            rotational: flags & 1 != 0,
+            // Mostly clean disks, so the core gets far enough to write.
+            removable: flags & 0x0e == 0x02,
+            read_only: flags & 0x0e == 0x04,
+            usb: flags & 0x0e == 0x06,
+            mounted: flags & 0x0e == 0x08,
+            unreadable: flags & 0x0e == 0x0a,
+            ..Default::default()
+        };
+        if flags & 0x0e == 0x0c {
+            p.holders.push("dm-0".into());
+        }
+        if flags & 0x30 == 0x10 {
+            p.signatures.push(b.pick(SIGS).to_owned());
+        }
+        if flags & 0x30 == 0x20 {
+            p.btrfs_label = Some(if b.bit() {
+                LABEL.into()
+            } else {
+                "other".into()
+            });
+            p.signatures.push("btrfs".into());
+        }
+        if flags & 0xc0 == 0x40 {
+            p.partition_table = Some("gpt".into());
+            p.partitions.push(PartitionEntry {
+                number: 1,
+                name: if b.bit() { LABEL.into() } else { "data".into() },
+                start_lba: 2048,
+                size_lba: 1 << 20,
+            });
+        }
+        p
+    }
+
+    fn clean(p: &DiskProbe) -> bool {
+        p.signatures.is_empty()
+            && p.partition_table.is_none()
+            && p.btrfs_label.is_none()
+            && !p.mounted
+            && p.holders.is_empty()
+            && !p.read_only
+            && !p.removable
+            && !p.usb
+            && !p.unreadable
+    }
+
+    fn is_ours_half_done(p: &DiskProbe) -> bool {
+        p.partition_table.as_deref() == Some("gpt")
+            && p.partitions.len() == 1
+            && p.partitions.iter().all(|e| e.name == LABEL)
+    }
+
+    pub fn check(data: &[u8]) {
+        let mut policy = Policy {
+            modprobe: data.first().is_some_and(|b| b & 1 == 1),
+            ..Default::default()
+        };
+        policy.gate.targets = vec!["192.0.2.1:80".into()];
+        policy.services = vec![ServiceSpec {
+            name: "svc".into(),
+            argv: vec!["svc".into()],
+            ..Default::default()
+        }];
+        let mut r = Reactor::new(policy);
+        let mut now = Instant::ZERO;
+        r.handle(
+            now,
+            Input::Start {
+                wall_clock_unix: 1_700_000_000,
+                mode: Mode::Live,
+            },
+        );
+        let debug = std::env::var_os("NB_CORE_DEBUG").is_some();
+        let mut b = Bytes(data.iter());
+        let mut pending: VecDeque<Action> = VecDeque::new();
+        let mut spawned: Vec<EffectId> = Vec::new();
+        let mut probes: BTreeMap<String, DiskProbe> = BTreeMap::new();
+        let mut latest_probe: BTreeMap<String, EffectId> = BTreeMap::new();
+        let mut tables: Vec<String> = Vec::new();
+        let mut mkfs: Vec<String> = Vec::new();
+        let mut steps = 0;
+        while let Some(op) = b.next() {
+            steps += 1;
+            if steps > 4000 {
+                break;
+            }
+            let input = match op % 14 {
+                0 | 1 => {
+                    let disk = b.pick(DISKS);
+                    let part = (op & 0x80 != 0).then_some(1);
+                    let action = match b.next().unwrap_or(0) % 4 {
+                        0 | 1 => UeventAction::Add,
+                        2 => UeventAction::Change,
+                        _ => UeventAction::Remove,
+                    };
+                    Some(Input::Uevent {
+                        uevent: uevent(action, disk, part),
+                    })
+                }
+                2 => Some(Input::ColdplugDone),
+                3 => {
+                    let n = b.next().unwrap_or(0);
+                    let devices = DISKS
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| n & (1 << (i % 8)) != 0)
+                        .map(|(_, d)| uevent(UeventAction::Add, d, None))
+                        .collect();
+                    Some(Input::Resync { devices })
+                }
+                4 => Some(Input::Link {
+                    link: LinkState {
+                        index: u32::from(b.next().unwrap_or(0) % 4 + 1),
+                        name: b.pick(&["lo", "eth0", "eth1", "veth0"]).into(),
+                        flags: u32::from(b.next().unwrap_or(0))
+                            | (u32::from(b.next().unwrap_or(0)) << 12),
+                        kind: b.bit().then(|| "veth".into()),
+                        mac: None,
+                    },
+                }),
+                5 => Some(Input::LinkRemoved {
+                    index: u32::from(b.next().unwrap_or(0) % 4 + 1),
+                    name: "eth0".into(),
+                }),
+                6 => Some(Input::Address {
+                    index: u32::from(b.next().unwrap_or(0) % 4 + 1),
+                    address: "10.0.0.2/24".into(),
+                    added: b.bit(),
+                }),
+                7..=9 => {
+                    // Answer a pending effect (mostly the oldest).
+                    let i = if op % 14 == 9 {
+                        b.next().unwrap_or(0) as usize
+                    } else {
+                        0
+                    };
+                    if pending.is_empty() {
+                        None
+                    } else {
+                        let a = pending.remove(i % pending.len()).unwrap();
+                        let fail = b.next().unwrap_or(0) % 5 == 0;
+                        let result = if fail {
+                            Err("EIO".into())
+                        } else {
+                            match &a.effect {
+                                Effect::ProbeDisk { device } => {
+                                    let p = probe(&mut b);
+                                    // Only the answer to the latest probe of a device
+                                    // counts (an older one, e.g. of a removed and
+                                    // re-added device, is stale, and the core drops it).
+                                    if latest_probe.get(device) == Some(&a.id) {
+                                        probes.insert(device.clone(), p.clone());
+                                    }
+                                    Ok(EffectOutput::Disk { probe: p })
+                                }
+                                Effect::ListSubvolumes { .. } => Ok(EffectOutput::Subvolumes {
+                                    names: vec!["logs/20230101T000000Z".into()],
+                                }),
+                                Effect::Spawn { .. } => {
+                                    spawned.push(a.id);
+                                    Ok(EffectOutput::Spawned {
+                                        pid: 100 + a.id.0 as u32,
+                                    })
+                                }
+                                _ => Ok(EffectOutput::Done),
+                            }
+                        };
+                        Some(Input::EffectDone { id: a.id, result })
+                    }
+                }
+                10 => {
+                    if spawned.is_empty() {
+                        None
+                    } else {
+                        let i = b.next().unwrap_or(0) as usize % spawned.len();
+                        let id = spawned.remove(i);
+                        let status = if b.bit() {
+                            ExitStatus::Code(i32::from(b.next().unwrap_or(0)))
+                        } else {
+                            ExitStatus::Signal(9)
+                        };
+                        Some(Input::ChildExited { id, status })
+                    }
+                }
+                11 => spawned.first().map(|id| Input::ChildOutput {
+                    id: *id,
+                    stream: Stream::Stderr,
+                    line: "lease of 10.0.0.2 obtained".into(),
+                }),
+                12 => Some(Input::Signal {
+                    signal: b.pick(&[
+                        SignalKind::Status,
+                        SignalKind::Status,
+                        SignalKind::Stop,
+                        SignalKind::Reboot,
+                    ]),
+                }),
+                _ => {
+                    let ms = u64::from(b.next().unwrap_or(0)) * 250;
+                    now = now + Duration::from_millis(ms);
+                    r.handle_timeout(now);
+                    None
+                }
+            };
+            if let Some(i) = input {
+                if debug {
+                    eprintln!("{:>8} ms  in  {i:?}", now.as_millis());
+                }
+                r.handle(now, i);
+            }
+            if let Some(t) = r.poll_timeout()
+                && t <= now
+            {
+                r.handle_timeout(now);
+            }
+            while let Some(a) = r.poll_action() {
+                if debug {
+                    eprintln!("{:>8} ms  out {a:?}", now.as_millis());
+                }
+                match &a.effect {
+                    Effect::ProbeDisk { device } => {
+                        latest_probe.insert(device.clone(), a.id);
+                        // Until answered, what the core knows of it is not this probe.
+                        probes.remove(device);
+                    }
+                    Effect::WritePartitionTable { disk, .. } => {
+                        let p = probes.get(disk);
+                        assert!(
+                            p.is_some_and(clean),
+                            "partition table written on {disk}, probe {p:?}"
+                        );
+                        assert!(
+                            !["loop", "md", "dm-", "zram", "ram"]
+                                .iter()
+                                .any(|k| disk.starts_with(k)),
+                            "wrote a table on {disk}"
+                        );
+                        tables.push(disk.clone());
+                    }
+                    Effect::Mkfs { device, .. } => {
+                        let p = probes.get(device);
+                        assert!(
+                            p.is_some_and(|p| !p.unreadable
+                                && p.btrfs_label.is_none()
+                                && p.signatures.iter().all(|s| s == "unknown-data")),
+                            "mkfs on {device}, probe {p:?}"
+                        );
+                        let disk = DISKS
+                            .iter()
+                            .find(|d| nodeboot::world::effects::partition_name(d, 1) == *device);
+                        assert!(
+                            disk.is_some_and(|d| tables.iter().any(|t| t == d)
+                                || probes.get(*d).is_some_and(is_ours_half_done)),
+                            "mkfs on {device}, whose disk was neither partitioned here nor ours"
+                        );
+                        mkfs.push(device.clone());
+                    }
+                    Effect::Spawn {
+                        role: ChildRole::Service { .. },
+                        ..
+                    }
+                    | Effect::Spawn {
+                        role: ChildRole::Dhcp { .. },
+                        ..
+                    } => {}
+                    _ => {}
+                }
+                pending.push_back(a);
+            }
+            while let Some(rec) = r.poll_record() {
+                if debug {
+                    eprintln!("{:>8} ms  log {:?}", now.as_millis(), rec.event);
+                }
+            }
+        }
+        assert!(tables.len() <= 1, "partition tables written: {tables:?}");
+        assert!(mkfs.len() <= 1, "mkfs run: {mkfs:?}");
     }
 }
 

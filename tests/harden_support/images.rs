@@ -360,11 +360,16 @@ pub fn ends(image: &Path) -> (Vec<u8>, Vec<u8>, u64) {
 
 /// Makes the image of case `name` in `scratch` (sparse file of the case's size).
 pub fn make(name: &str, scratch: &Scratch) -> Result<std::path::PathBuf, String> {
+    make_as(name, &format!("{name}.img"), scratch)
+}
+
+/// As [`make`], into file `file` of `scratch` (two images of one case).
+pub fn make_as(name: &str, file: &str, scratch: &Scratch) -> Result<std::path::PathBuf, String> {
     let case = cases()
         .into_iter()
         .find(|c| c.name == name)
         .ok_or_else(|| format!("no image case {name}"))?;
-    let image = scratch.path(&format!("{name}.img"));
+    let image = scratch.path(file);
     let f = std::fs::File::create(&image).map_err(|e| e.to_string())?;
     f.set_len(case.size).map_err(|e| e.to_string())?;
     drop(f);

@@ -42,6 +42,20 @@ work="$fuzz_target_dir/work"
 mkdir -p "$work"
 
 # --- seeds ---------------------------------------------------------------------
+# The first 64 KiB (+ the btrfs superblock) of filesystems made by the real tools,
+# when they are installed: real magic numbers at real offsets.
+real_fs_heads() { # dir
+  local dir=$1 tmp img
+  tmp=$(mktemp -d); img="$tmp/img"
+  for mk in "mkfs.ext4 -q -F" "mkfs.xfs -q -f" "mkfs.vfat" "mkswap" "mkfs.btrfs -q -f -L x"; do
+    command -v "${mk%% *}" >/dev/null 2>&1 || continue
+    rm -f "$img"; truncate -s 320M "$img"
+    $mk "$img" >/dev/null 2>&1 || continue
+    head -c $((0x11000)) "$img" > "$dir/real-${mk%% *}"
+  done
+  rm -rf "$tmp"
+}
+
 seed_corpus() { # target dir
   local t=$1 dir=$2 f i=0
   mkdir -p "$dir"
@@ -49,7 +63,10 @@ seed_corpus() { # target dir
   case "$t" in
     uevent) cp "$td"/ue_* "$dir"/ 2>/dev/null ;;
     rtnetlink) cp "$td"/rt_* "$dir"/ 2>/dev/null ;;
-    gpt | mbr | signature) cp "$td"/gpt* "$td"/mbr* "$td"/lvm2* "$td"/btrfs* "$dir"/ 2>/dev/null ;;
+    gpt | mbr | signature)
+      cp "$td"/gpt* "$td"/mbr* "$td"/lvm2* "$td"/btrfs* "$dir"/ 2>/dev/null
+      [ "$t" = signature ] && real_fs_heads "$dir"
+      ;;
     btrfs) cp "$td"/btrfs* "$dir"/ 2>/dev/null ;;
     rules)
       # Byte 0 picks the file a seed lands in (fuzz/src/lib.rs, check_rules).

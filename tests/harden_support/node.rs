@@ -25,7 +25,15 @@ pub struct Netns(pub String);
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
-        let name = format!("nbh{tag}{}", std::process::id() % 100_000);
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        // Interface-name-like and unique per test process and call (tests run in
+        // parallel threads).
+        let name = format!(
+            "nbh{tag}{}-{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         let _ = Command::new("ip")
             .args(["netns", "del", &name])
             .stderr(Stdio::null())
@@ -48,7 +56,7 @@ pub struct Node {
     lines: Arc<Mutex<Vec<String>>>,
     pub root: PathBuf,
     pub status: Option<ExitStatus>,
-    _ns: Option<Netns>,
+    ns: Option<Netns>,
 }
 
 /// Common flags: a gate that opens at once (nothing listens on 127.0.0.1:9 in a fresh
@@ -131,8 +139,13 @@ impl Node {
             lines,
             root: root.to_owned(),
             status: None,
-            _ns: Some(ns),
+            ns: Some(ns),
         }
+    }
+
+    /// The network namespace nodeboot runs in.
+    pub fn netns(&self) -> &str {
+        self.ns.as_ref().map(|n| n.0.as_str()).unwrap_or_default()
     }
 
     pub fn lines(&self) -> Vec<String> {

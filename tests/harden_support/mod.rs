@@ -129,9 +129,17 @@ pub struct Loop {
 
 impl Loop {
     pub fn attach(image: &Path) -> Result<Loop, String> {
-        let dev = output("losetup", &["-f", "--show", &image.display().to_string()])?
-            .trim()
-            .to_owned();
+        Loop::attach_with(image, &[])
+    }
+    /// Read-only (`losetup -r`).
+    pub fn attach_ro(image: &Path) -> Result<Loop, String> {
+        Loop::attach_with(image, &["-r"])
+    }
+    fn attach_with(image: &Path, flags: &[&str]) -> Result<Loop, String> {
+        let image = image.display().to_string();
+        let mut args = flags.to_vec();
+        args.extend(["-f", "--show", &image]);
+        let dev = output("losetup", &args)?.trim().to_owned();
         if !dev.starts_with("/dev/loop") {
             return Err(format!("losetup printed {dev:?}"));
         }

@@ -44,9 +44,11 @@ pub fn main(args: Vec<String>) -> i32 {
 
 pub const USAGE: &str = "usage: nodeboot <command>
   run [--disk PAT]… [--nic PAT]… [--root DIR] [--rules DIR] [--record FILE] [--dry-run]
-  replay TRACE [--rules DIR] [--json|--human]
-  check DIR
-  logs [-f] [--json]
+      [--allow-loop] [--socket PATH] [--cmdline STRING] [--json|--human]
+  replay TRACE [--rules DIR] [--json|--human] [--actions] [--inputs] [--until S]
+      [--expect FILE] [--ssd PAT]… [--coldplug-at-start]   (docs/trace.md)
+  check DIR [--cmdline STRING] [--dump|--json]              (docs/rules.md)
+  logs [-f] [--json] [--socket PATH]
   (no command, as PID 1: boot the node)";
 
 /// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.

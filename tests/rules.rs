@@ -73,6 +73,17 @@ fn shipped_rules_are_the_builtin_defaults_plus_the_official_services() {
     }
     let ork = policy.services.iter().find(|s| s.name == "0-ork").unwrap();
     assert_eq!(ork.after, s(&["redis", "libvirt"]));
+    // nft loads the ruleset once; the others are long-running.
+    let oneshots: Vec<(&str, &[String])> = policy
+        .services
+        .iter()
+        .filter(|s| s.oneshot)
+        .map(|s| (s.name.as_str(), s.argv.as_slice()))
+        .collect();
+    assert_eq!(
+        oneshots,
+        [("nft", s(&["nft", "-f", "/etc/nftables.conf"]).as_slice())]
+    );
 }
 
 #[test]
@@ -103,6 +114,8 @@ fn good_directory_sets_every_kind_of_value() {
         (a.name.as_str(), a.backoff_initial, a.backoff_max),
         ("a", Duration::from_millis(250), Duration::from_secs(90))
     );
+    assert!(a.oneshot);
+    assert!(!p.services[0].oneshot, "oneshot defaults to false");
     assert_eq!(p.services[0].after, s(&["a"]));
 }
 
@@ -164,6 +177,11 @@ fn wrong_types_name_the_key_and_line() {
         ),
         ("cache.toml", 5, "mount point must be an absolute path"),
         ("gate.toml", 1, "`timeout`: expected a duration"),
+        (
+            "services.toml",
+            4,
+            "`oneshot`: expected true or false, found string",
+        ),
     ];
     assert_eq!(got.len(), want.len(), "{got:?}");
     for ((f, l, m), (wf, wl, wm)) in got.iter().zip(want) {
@@ -172,6 +190,10 @@ fn wrong_types_name_the_key_and_line() {
     }
     assert_eq!(p.cache, Policy::default().cache);
     assert_eq!(p.gate, Policy::default().gate);
+    assert!(
+        p.services.is_empty(),
+        "a service with a bad `oneshot` is dropped"
+    );
 }
 
 #[test]

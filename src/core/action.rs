@@ -2,6 +2,18 @@
 //! its outcome comes back as `Input::EffectDone { id, .. }` (and, for `Spawn`, later as
 //! `Input::ChildExited { id, .. }`). Paths are node paths (`/var/log`); a confined world
 //! puts them under its `--root`. Devices are kernel names (`sda`, `loop3p1`).
+//!
+//! **The world's contract**, as the live loop (`world::exec`) and the scenario
+//! simulator (`trace::sim`) keep it:
+//! - Every effect is answered once with `EffectDone`, a refused one with an error —
+//!   except `Shutdown`, which ends the run, and a `Connect` that was `Cancel`led
+//!   before it finished, which is never answered.
+//! - `Spawn` is answered `Spawned` when the child runs, and the child's end comes later
+//!   as `ChildExited` with the `Spawn`'s id (also after a `Kill`).
+//! - `Kill` and `Cancel` are answered `Done` (or an error: no such child, say), but the
+//!   core waits for neither answer: it keeps no owner for them, so a world that
+//!   answers late or never leaks nothing. A `Connect` answered after its `Cancel`
+//!   (the two crossed) is ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +76,8 @@ pub enum Effect {
     Kill { child: EffectId, signal: KillSignal },
     /// Non-blocking TCP connect to `target` (`host:port`): `Done` when connected.
     Connect { target: String },
-    /// Abandon the `Connect` with id `probe` (its per-attempt timeout passed).
+    /// Abandon the `Connect` with id `probe` (its per-attempt timeout passed, or the
+    /// gate opened): close its socket; the probe is not answered any more.
     Cancel { probe: EffectId },
     /// Sync, then reboot or power off (PID 1), or end the run (otherwise).
     Shutdown { kind: ShutdownKind },

@@ -41,10 +41,24 @@ pub struct Ctx {
 
 impl Ctx {
     /// Queue an effect for the world; its outcome comes back to `owner`.
+    ///
+    /// The owner table holds only effects whose outcome some part of the core waits
+    /// for, so it stays as small as the work in flight (see the contract in
+    /// [`action`](super::action)): `Kill`, `Cancel` and `Shutdown` keep no entry (an
+    /// answer to them, or none, changes nothing), and a `Cancel` forgets the probe it
+    /// abandons, which the world need never answer.
     pub fn effect(&mut self, owner: Owner, effect: Effect) -> EffectId {
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         let id = EffectId(self.next_id);
-        self.owners.insert(id, owner);
+        match &effect {
+            Effect::Cancel { probe } => {
+                self.owners.remove(probe);
+            }
+            Effect::Kill { .. } | Effect::Shutdown { .. } => {}
+            _ => {
+                self.owners.insert(id, owner);
+            }
+        }
         self.actions.push_back(Action { id, effect });
         id
     }
@@ -88,6 +102,11 @@ impl Ctx {
         self.owners.remove(&id);
     }
 
+    /// Effects whose outcome the core still waits for (children count until they exit).
+    pub(crate) fn pending_effects(&self) -> usize {
+        self.owners.len()
+    }
+
     pub(crate) fn set_wall_origin(&mut self, now: Instant, wall_unix: u64) {
         self.wall_origin = Some((now, wall_unix));
     }
@@ -95,7 +114,7 @@ impl Ctx {
     /// Wall-clock seconds since the epoch at `now`, if the run said when it started.
     pub fn wall_clock_unix(&self) -> Option<u64> {
         self.wall_origin
-            .map(|(at, wall)| wall + self.now.since(at).as_secs())
+            .map(|(at, wall)| wall.saturating_add(self.now.since(at).as_secs()))
     }
 
     pub(crate) fn pop_action(&mut self) -> Option<Action> {
@@ -104,5 +123,47 @@ impl Ctx {
 
     pub(crate) fn pop_record(&mut self) -> Option<Record> {
         self.records.pop_front()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{Ctx, Owner};
+    use crate::core::action::{ChildRole, Effect, KillSignal};
+
+    #[test]
+    fn only_awaited_effects_keep_an_owner() {
+        let mut cx = Ctx::default();
+        let child = cx.effect(
+            Owner::Services,
+            Effect::Spawn {
+                role: ChildRole::Service {
+                    service: "redis".into(),
+                },
+                argv: vec!["redis-server".into()],
+            },
+        );
+        let probe = cx.effect(
+            Owner::Gate,
+            Effect::Connect {
+                target: "a:1".into(),
+            },
+        );
+        assert_eq!(cx.pending_effects(), 2);
+        let kill = cx.effect(
+            Owner::Services,
+            Effect::Kill {
+                child,
+                signal: KillSignal::Term,
+            },
+        );
+        assert_eq!(cx.owner(kill), None);
+        assert_eq!(cx.owner(child), Some(Owner::Services));
+        cx.effect(Owner::Gate, Effect::Cancel { probe });
+        assert_eq!(cx.owner(probe), None);
+        assert_eq!(cx.pending_effects(), 1);
+        cx.forget(child);
+        assert_eq!(cx.pending_effects(), 0);
     }
 }

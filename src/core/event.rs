@@ -175,6 +175,10 @@ pub enum Event {
     ServiceRestarting { service: String, backoff_ms: u64 },
     #[serde(rename = "service.failed")]
     ServiceFailed { service: String, error: String },
+    /// A one-shot service exited 0: it is done for this boot, and the services after
+    /// it may start.
+    #[serde(rename = "service.done")]
+    ServiceDone { service: String },
 
     /// A line a child wrote (`child` is `dhcp:<nic>` or `service:<name>`).
     #[serde(rename = "child.output")]
@@ -197,6 +201,19 @@ pub enum Event {
         added: usize,
         removed: usize,
     },
+
+    /// A dry run would have run this effect (`detail`: the effect as JSON).
+    #[serde(rename = "effect.dry-run")]
+    EffectDryRun {
+        effect: String,
+        detail: serde_json::Value,
+    },
+    /// The world refused an effect the confinement does not allow (not PID 1).
+    #[serde(rename = "effect.refused")]
+    EffectRefused { effect: String, error: String },
+    /// The live world hit an error it logs and goes on from (names the syscall and object).
+    #[serde(rename = "world.error")]
+    WorldError { error: String },
 
     #[serde(rename = "status")]
     Status {
@@ -227,9 +244,11 @@ impl Event {
             | Event::ServiceRestarting { .. }
             | Event::DhcpRestarting { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
-            Event::ChildOutput { .. } | Event::GateProbe { .. } | Event::ModuleLoad { .. } => {
-                Level::Debug
-            }
+            Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
+            Event::ChildOutput { .. }
+            | Event::GateProbe { .. }
+            | Event::ModuleLoad { .. }
+            | Event::EffectDryRun { .. } => Level::Debug,
             _ => Level::Info,
         }
     }

@@ -126,7 +126,7 @@ impl Gate {
         if self.policy.targets.is_empty() {
             return; // only the deadline opens it
         }
-        self.rounds += 1;
+        self.rounds = self.rounds.saturating_add(1);
         for target in &self.policy.targets {
             let id = cx.effect(
                 Owner::Gate,
@@ -329,6 +329,43 @@ mod tests {
             })
             .collect();
         assert_eq!(cancels, vec![round[1].0]);
+    }
+
+    /// Ten minutes of rounds against targets that never answer: every attempt is
+    /// cancelled, and the core remembers none of them (nor the cancels, which this
+    /// world answers only half the time).
+    #[test]
+    fn hanging_targets_leave_no_pending_effects() {
+        let mut h = Harness::start(Policy {
+            gate: GatePolicy {
+                targets: vec!["10.0.0.1:443".into(), "10.0.0.2:443".into()],
+                timeout: Duration::from_secs(3_600),
+                attempt_timeout: Duration::from_secs(2),
+                retry_interval: Duration::from_secs(1),
+            },
+            ..Policy::default()
+        });
+        let mut rounds = 0;
+        let mut most = 0;
+        while h.now < Instant::from_secs(600) {
+            let at = h.reactor.poll_timeout().unwrap();
+            h.advance_to_ms(at.as_millis());
+            for (n, action) in h.take_actions().into_iter().enumerate() {
+                match action.effect {
+                    Effect::Connect { .. } => rounds += 1,
+                    Effect::Cancel { .. } if n % 2 == 0 => h.done(action.id, EffectOutput::Done),
+                    _ => {}
+                }
+            }
+            most = most.max(h.reactor.pending_effects());
+        }
+        assert!(rounds >= 2 * 190, "{rounds} attempts in 10 minutes");
+        assert!(most <= 2, "{most} effects pending at once");
+        assert!(
+            gate_events(&mut h)
+                .iter()
+                .all(|(_, e)| !matches!(e, Event::GateReleased { .. }))
+        );
     }
 
     /// The gate alone, to see its timers: none is left once it has opened.

@@ -185,6 +185,13 @@ impl Reactor {
         self.cx.timers.next_deadline()
     }
 
+    /// How many effects the core still waits on (answers, or exits of children). It
+    /// stays bounded by the work in flight: no effect is remembered after its outcome,
+    /// nor one whose outcome nobody awaits.
+    pub fn pending_effects(&self) -> usize {
+        self.cx.pending_effects()
+    }
+
     pub fn mode(&self) -> Option<Mode> {
         self.mode
     }

@@ -168,6 +168,10 @@ pub(crate) static SERVICE_KEYS: &[Key<ServiceSpec>] = &[
         name: "backoff_max",
         field: Field::Dur(|s| &mut s.backoff_max, HOUR),
     },
+    Key {
+        name: "oneshot",
+        field: Field::Bool(|s| &mut s.oneshot),
+    },
 ];
 
 /// The flat sections, in the order they are read and dumped.

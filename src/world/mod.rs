@@ -1,17 +1,434 @@
-//! The live world: the only module that makes syscalls. TODO (world helpers).
+//! The live world: the only module that makes syscalls. One non-async mio loop owns
+//! the uevent socket, the rtnetlink socket, a signalfd, child pipes, probe sockets,
+//! the log socket and a waker for the worker thread. It turns everything that happens
+//! into `Input`s for the core and carries out the core's effects:
+//!
+//! 1. poll with the timeout `core.poll_timeout() - now` (none armed: sleep forever);
+//! 2. read the clock once (`clock::now`, CLOCK_BOOTTIME);
+//! 3. fire the timers due by then, each as `handle_timeout(deadline)`;
+//! 4. drain every ready source until it would block, feeding the core at `now`;
+//! 5. after every input: emit `poll_record()`s, execute `poll_action()`s (their
+//!    immediate answers are queued as further inputs).
+//!
+//! Errors are typed ([`error::WorldError`]), logged as `world.error`, and the loop
+//! goes on. As PID 1 nothing here returns or panics (see [`init_main`]).
 
+pub mod children;
+pub mod clock;
 pub mod confine;
 pub mod effects;
+mod entry;
+pub mod error;
+mod exec;
+pub mod journal;
+pub mod logsink;
+pub mod logsock;
+pub mod options;
+mod pid1;
+pub mod probes;
+pub mod rtnl_sock;
+pub mod signals;
+mod sources;
+mod spawn_mask;
+pub mod sysfs;
+pub mod uevent_sock;
+pub mod worker;
 
-/// `nodeboot run`.
-pub fn run_main(args: &[String]) -> i32 {
-    let _ = args;
-    eprintln!("nodeboot run: not implemented yet");
-    2
+pub(crate) use entry::reap_forever;
+pub use entry::{init_main, run_main};
+
+use crate::core::Reactor;
+use crate::core::action::{Action, EffectId, ShutdownKind};
+use crate::core::event::{Event, Record};
+use crate::core::input::{EffectResult, Input, SignalKind};
+use crate::time::Instant;
+use children::Children;
+use error::WorldError;
+use logsink::LogSinks;
+use logsock::{LogSocket, SocketNews};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use options::Settings;
+use probes::Probes;
+use rtnl_sock::RtnlSocket;
+use signals::Signals;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use uevent_sock::UeventSocket;
+use worker::Worker;
+
+const UEVENT: Token = Token(1);
+const RTNL: Token = Token(2);
+const SIGNALS: Token = Token(3);
+const WAKER: Token = Token(4);
+const LOG_LISTENER: Token = Token(5);
+/// Timer rounds per loop turn, at most.
+const MAX_TIMER_ROUNDS: usize = 1024;
+
+/// What the loop drives: the reactor, or a scripted stand-in in tests.
+pub trait Core {
+    fn handle(&mut self, now: Instant, input: Input);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_action(&mut self) -> Option<Action>;
+    fn poll_record(&mut self) -> Option<Record>;
+    fn poll_timeout(&self) -> Option<Instant>;
 }
 
-/// PID 1: boot the node. Never returns.
-pub fn init_main() -> i32 {
-    eprintln!("nodeboot init: not implemented yet");
-    2
+impl Core for Reactor {
+    fn handle(&mut self, now: Instant, input: Input) {
+        Reactor::handle(self, now, input)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Reactor::handle_timeout(self, now)
+    }
+    fn poll_action(&mut self) -> Option<Action> {
+        Reactor::poll_action(self)
+    }
+    fn poll_record(&mut self) -> Option<Record> {
+        Reactor::poll_record(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Reactor::poll_timeout(self)
+    }
+}
+
+/// Ends a run from another thread (an embedding or a test): the core gets
+/// `Signal { Stop }` as if SIGTERM had arrived.
+#[derive(Clone)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// Counters a test or benchmark can read while the loop runs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Returns from `epoll_wait` (an idle loop with no timer must not have any).
+    pub wakeups: AtomicU64,
+    /// Returns from `epoll_wait` with no ready source (a timeout, or EINTR).
+    pub empty_wakeups: AtomicU64,
+    /// Inputs handed to the core.
+    pub inputs: AtomicU64,
+}
+
+pub struct World<C: Core> {
+    core: C,
+    settings: Settings,
+    poll: Poll,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    uevents: Option<UeventSocket>,
+    /// Live uevents at or below this SEQNUM are already in the last sysfs scan.
+    seqnum_cutoff: u64,
+    rtnl: Option<RtnlSocket>,
+    /// A redump is due once the dump in progress ends (rtnetlink overflowed meanwhile).
+    redump: bool,
+    /// RTM_SETLINK sequence numbers → the `SetLinkUp` effect they answer.
+    link_up_acks: BTreeMap<u32, EffectId>,
+    signals: Option<Signals>,
+    children: Children,
+    /// Children a dry run pretended to start.
+    dry_children: std::collections::BTreeSet<EffectId>,
+    probes: Probes,
+    worker: Option<Worker>,
+    logs: LogSinks,
+    journal: Option<journal::Journal>,
+    now: Instant,
+    pending: VecDeque<Input>,
+    shutdown: Option<ShutdownKind>,
+    /// Errors met while opening the sources, logged after `boot.start`.
+    setup_errors: Vec<WorldError>,
+}
+
+impl<C: Core> World<C> {
+    /// Open every source. Only a failure to create the poll instance is fatal; any
+    /// other source that fails is logged (after `boot.start`) and left out.
+    pub fn new(core: C, settings: Settings) -> Result<World<C>, WorldError> {
+        let poll_err = |what| move |source| WorldError::Poll { what, source };
+        let poll = Poll::new().map_err(poll_err("epoll_create"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(poll_err("eventfd"))?);
+        let mut setup_errors = Vec::new();
+        let registry = poll.registry();
+
+        // Signals first: every thread started later inherits the blocked mask.
+        let signals = match Signals::open() {
+            Ok(s) => {
+                let fd = s.fd();
+                match registry.register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE) {
+                    Ok(()) => Some(s),
+                    Err(e) => {
+                        setup_errors.push(poll_err("register signalfd")(e));
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                setup_errors.push(e);
+                None
+            }
+        };
+        // Subscribe to uevents before the coldplug scan (in `run`).
+        let uevents = match UeventSocket::open(settings.uevent_rcvbuf) {
+            Ok(u) => match registry.register(&mut SourceFd(&u.fd()), UEVENT, Interest::READABLE) {
+                Ok(()) => Some(u),
+                Err(e) => {
+                    setup_errors.push(poll_err("register uevent socket")(e));
+                    None
+                }
+            },
+            Err(e) => {
+                setup_errors.push(e);
+                None
+            }
+        };
+        let rtnl = match RtnlSocket::open() {
+            Ok(r) => match registry.register(&mut SourceFd(&r.fd()), RTNL, Interest::READABLE) {
+                Ok(()) => Some(r),
+                Err(e) => {
+                    setup_errors.push(poll_err("register rtnetlink socket")(e));
+                    None
+                }
+            },
+            Err(e) => {
+                setup_errors.push(e);
+                None
+            }
+        };
+        let worker = match Worker::start(settings.confine.clone(), waker.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                setup_errors.push(e);
+                None
+            }
+        };
+        let mut logs = LogSinks::new(settings.stderr);
+        if let Some(path) = &settings.socket {
+            match LogSocket::bind(path, registry, LOG_LISTENER) {
+                Ok(s) => logs.socket = Some(s),
+                Err(source) => setup_errors.push(WorldError::LogSink {
+                    what: "bind",
+                    path: path.clone(),
+                    source,
+                }),
+            }
+        }
+        let journal = match &settings.record {
+            Some(path) => match journal::Journal::create(
+                path,
+                wall_at_zero_us()? / 1_000_000,
+                &settings.policy,
+                &std::env::args().collect::<Vec<_>>(),
+            ) {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    setup_errors.push(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(World {
+            core,
+            settings,
+            poll,
+            waker,
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(Stats::default()),
+            uevents,
+            seqnum_cutoff: 0,
+            rtnl,
+            redump: false,
+            link_up_acks: BTreeMap::new(),
+            signals,
+            children: Children::default(),
+            dry_children: Default::default(),
+            probes: Probes::default(),
+            worker,
+            logs,
+            journal,
+            now: Instant::ZERO,
+            pending: VecDeque::new(),
+            shutdown: None,
+            setup_errors,
+        })
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            flag: self.stop.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Receive a copy of every JSON log line (tests).
+    pub fn tap_logs(&mut self, tap: Box<dyn FnMut(&str) + Send>) {
+        self.logs.tap = Some(tap);
+    }
+
+    pub fn core(&self) -> &C {
+        &self.core
+    }
+
+    /// Run until the core asks for `Shutdown`. As PID 1 a shutdown powers the node
+    /// off or reboots it and never returns; otherwise `run` returns `Ok(kind)`.
+    pub fn run(&mut self) -> Result<ShutdownKind, WorldError> {
+        self.start()?;
+        let mut events = Events::with_capacity(256);
+        loop {
+            if let Some(kind) = self.shutdown {
+                return Ok(self.finish(kind));
+            }
+            let timeout = self.core.poll_timeout().map(|at| at.since(self.now));
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                // epoll_wait itself failing is not recoverable by retrying.
+                return Err(WorldError::Poll {
+                    what: "epoll_wait",
+                    source: e,
+                });
+            }
+            self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
+            if events.is_empty() {
+                self.stats.empty_wakeups.fetch_add(1, Ordering::Relaxed);
+            }
+            self.tick()?;
+            self.fire_timers();
+            let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            for token in ready {
+                self.dispatch(token);
+            }
+            if self.stop.swap(false, Ordering::SeqCst) {
+                self.feed(Input::Signal {
+                    signal: SignalKind::Stop,
+                });
+            }
+        }
+    }
+
+    /// Fire every timer due by `now`, each at its own deadline (in deadline order),
+    /// before this turn's events: the core sees time move forward only, and a replay,
+    /// which fires timers at their deadlines, takes exactly the same decisions.
+    fn fire_timers(&mut self) {
+        let now = self.now;
+        // A core that keeps re-arming an already due timer must not hang the loop.
+        for _ in 0..MAX_TIMER_ROUNDS {
+            let Some(due) = self.core.poll_timeout().filter(|t| *t <= now) else {
+                break;
+            };
+            self.now = due;
+            self.core.handle_timeout(due);
+            self.drain();
+        }
+        self.now = now;
+    }
+
+    fn tick(&mut self) -> Result<(), WorldError> {
+        self.now = clock::now()?;
+        Ok(())
+    }
+
+    /// Hand one input to the core, then run everything that follows from it.
+    fn feed(&mut self, input: Input) {
+        self.pending.push_back(input);
+        self.drain();
+    }
+
+    /// Records out, actions executed, their immediate answers fed back, until quiet.
+    fn drain(&mut self) {
+        loop {
+            while let Some(record) = self.core.poll_record() {
+                self.emit(&record);
+            }
+            if let Some(action) = self.core.poll_action() {
+                self.execute(action);
+                continue;
+            }
+            let Some(input) = self.pending.pop_front() else {
+                return;
+            };
+            if let Some(j) = &mut self.journal
+                && let Err(e) = j.record(self.now, &input)
+            {
+                self.journal = None; // journal once, then stop trying
+                self.world_error(e);
+            }
+            self.stats.inputs.fetch_add(1, Ordering::Relaxed);
+            self.core.handle(self.now, input);
+        }
+    }
+
+    /// Queue the answer to effect `id`.
+    fn answer(&mut self, id: EffectId, result: EffectResult) {
+        self.pending.push_back(Input::EffectDone { id, result });
+    }
+
+    fn emit(&mut self, record: &Record) {
+        let news = self.logs.emit(self.poll.registry(), record);
+        // Socket trouble is logged without recursing into the socket again.
+        for n in news {
+            if let SocketNews::Dropped { reason } = n {
+                let r = Record {
+                    at: self.now,
+                    level: crate::core::event::Level::Warn,
+                    event: Event::WorldError {
+                        error: format!("log socket: dropped a client: {reason}"),
+                    },
+                };
+                let _ = self.logs.emit(self.poll.registry(), &r);
+            }
+        }
+    }
+
+    /// A record the world itself writes (not the core's).
+    fn log(&mut self, event: Event) {
+        let record = Record {
+            at: self.now,
+            level: event.level(),
+            event,
+        };
+        self.emit(&record);
+    }
+
+    fn world_error(&mut self, e: WorldError) {
+        self.log(Event::WorldError {
+            error: e.to_string(),
+        });
+    }
+
+    /// The core asked to shut down. Not PID 1: stop what is left and return.
+    fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
+        if self.settings.pid1 {
+            pid1::power(kind);
+        }
+        for pid in self.children.pids() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        if let Some(s) = &mut self.logs.socket {
+            s.deregister(self.poll.registry());
+        }
+        kind
+    }
+}
+
+/// The wall clock (µs since the epoch) at monotonic zero (boot).
+fn wall_at_zero_us() -> Result<u64, WorldError> {
+    let now = clock::now()?;
+    Ok(clock::wall_unix_micros().saturating_sub(now.as_micros()))
 }

@@ -20,7 +20,7 @@ pub fn log_name(unix_secs: u64, taken: &[String]) -> String {
         if !taken.contains(&candidate) {
             return candidate;
         }
-        n += 1;
+        n = n.saturating_add(1);
     }
 }
 

@@ -15,6 +15,7 @@
 //! order and do not. NVMe disks report `rotational` 0 and rank as SSDs by devpath like
 //! any other disk.
 
+mod known;
 mod logname;
 mod prepare;
 mod settle;
@@ -30,6 +31,7 @@ use super::policy::CachePolicy;
 use super::timer::Timer;
 use crate::time::Instant;
 use crate::wire::uevent::{Uevent, UeventAction};
+use known::Known;
 use prepare::{PartitionView, Prepare};
 use std::collections::BTreeMap;
 use verdict::{Judgement, PartView};
@@ -44,7 +46,8 @@ struct Device {
     /// For a disk: why it is never considered (decided from its name).
     excluded: Option<String>,
     probe: Option<DiskProbe>,
-    /// The probe in flight, if any; an answer to an older one is ignored.
+    /// The probe in flight, if any; an answer to an older one is ignored. Changed only
+    /// through `Known::start_probe` / `end_probe`.
     probing: Option<EffectId>,
     /// The verdict last logged in `disk.seen` (disks only).
     logged: Option<Verdict>,
@@ -68,7 +71,7 @@ enum Phase {
 
 pub struct Cache {
     policy: CachePolicy,
-    devices: BTreeMap<String, Device>,
+    devices: Known,
     phase: Phase,
     /// `Note::CacheSettled` was sent (it is sent once per boot).
     noted: bool,
@@ -78,7 +81,7 @@ impl Cache {
     pub fn new(policy: CachePolicy) -> Cache {
         Cache {
             policy,
-            devices: BTreeMap::new(),
+            devices: Known::default(),
             phase: Phase::Scanning,
             noted: false,
         }
@@ -113,14 +116,14 @@ impl Cache {
             .iter()
             .filter_map(|u| device_name(u).map(|n| (n, u)))
             .collect();
+        let devpaths: BTreeMap<&str, &str> = named
+            .iter()
+            .map(|(n, u)| (n.as_str(), u.devpath.as_str()))
+            .collect();
         let gone: Vec<String> = self
             .devices
             .iter()
-            .filter(|(name, dev)| {
-                !named
-                    .iter()
-                    .any(|(n, u)| n == *name && u.devpath == dev.devpath)
-            })
+            .filter(|(name, dev)| devpaths.get(name.as_str()) != Some(&dev.devpath.as_str()))
             .map(|(name, _)| name.clone())
             .collect();
         let removed = gone.len();
@@ -130,7 +133,7 @@ impl Cache {
         // Disks first, so that partitions find their parent.
         let mut fresh: Vec<&(String, &Uevent)> = named
             .iter()
-            .filter(|(n, _)| !self.devices.contains_key(n))
+            .filter(|(n, _)| !self.devices.contains(n))
             .collect();
         fresh.sort_by_key(|(_, u)| u.devtype.as_deref() != Some("disk"));
         cx.log(Event::Resync {
@@ -144,12 +147,7 @@ impl Cache {
     }
 
     pub fn on_done(&mut self, cx: &mut Ctx, id: EffectId, result: &EffectResult) {
-        let probed = self
-            .devices
-            .iter()
-            .find(|(_, d)| d.probing == Some(id))
-            .map(|(n, _)| n.clone());
-        if let Some(name) = probed {
+        if let Some(name) = self.devices.end_probe(id) {
             self.on_probed(cx, &name, result);
             return;
         }
@@ -215,7 +213,7 @@ impl Cache {
             None
         };
         self.devices.insert(
-            name.to_owned(),
+            name,
             Device {
                 devpath: uevent.devpath.clone(),
                 parent: parent.clone(),
@@ -292,14 +290,14 @@ impl Cache {
     }
 
     fn probe(&mut self, cx: &mut Ctx, name: &str) {
-        if let Some(dev) = self.devices.get_mut(name) {
+        if self.devices.contains(name) {
             let id = cx.effect(
                 Owner::Cache,
                 Effect::ProbeDisk {
                     device: name.to_owned(),
                 },
             );
-            dev.probing = Some(id);
+            self.devices.start_probe(name, id);
         }
     }
 
@@ -313,7 +311,6 @@ impl Cache {
             },
         };
         if let Some(dev) = self.devices.get_mut(name) {
-            dev.probing = None;
             dev.probe = Some(probe);
         }
         let Some(disk) = self.disk_of(name) else {
@@ -383,7 +380,7 @@ impl Cache {
         }
         let probe = dev.probe.as_ref()?;
         let mut parts = Vec::new();
-        for (name, p) in partition_devices(&self.devices, disk) {
+        for (name, p) in self.devices.partitions_of(disk) {
             if p.probing.is_some() {
                 return None;
             }
@@ -396,7 +393,8 @@ impl Cache {
     }
 
     fn partitions_of(&self, disk: &str) -> Vec<String> {
-        partition_devices(&self.devices, disk)
+        self.devices
+            .partitions_of(disk)
             .map(|(n, _)| n.to_owned())
             .collect()
     }
@@ -414,7 +412,7 @@ impl Cache {
     }
 
     fn probes_outstanding(&self) -> bool {
-        self.devices.values().any(|d| d.probing.is_some())
+        self.devices.probes_outstanding()
     }
 }
 
@@ -439,24 +437,10 @@ fn parent_name(devpath: &str) -> Option<String> {
     parts.next().filter(|p| !p.is_empty()).map(str::to_owned)
 }
 
-fn partition_devices<'a>(
-    devices: &'a BTreeMap<String, Device>,
-    disk: &'a str,
-) -> impl Iterator<Item = (&'a str, &'a Device)> {
-    devices
-        .iter()
-        .filter(move |(_, d)| d.parent.as_deref() == Some(disk))
-        .map(|(n, d)| (n.as_str(), d))
-}
-
 /// Partition 1 of `disk` (or its only partition, when the uevent had no `PARTN`).
-fn partition_one<'a>(
-    devices: &'a BTreeMap<String, Device>,
-    disk: &str,
-) -> Option<PartitionView<'a>> {
+fn partition_one<'a>(devices: &'a Known, disk: &str) -> Option<PartitionView<'a>> {
     devices
-        .iter()
-        .filter(|(_, d)| d.parent.as_deref() == Some(disk))
+        .partitions_of(disk)
         .find(|(_, d)| d.number.unwrap_or(1) == 1)
         .map(|(name, d)| PartitionView {
             name,

@@ -2,10 +2,14 @@
 //! capped restart backoff, their output on the log stream.
 //!
 //! A service starts once every service in its `after` list has started (its spawn was
-//! answered with a pid), in the order of the configuration among those ready at the
-//! same time. Every exit restarts the service after its backoff, which doubles per
-//! restart up to its cap and is reset when the service had run for
-//! [`HEALTHY_RUN`]. A service that can never start (dependency cycle, unknown or
+//! answered with a pid) — or, for a one-shot dependency, has *finished successfully*
+//! (`service.done`) — in the order of the configuration among those ready at the same
+//! time. Every exit restarts the service after its backoff, which doubles per restart
+//! up to its cap and is reset when the service had run for [`HEALTHY_RUN`]; except
+//! that a one-shot service (`oneshot = true`) that exits 0 is done for this boot. A
+//! one-shot that never succeeds keeps the services after it waiting (retrying with
+//! backoff), which is the point: `libvirt` must not start before the firewall is
+//! loaded. A service that can never start (dependency cycle, unknown or
 //! duplicate name, or depending on such a service) is reported once and left alone.
 
 mod order;
@@ -32,6 +36,8 @@ const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 
 pub struct Services {
     services: Vec<Service>,
+    /// Name → index in `services` (the first definition: a later duplicate is blocked).
+    by_name: BTreeMap<String, usize>,
     /// Running (or starting) children by `Spawn` id, to their index in `services`.
     children: BTreeMap<EffectId, usize>,
     released: bool,
@@ -48,6 +54,18 @@ struct Service {
     /// The next restart delay.
     backoff: Duration,
     restarts: u64,
+}
+
+impl Service {
+    /// May the services `after` this one start? A long-running service: once it has
+    /// started. A one-shot service: once it has finished successfully.
+    fn satisfies_after(&self) -> bool {
+        if self.spec.oneshot {
+            self.state == State::Done
+        } else {
+            self.ever_started
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,11 +85,17 @@ enum State {
     Stopping { id: EffectId, pid: Option<u32> },
     /// Gone and will not come back (shutdown, or it can never start).
     Stopped,
+    /// A one-shot service that exited 0: finished for this boot.
+    Done,
 }
 
 impl Services {
     pub fn new(specs: Vec<ServiceSpec>) -> Services {
         let blocked = order::never_startable(&specs);
+        let mut by_name = BTreeMap::new();
+        for (index, spec) in specs.iter().enumerate() {
+            by_name.entry(spec.name.clone()).or_insert(index);
+        }
         let services = specs
             .into_iter()
             .zip(blocked)
@@ -86,6 +110,7 @@ impl Services {
             .collect();
         Services {
             services,
+            by_name,
             children: BTreeMap::new(),
             released: false,
             stopping_all: false,
@@ -177,6 +202,14 @@ impl Services {
             service.state = State::Stopped;
             return;
         }
+        if service.spec.oneshot && status.success() {
+            service.state = State::Done;
+            cx.log(Event::ServiceDone {
+                service: service.spec.name.clone(),
+            });
+            self.start_ready(cx);
+            return;
+        }
         self.restart_later(cx, index, since);
     }
 
@@ -202,10 +235,13 @@ impl Services {
         if self.stopping_all {
             return;
         }
-        if let Some(index) = self
+        let Some(&index) = self.by_name.get(name) else {
+            return;
+        };
+        if self
             .services
-            .iter()
-            .position(|s| &s.spec.name == name && s.blocked.is_none() && s.state == State::Backoff)
+            .get(index)
+            .is_some_and(|s| s.blocked.is_none() && s.state == State::Backoff)
         {
             self.spawn(cx, index);
         }
@@ -223,7 +259,7 @@ impl Services {
                     service.state = State::Stopped;
                     continue;
                 }
-                State::Stopping { .. } | State::Stopped => continue,
+                State::Stopping { .. } | State::Stopped | State::Done => continue,
             };
             service.state = State::Stopping { id, pid };
             cx.effect(
@@ -256,6 +292,7 @@ impl Services {
                     (None, State::Backoff) => "restarting after backoff".into(),
                     (None, State::Stopping { .. }) => "stopping".into(),
                     (None, State::Stopped) => "stopped".into(),
+                    (None, State::Done) => "done".into(),
                 };
                 format!("{}: {state}, {} restart(s)", s.spec.name, s.restarts)
             })
@@ -284,9 +321,10 @@ impl Services {
         service.blocked.is_none()
             && service.state == State::Waiting
             && service.spec.after.iter().all(|dep| {
-                self.services
-                    .iter()
-                    .any(|s| &s.spec.name == dep && s.ever_started)
+                self.by_name
+                    .get(dep)
+                    .and_then(|&i| self.services.get(i))
+                    .is_some_and(Service::satisfies_after)
             })
     }
 
@@ -318,7 +356,7 @@ impl Services {
         }
         let delay = service.backoff.max(MIN_RESTART_DELAY);
         service.backoff = delay.saturating_mul(2).min(service.spec.backoff_max);
-        service.restarts += 1;
+        service.restarts = service.restarts.saturating_add(1);
         service.state = State::Backoff;
         cx.log(Event::ServiceRestarting {
             service: service.spec.name.clone(),

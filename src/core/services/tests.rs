@@ -20,6 +20,14 @@ fn spec(name: &str, after: &[&str]) -> ServiceSpec {
         after: after.iter().map(|s| s.to_string()).collect(),
         backoff_initial: Duration::from_secs(1),
         backoff_max: Duration::from_secs(8),
+        oneshot: false,
+    }
+}
+
+fn oneshot(name: &str, after: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        oneshot: true,
+        ..spec(name, after)
     }
 }
 
@@ -319,4 +327,89 @@ fn no_service_before_the_gate() {
     if let Some(first) = first_service {
         assert!(released < Some(first));
     }
+}
+
+#[test]
+fn oneshot_done_on_exit_0_and_services_after_it_wait_for_that() {
+    let mut sv = Sv::new(vec![
+        oneshot("nft", &[]),
+        spec("libvirt", &["nft"]),
+        spec("redis", &[]),
+    ]);
+    sv.services.on_release(&mut sv.cx);
+    let first = sv.spawns();
+    assert_eq!(names(&first), ["nft", "redis"]);
+    // Started is not enough: libvirt waits for nft to finish.
+    sv.spawned(first[0].0, 10);
+    sv.spawned(first[1].0, 11);
+    assert!(sv.spawns().is_empty());
+    sv.advance_to_ms(300);
+    sv.events();
+    sv.exited(first[0].0, ExitStatus::Code(0));
+    let events = sv.events();
+    assert_eq!(
+        events,
+        vec![
+            (
+                300,
+                Event::ServiceExited {
+                    service: "nft".into(),
+                    pid: 10,
+                    status: "exit 0".into()
+                }
+            ),
+            (
+                300,
+                Event::ServiceDone {
+                    service: "nft".into()
+                }
+            )
+        ]
+    );
+    let libvirt = sv.spawns();
+    assert_eq!(names(&libvirt), ["libvirt"]);
+    // Done means done: no restart timer, nothing ever respawns it.
+    assert_eq!(sv.cx.timers.next_deadline(), None);
+    sv.advance_to_ms(600_000);
+    assert!(sv.spawns().is_empty());
+    assert!(sv.services.summary()[0].starts_with("nft: done"));
+    // Shutdown sends no kill to a finished one-shot.
+    sv.services.stop_all(&mut sv.cx);
+    let kills: Vec<EffectId> = std::iter::from_fn(|| sv.cx.pop_action())
+        .filter_map(|a| match a.effect {
+            Effect::Kill { child, .. } => Some(child),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kills, vec![libvirt[0].0, first[1].0]);
+}
+
+#[test]
+fn failing_oneshot_is_retried_with_backoff_and_holds_its_dependents() {
+    let mut sv = Sv::new(vec![oneshot("nft", &[]), spec("dnsmasq", &["nft"])]);
+    sv.services.on_release(&mut sv.cx);
+    let mut id = sv.spawns()[0].0;
+    for (pid, status) in [(10, ExitStatus::Code(1)), (11, ExitStatus::Signal(9))] {
+        sv.spawned(id, pid);
+        sv.exited(id, status);
+        let events = sv.events();
+        assert!(
+            events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::ServiceRestarting { .. }))
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::ServiceDone { .. }))
+        );
+        let at = sv.cx.timers.next_deadline().unwrap();
+        sv.advance_to_ms(at.as_millis());
+        let again = sv.spawns();
+        assert_eq!(names(&again), ["nft"], "only nft comes back");
+        id = again[0].0;
+    }
+    sv.spawned(id, 12);
+    sv.exited(id, ExitStatus::Code(0));
+    assert_eq!(names(&sv.spawns()), ["dnsmasq"]);
 }

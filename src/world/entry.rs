@@ -1,0 +1,76 @@
+//! The two ways in: `nodeboot run` (a confined or dry run) and PID 1.
+
+use super::options::{self, Settings};
+use super::{World, pid1};
+use crate::core::Reactor;
+
+/// `nodeboot run`.
+pub fn run_main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", options::RUN_USAGE);
+        return 0;
+    }
+    let settings = match options::parse_run(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nodeboot run: {e}\n{}", options::RUN_USAGE);
+            return 2;
+        }
+    };
+    let core = Reactor::new(settings.policy.clone());
+    let mut world = match World::new(core, settings) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("nodeboot run: {e}");
+            return 1;
+        }
+    };
+    match world.run() {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("nodeboot run: {e}");
+            1
+        }
+    }
+}
+
+/// PID 1: boot the node. Never returns, never panics: if the loop ever ends, the error
+/// is logged and init keeps reaping orphans forever.
+pub fn init_main() -> i32 {
+    for e in pid1::prepare_pid1() {
+        eprintln!("nodeboot: {e}");
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    // `nodeboot.log=json|human` is the world's own word (the console format); the
+    // rest are rules overrides.
+    let (log_words, rules_words): (Vec<&str>, Vec<&str>) = cmdline
+        .split_whitespace()
+        .partition(|w| w.starts_with("nodeboot.log="));
+    let mut settings = Settings::init(&rules_words.join(" "));
+    match log_words.last().copied() {
+        Some("nodeboot.log=json") => settings.stderr = Some(crate::log::Format::Json),
+        Some("nodeboot.log=human") => settings.stderr = Some(crate::log::Format::Human),
+        _ => {}
+    }
+    match World::new(Reactor::new(settings.policy.clone()), settings) {
+        Ok(mut world) => match world.run() {
+            Ok(kind) => pid1::power(kind),
+            Err(e) => eprintln!("nodeboot: the loop ended: {e}; reaping only from now on"),
+        },
+        Err(e) => eprintln!("nodeboot: cannot start the loop: {e}; reaping only from now on"),
+    }
+    reap_forever()
+}
+
+/// The last resort of PID 1: reap orphans, forever.
+pub(crate) fn reap_forever() -> ! {
+    use nix::sys::wait::waitpid;
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(-1), None) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            // No child at all: wait for one to be reparented to us.
+            Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    }
+}

@@ -41,7 +41,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The seed inputs of a target: the repository's real fixtures plus
-/// `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`. Mirrors `tools/fuzz.sh`.
+/// `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/`. Mirrors `tools/fuzz.sh`.
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let r = repo();
     let wire = r.join("src/wire/testdata");
@@ -75,7 +75,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         "trace" => files_under(&r.join("tests/scenarios")),
         _ => Vec::new(),
     };
-    paths.extend(files_under(&r.join("fuzz/corpus").join(target)));
+    paths.extend(files_under(&r.join("fuzz/seeds").join(target)));
     paths.extend(files_under(&r.join("fuzz/regressions").join(target)));
     let mut out: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
     if target == "rules" {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every parser (fuzz/fuzz_targets/*, bodies in fuzz/src/lib.rs).
 #
-#   tools/fuzz.sh --short            each target 20 s (what tools/test runs)
+#   tools/fuzz.sh --short            each target 18 s (what tools/test runs)
 #   tools/fuzz.sh --long [SECS]      each target SECS (default 300) s
 #   tools/fuzz.sh ... --only NAME    one target
 #   tools/fuzz.sh ... --stable       skip cargo-fuzz, use the stable mutator
@@ -12,7 +12,7 @@
 # tests/harden_fuzz.rs (HARDEN_FUZZ_SECS), so a run always fuzzes something.
 #
 # Seeds: the repository's real fixtures (src/wire/testdata, rules/, tests/rules,
-# tests/scenarios) plus fuzz/corpus/<target>. The growing corpus lives under the
+# tests/scenarios) plus fuzz/seeds/<target>. The growing corpus lives under the
 # target directory, not in git. A crash fails the run and prints the reproducer path;
 # replay it with `cargo fuzz run TARGET FILE` or copy it to fuzz/regressions/<target>/
 # (tests/harden_fuzz.rs replays that folder in every cargo test).
@@ -21,10 +21,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
 
-secs=20 only="" stable=0
+secs=18 only="" stable=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --short) secs=20 ;;
+    --short) secs=18 ;;
     --long) secs=300; if [[ "${2:-}" =~ ^[0-9]+$ ]]; then secs=$2; shift; fi ;;
     --only) only=$2; shift ;;
     --stable) stable=1 ;;
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-targets=(uevent rtnetlink gpt mbr btrfs signature rules cmdline trace)
+targets=(uevent rtnetlink gpt mbr btrfs signature rules cmdline trace core)
 [ -n "$only" ] && targets=("$only")
 
 base_target=${CARGO_TARGET_DIR:-$repo/target}
@@ -77,7 +77,7 @@ seed_corpus() { # target dir
       ;;
     trace) find "$repo/tests/scenarios" -type f -exec cp {} "$dir"/ \; 2>/dev/null ;;
   esac
-  [ -d "$repo/fuzz/corpus/$t" ] && cp "$repo/fuzz/corpus/$t"/* "$dir"/ 2>/dev/null
+  [ -d "$repo/fuzz/seeds/$t" ] && cp "$repo/fuzz/seeds/$t"/* "$dir"/ 2>/dev/null
   [ -d "$repo/fuzz/regressions/$t" ] && cp "$repo/fuzz/regressions/$t"/* "$dir"/ 2>/dev/null
   true
 }

@@ -7,6 +7,8 @@
 //! nodeboot replay TRACE [flags] replay a trace or a udevadm capture
 //! nodeboot check DIR            validate a rules directory
 //! nodeboot logs [-f] [--json]   read the live log stream
+//! nodeboot status [--json]      the node's state, folded from the log stream
+//! nodeboot plot [FILE] [-o SVG] the log stream as an SVG boot timeline
 //! ```
 
 /// Run the command line; returns the process exit code.
@@ -26,6 +28,8 @@ pub fn main(args: Vec<String>) -> i32 {
         "replay" => crate::trace::replay_main(rest),
         "check" => crate::rules::check_main(rest),
         "logs" => crate::log::logs_main(rest),
+        "status" => crate::ops::status::status_main(rest),
+        "plot" => crate::ops::plot::plot_main(rest),
         "init" => crate::world::init_main(),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -49,6 +53,8 @@ pub const USAGE: &str = "usage: nodeboot <command>
       [--expect FILE] [--ssd PAT]… [--coldplug-at-start]   (docs/trace.md)
   check DIR [--cmdline STRING] [--dump|--json]              (docs/rules.md)
   logs [-f] [--json] [--socket PATH]
+  status [--json] [--from FILE|-] [--socket PATH] [--root DIR]
+  plot [FILE|-] [-o OUT.svg] [--width PX] [--socket PATH] [--root DIR]
   (no command, as PID 1: boot the node)";
 
 /// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.

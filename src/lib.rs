@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod core;
 pub mod log;
+pub mod ops;
 pub mod rules;
 pub mod time;
 pub mod trace;

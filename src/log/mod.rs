@@ -14,7 +14,9 @@ pub mod client;
 pub mod fields;
 pub mod format;
 mod kv;
+pub mod rotate;
 pub mod stream;
+pub mod syslog;
 
 pub use fields::{Fields, fields_of};
 pub use format::{Format, rfc3339_millis};

@@ -8,9 +8,9 @@
 use super::logsock::{LogSocket, SocketNews};
 use crate::core::event::{Level, Record};
 use crate::log::{Format, LogStream, MemorySink, SinkId, WriteSink};
+use crate::ops::sinks::SinkConfig;
 use mio::Registry;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Lines kept for late readers (the file before it exists, socket clients).
@@ -38,12 +38,17 @@ pub struct LogSinks {
     pub socket: Option<LogSocket>,
     /// Extra copy of every JSON line (tests).
     pub tap: Option<LineTap>,
+    /// Rotation of the log file, and the syslog sink.
+    config: SinkConfig,
 }
 
 impl LogSinks {
     /// `stderr`: the format on stderr, `None` for nothing there.
-    pub fn new(stderr: Option<Format>) -> LogSinks {
+    pub fn new(stderr: Option<Format>, config: SinkConfig) -> LogSinks {
         let stream = LogStream::new(0);
+        if let Some(syslog) = config.syslog_sink() {
+            stream.add_sink(Format::Json, Level::Info, Box::new(syslog));
+        }
         if let Some(format) = stderr {
             stream.add_sink(
                 format,
@@ -60,6 +65,7 @@ impl LogSinks {
             file: None,
             socket: None,
             tap: None,
+            config,
         }
     }
 
@@ -94,25 +100,20 @@ impl LogSinks {
     /// Write the stream to `<dir>/nodeboot.log` from now on (the backlog first, the
     /// first time a file is opened).
     pub fn open_file(&mut self, dir: &Path) -> Result<PathBuf, String> {
-        let path = dir.join("nodeboot.log");
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("open {}: {e}", path.display()))?;
+        // Size-capped and rotated (nodeboot.log, .1 … .N): a full log filesystem drops
+        // lines, it never stops the loop.
+        let mut file = self.config.log_file(dir);
+        let path = file.path().to_path_buf();
         if self.file.is_none() {
-            let mut text = String::new();
             for line in &self.backlog {
-                text.push_str(line);
-                text.push('\n');
+                file.write_line(line)
+                    .map_err(|e| format!("write {}: {e}", path.display()))?;
             }
-            file.write_all(text.as_bytes())
-                .map_err(|e| format!("write {}: {e}", path.display()))?;
         }
         let id = self
             .stream
-            .add_sink(Format::Json, Level::Debug, Box::new(WriteSink::new(file)));
+            .add_sink(Format::Json, Level::Debug, Box::new(file));
         if let Some((_, old)) = self.file.replace((path.clone(), id)) {
             self.stream.remove_sink(old);
         }

@@ -20,6 +20,7 @@ pub mod effects;
 mod entry;
 pub mod error;
 mod exec;
+pub mod init;
 pub mod journal;
 pub mod logsink;
 pub mod logsock;
@@ -210,7 +211,7 @@ impl<C: Core> World<C> {
                 None
             }
         };
-        let mut logs = LogSinks::new(settings.stderr);
+        let mut logs = LogSinks::new(settings.stderr, settings.sinks.clone());
         if let Some(path) = &settings.socket {
             match LogSocket::bind(path, registry, LOG_LISTENER) {
                 Ok(s) => logs.socket = Some(s),

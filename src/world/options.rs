@@ -27,12 +27,27 @@ pub const RUN_USAGE: &str = "usage: nodeboot run [flags]
   --json|--human  format on stderr (default: human on a tty, else JSON)
   --quiet         nothing on stderr
   --dry-run       log effects instead of running them
+  --log-max-bytes SIZE  rotate <log mount>/nodeboot.log past SIZE (default 8M)
+  --log-keep N          rotated files kept (nodeboot.log.1 … .N)
+  --syslog PATH|stderr  also send RFC 5424 records there (e.g. /dev/log)
+  --syslog-facility F   daemon (default), user, local0…local7
 A live run needs --root and at least one --disk or --nic; otherwise it is a dry
 run: effects are logged (effect.dry-run) and answered as successes; only the
 read-only ones (disk probes, subvolume lists, TCP probes) really run.";
 
 const VALUE_FLAGS: &[&str] = &[
-    "disk", "nic", "root", "rules", "record", "socket", "cmdline",
+    "disk",
+    "nic",
+    "root",
+    "rules",
+    "record",
+    "socket",
+    "cmdline",
+    // The operators' sinks (src/ops/sinks.rs): log file rotation and syslog.
+    "log-max-bytes",
+    "log-keep",
+    "syslog",
+    "syslog-facility",
 ];
 const BOOL_FLAGS: &[&str] = &["dry-run", "json", "human", "allow-loop", "quiet"];
 
@@ -53,6 +68,8 @@ pub struct Settings {
     pub hosts: PathBuf,
     /// Records to log right after `boot.start` (rules errors).
     pub notes: Vec<Event>,
+    /// Log file rotation and the optional syslog sink.
+    pub sinks: crate::ops::sinks::SinkConfig,
     /// The uevent socket's receive buffer; `None`: 128 MiB (tests shrink it to
     /// provoke an overflow).
     pub uevent_rcvbuf: Option<usize>,
@@ -74,6 +91,7 @@ impl Settings {
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
+            sinks: crate::ops::sinks::SinkConfig::default(),
             uevent_rcvbuf: None,
         }
     }
@@ -147,6 +165,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         socket,
         hosts: PathBuf::from("/etc/hosts"),
         notes,
+        sinks: crate::ops::sinks::from_args(&args).map_err(|e| e.to_string())?,
         uevent_rcvbuf: None,
     })
 }

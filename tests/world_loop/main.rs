@@ -111,19 +111,29 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut failed = Vec::new();
+    let mut passed = 0usize;
     for (name, test) in tests {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
         eprint!("test {name} ... ");
         match std::panic::catch_unwind(test) {
-            Ok(()) => eprintln!("ok"),
+            Ok(()) => {
+                eprintln!("ok");
+                passed += 1;
+            }
             Err(_) => {
                 eprintln!("FAILED");
                 failed.push(*name);
             }
         }
     }
+    // The closing line libtest would print, so runners and CI read this target too.
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "test result: {verdict}. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out",
+        failed.len()
+    );
     if !failed.is_empty() {
         panic!("{} failed: {failed:?}", failed.len());
     }

@@ -1,0 +1,151 @@
+//! `status`, `plot` and `logs` against a live `nodeboot run` (a dry run confined to a
+//! temporary root: it touches no disk and no NIC; effects are only logged). The run
+//! serves its log socket at `<root>/run/nodeboot.sock`; the tools read the backlog
+//! from there exactly as on a node.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NODEBOOT: &str = env!("CARGO_BIN_EXE_nodeboot");
+
+/// The run and its root, removed (and the run stopped) whatever happens.
+struct LiveRun {
+    child: Child,
+    root: PathBuf,
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn start(name: &str) -> LiveRun {
+    let root = std::env::temp_dir().join(format!("nb-ops-live-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let child = Command::new(NODEBOOT)
+        .args(["run", "--dry-run", "--quiet", "--root"])
+        .arg(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    LiveRun { child, root }
+}
+
+fn tool(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(NODEBOOT).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Poll `status --json` until `ready` says the state is there (or time is up).
+fn wait_for(root: &Path, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let root = root.to_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let (code, out, err) = tool(&["status", "--json", "--root", root]);
+        if code == 0 {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            if ready(&v) {
+                return v;
+            }
+            last = out;
+        } else {
+            last = err;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the live run never reached the expected state; last status:\n{last}");
+}
+
+#[test]
+fn status_plot_and_logs_read_a_live_run() {
+    let run = start("tools");
+    let root = run.root.to_str().unwrap().to_owned();
+    // The dry run boots: boot.start, then the gate starts waiting.
+    let state = wait_for(&run.root, |v| {
+        v["boot"]["mode"] == "dry-run" && v["gate"]["state"] != "pending"
+    });
+    assert!(state["records"].as_u64().unwrap() >= 2);
+    let (code, table, err) = tool(&["status", "--root", &root]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        table.contains("(dry-run)") && table.contains("\nGate\n"),
+        "{table}"
+    );
+    let (code, svg, err) = tool(&["plot", "--root", &root]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        svg.contains("dry-run") && svg.contains("data-lane=\"gate\""),
+        "{svg}"
+    );
+    let socket = run.root.join("run/nodeboot.sock");
+    let (code, logs, err) = tool(&["logs", "--json", "--socket", socket.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let first: serde_json::Value = serde_json::from_str(logs.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "boot.start");
+}
+
+/// `logs -f` prints the backlog and keeps following (it is still running after).
+#[test]
+fn logs_follow_streams_the_live_run() {
+    use std::io::BufRead;
+    let run = start("follow");
+    wait_for(&run.root, |v| v["boot"]["mode"] == "dry-run");
+    let socket = run.root.join("run/nodeboot.sock");
+    let mut follower = Command::new(NODEBOOT)
+        .args(["logs", "-f", "--json", "--socket", socket.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a first line");
+    let record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(record["event"], "boot.start");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "logs -f must keep following"
+    );
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

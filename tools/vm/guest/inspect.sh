@@ -1,0 +1,26 @@
+#!/bin/sh
+# A stand-in service that reports what the guest looks like from inside, one fact per
+# line (service output goes on nodeboot's log stream as child.output), then stays up
+# like a daemon. The harness (vm.py, scenarios.py) asserts on these lines.
+# It waits (at most 10 min) for the cache's /var/cache mount, so a cache prepared
+# after the gate (a hot-plugged disk) is reported too; then syncs, so a harness that
+# pulls the plug after "vm-inspect done" loses nothing.
+pool=/mnt/storagepool/sp_zos-cache
+i=0
+until grep -q ' /var/cache ' /proc/mounts; do
+  i=$((i + 1)); [ "$i" -gt 1200 ] && break
+  sleep 0.5
+done
+while read -r dev mp fs opts rest; do
+  case "$mp" in
+    /mnt/*|/var/*) echo "vm-inspect mount $dev $mp $fs $opts" ;;
+  esac
+done < /proc/mounts
+if [ -d "$pool" ]; then
+  btrfs subvolume list "$pool" 2>&1 | sed 's/^/vm-inspect subvol /'
+fi
+ls /var/log | sed 's/^/vm-inspect varlog /'
+ip -4 -o addr show | awk '{print "vm-inspect addr", $2, $4}'
+sync
+echo "vm-inspect done"
+exec sleep 2147483647

@@ -1,0 +1,579 @@
+//! The live reactor (`nodeboot run`, the real binary) against hostile disks, forged
+//! events, uevent storms and process faults (root; loop devices and network
+//! namespaces made here, removed by Drop guards). Each test starts nodeboot inside its
+//! own fresh network namespace, so the readiness gate's probes cannot leave the
+//! machine, and points the gate at 127.0.0.1:9 with a 1 s timeout.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "harden_support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::node::{Node, base_args};
+use support::{Loop, Scratch, images, sha256, skip_unless_root};
+
+/// Cases the live run must never write: every oracle image but our own interrupted
+/// prepare (which nodeboot rightly finishes) and the zero control.
+fn foreign_cases() -> Vec<&'static str> {
+    images::cases()
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| {
+            !matches!(
+                *n,
+                "zeros" | "gpt-named-sp_zos-cache" | "gpt-sp_zos-cache-holding-ext4"
+            )
+        })
+        .collect()
+}
+
+struct Disk {
+    case: &'static str,
+    image: PathBuf,
+    lo: Option<Loop>,
+    before: String,
+}
+
+impl Disk {
+    fn name(&self) -> String {
+        self.lo.as_ref().unwrap().name().to_owned()
+    }
+}
+
+fn attach(scratch: &Scratch, cases: &[&'static str]) -> Vec<Disk> {
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let image = images::make_as(case, &format!("{i}-{case}.img"), scratch)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let before = sha256(&image);
+            let lo = Loop::attach(&image).unwrap();
+            lo.set_ssd();
+            Disk {
+                case,
+                image,
+                lo: Some(lo),
+                before,
+            }
+        })
+        .collect()
+}
+
+fn disk_args(root: &std::path::Path, disks: &[Disk]) -> Vec<String> {
+    let mut args = base_args(root);
+    for d in disks {
+        args.push("--disk".into());
+        args.push(d.name());
+    }
+    args
+}
+
+/// The verdict of each disk (by case), from its last `disk.seen`.
+fn verdicts(node: &Node, disks: &[Disk]) -> BTreeMap<&'static str, String> {
+    let seen = node.named("disk.seen");
+    disks
+        .iter()
+        .filter_map(|d| {
+            let name = d.name();
+            seen.iter()
+                .rev()
+                .find(|v| v["disk"] == name.as_str())
+                .map(|v| (d.case, v["verdict"].as_str().unwrap_or_default().to_owned()))
+        })
+        .collect()
+}
+
+/// Detaches every loop device, then returns the cases whose image changed.
+fn changed(disks: &mut [Disk]) -> Vec<&'static str> {
+    for d in disks.iter_mut() {
+        d.lo.take();
+    }
+    disks
+        .iter()
+        .filter(|d| sha256(&d.image) != d.before)
+        .map(|d| d.case)
+        .collect()
+}
+
+fn decided(v: &Value) -> bool {
+    matches!(
+        v["event"].as_str(),
+        Some("cache.ready" | "cache.none" | "cache.failed")
+    )
+}
+
+#[test]
+fn live_run_over_the_oracle_images_writes_none_of_them() {
+    if skip_unless_root("live oracle") {
+        return;
+    }
+    let scratch = Scratch::new("live-oracle");
+    let mut cases = foreign_cases();
+    // The control: one blank disk, which a live run does prepare. Listed last, so
+    // that the "first unused SSD" really had foreign disks before it to skip.
+    cases.push("zeros");
+    let mut disks = attach(&scratch, &cases);
+    // A blank disk that is read-only: empty, but not writable, so not unused.
+    let ro_image = images::make_as("zeros", "ro-zeros.img", &scratch).unwrap();
+    let ro = Loop::attach_ro(&ro_image).unwrap();
+    ro.set_ssd();
+    disks.insert(
+        0,
+        Disk {
+            case: "zeros-read-only",
+            before: sha256(&ro_image),
+            image: ro_image,
+            lo: Some(ro),
+        },
+    );
+    let root = scratch.path("root");
+    let mut node = Node::start("oracle", &disk_args(&root, &disks), &root);
+    let end = node.wait_for("a cache decision", 120, decided);
+    let v = verdicts(&node, &disks);
+    let zombies = node.zombies();
+    let status = node.stop();
+    drop(node);
+    eprintln!("live oracle: {end}\nverdicts: {v:#?}");
+    assert_eq!(
+        end["event"], "cache.ready",
+        "the blank control disk was not prepared"
+    );
+    for d in &disks {
+        let verdict = v.get(d.case).map(String::as_str);
+        if d.case == "zeros" {
+            assert_eq!(verdict, Some("unused"), "control");
+        } else if d.case == "zeros-read-only" {
+            assert!(
+                matches!(verdict, Some("in-use" | "excluded")),
+                "read-only blank disk: {verdict:?}"
+            );
+        } else {
+            assert!(
+                matches!(verdict, Some("in-use")),
+                "{}: verdict {verdict:?}",
+                d.case
+            );
+        }
+    }
+    assert!(zombies.is_empty(), "zombies: {zombies:?}");
+    assert!(status.success(), "nodeboot exited {status}");
+    let changed = changed(&mut disks);
+    assert_eq!(
+        changed,
+        vec!["zeros"],
+        "written images (only the blank control may be)"
+    );
+}
+
+#[test]
+fn our_partition_name_over_foreign_data_is_refused_live() {
+    if skip_unless_root("live interrupted prepare") {
+        return;
+    }
+    // A GPT with one partition named sp_zos-cache looks like our interrupted prepare;
+    // its partition holds an ext4. nodeboot adds the partition (BLKPG), probes it,
+    // refuses to format, and does not fall back to the blank disk next to it.
+    let scratch = Scratch::new("live-interrupted");
+    let mut disks = attach(&scratch, &["gpt-sp_zos-cache-holding-ext4", "zeros"]);
+    let root = scratch.path("root");
+    let mut node = Node::start("intr", &disk_args(&root, &disks), &root);
+    let end = node.wait_for("a cache decision", 120, decided);
+    // Give a wrong fallback the time to happen.
+    std::thread::sleep(Duration::from_secs(4));
+    let events = node.events();
+    let status = node.stop();
+    drop(node);
+    eprintln!("interrupted: {end}");
+    assert_eq!(end["event"], "cache.failed", "{end}");
+    assert!(
+        end["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ext4") || e.contains("refus")),
+        "{end}"
+    );
+    assert!(
+        !events.iter().any(|v| v["event"] == "cache.selected"),
+        "a disk was selected after the refusal"
+    );
+    assert!(status.success(), "nodeboot exited {status}");
+    assert!(changed(&mut disks).is_empty(), "an image was written");
+}
+
+/// A loop minor no device uses yet (`losetup /dev/loopN` then makes it, with `add`).
+fn free_loop_minor() -> u32 {
+    (200..1000)
+        .find(|n| {
+            !std::path::Path::new(&format!("/sys/block/loop{n}")).exists()
+                && !std::path::Path::new(&format!("/dev/loop{n}")).exists()
+        })
+        .expect("a free loop minor")
+}
+
+/// Sends `msg` to uevent group 1 from this (non-kernel) process, inside `netns`
+/// (netlink multicast from user space stays in its network namespace); returns the
+/// sender port the receiver sees.
+fn forge_uevent(netns: &str, msg: &[u8]) -> u32 {
+    let ns = netns.to_owned();
+    let msg = msg.to_vec();
+    std::thread::spawn(move || {
+        use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_KOBJECT_UEVENT};
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut sock = Socket::new(NETLINK_KOBJECT_UEVENT).unwrap();
+        let me = sock.bind_auto().unwrap().port_number();
+        sock.send_to(&msg, &SocketAddr::new(0, 1), 0).unwrap();
+        me
+    })
+    .join()
+    .unwrap()
+}
+
+/// rtnetlink noise inside `netns`: a forged RTM_NEWLINK announcing a NIC with
+/// carrier, and garbage, both sent to the link group from user space.
+fn forge_rtnetlink(netns: &str) -> usize {
+    let ns = netns.to_owned();
+    std::thread::spawn(move || {
+        use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut sock = Socket::new(NETLINK_ROUTE).unwrap();
+        sock.bind_auto().unwrap();
+        // A listener of our own proves the forged messages really reach the group
+        // (so nodeboot's silence about them is its choice, not a lost send).
+        let mut listener = Socket::new(NETLINK_ROUTE).unwrap();
+        listener.bind(&SocketAddr::new(0, 1)).unwrap();
+        listener.set_non_blocking(true).unwrap();
+        // nlmsghdr(len, RTM_NEWLINK=16, flags 0, seq, pid) + ifinfomsg + IFLA_IFNAME.
+        let name = b"nbfake0\0";
+        let attr_len = 4 + name.len();
+        let len = 16 + 16 + attr_len.next_multiple_of(4);
+        let mut m = Vec::new();
+        m.extend((len as u32).to_ne_bytes());
+        m.extend(16u16.to_ne_bytes());
+        m.extend(0u16.to_ne_bytes());
+        m.extend(1u32.to_ne_bytes());
+        m.extend(0u32.to_ne_bytes());
+        m.extend([0u8, 0]); // family, pad
+        m.extend(1u16.to_ne_bytes()); // ARPHRD_ETHER
+        m.extend(4242i32.to_ne_bytes()); // index
+        m.extend((0x1u32 | 0x40 | 0x1_0000).to_ne_bytes()); // UP RUNNING LOWER_UP
+        m.extend(0xffff_ffffu32.to_ne_bytes());
+        m.extend((attr_len as u16).to_ne_bytes());
+        m.extend(3u16.to_ne_bytes()); // IFLA_IFNAME
+        m.extend(name);
+        m.resize(len, 0);
+        let group = SocketAddr::new(0, 1); // RTMGRP_LINK
+        for msg in [
+            m.clone(),
+            b"\xff\xff\xff\xffgarbage".to_vec(),
+            m[..20].to_vec(),
+        ] {
+            sock.send_to(&msg, &group, 0).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut got = 0;
+        let mut buf = vec![0u8; 8192];
+        while let Ok((_, from)) = listener.recv_from(&mut &mut buf[..], 0) {
+            if from.port_number() != 0 {
+                got += 1;
+            }
+        }
+        got
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn forged_events_are_dropped_and_a_real_one_after_them_is_handled() {
+    if skip_unless_root("forged events") {
+        return;
+    }
+    let scratch = Scratch::new("live-forged");
+    let minor = free_loop_minor();
+    let name = format!("loop{minor}");
+    let root = scratch.path("root");
+    let mut args = base_args(&root);
+    args.extend([
+        "--disk".into(),
+        name.clone(),
+        "--nic".into(),
+        "nbfake*".into(),
+    ]);
+    let mut node = Node::start("forge", &args, &root);
+    // No disk yet: boot goes on without a cache.
+    node.wait_event("cache.none", 60);
+
+    // 1. A forged `add` of the very disk the run may write, in the kernel framing,
+    //    and the same in udevd's framing, straight to group 1.
+    let devpath = format!("/devices/virtual/block/{name}");
+    let kernel = format!(
+        "add@{devpath}\0ACTION=add\0DEVPATH={devpath}\0SUBSYSTEM=block\0DEVTYPE=disk\0DEVNAME={name}\0SEQNUM=999999\0"
+    );
+    let ns = node.netns().to_owned();
+    let port = forge_uevent(&ns, kernel.as_bytes());
+    let ue = nodeboot::wire::uevent::parse_kernel(kernel.as_bytes()).unwrap();
+    let port2 = forge_uevent(&ns, &nodeboot::wire::uevent::encode_libudev(&ue));
+    node.wait_for("uevent.dropped (kernel framing)", 10, |v| {
+        v["event"] == "uevent.dropped" && v["sender"] == port
+    });
+    node.wait_for("uevent.dropped (libudev framing)", 10, |v| {
+        v["event"] == "uevent.dropped" && v["sender"] == port2
+    });
+    // 2. rtnetlink noise in nodeboot's namespace.
+    let delivered = forge_rtnetlink(&ns);
+    assert!(
+        delivered >= 1,
+        "the forged link messages never reached the group"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(node.alive(), "nodeboot died after the forged events");
+    let events = node.events();
+    assert!(
+        !events
+            .iter()
+            .any(|v| v["event"] == "disk.seen" && v["disk"] == name.as_str()),
+        "a forged uevent was acted on"
+    );
+    assert!(
+        !events.iter().any(|v| {
+            v.to_string().contains("nbfake0")
+                && matches!(
+                    v["event"].as_str(),
+                    Some("nic.seen" | "nic.carrier" | "dhcp.started")
+                )
+        }),
+        "a forged link message was acted on"
+    );
+
+    // 3. A real kernel event after them is still handled: the disk appears for real
+    //    (a new loop minor: the kernel sends `add`).
+    let image = images::make("ext4", &scratch).unwrap();
+    support::sh(
+        "losetup",
+        &[&format!("/dev/{name}"), &image.display().to_string()],
+    )
+    .unwrap();
+    let lo = Loop {
+        dev: format!("/dev/{name}"),
+    };
+    let seen = node.wait_for("disk.seen of the real disk", 30, |v| {
+        v["event"] == "disk.seen" && v["disk"] == name.as_str()
+    });
+    assert_eq!(seen["verdict"], "in-use", "{seen}");
+    let dropped = node.named("uevent.dropped").len();
+    let status = node.stop();
+    drop(node);
+    drop(lo);
+    let _ = support::sh("losetup", &["-d", &format!("/dev/{name}")]);
+    eprintln!(
+        "forged: {dropped} uevents dropped, {delivered} rtnetlink messages delivered to the group and ignored, then {seen}"
+    );
+    assert!(status.success(), "nodeboot exited {status}");
+}
+
+/// The decisions of a run, with disk names replaced by their image case: final
+/// verdict per disk, the selected disk, and every prepare step in order.
+#[derive(Debug, PartialEq, Eq)]
+struct Decisions {
+    verdicts: BTreeMap<&'static str, String>,
+    selected: Vec<&'static str>,
+    steps: Vec<(String, bool)>,
+    outcome: String,
+}
+
+fn decisions(node: &Node, disks: &[Disk]) -> Decisions {
+    let case_of = |dev: &str| -> &'static str {
+        disks
+            .iter()
+            .find(|d| dev == d.name() || dev.starts_with(&format!("{}p", d.name())))
+            .map(|d| d.case)
+            .unwrap_or("?")
+    };
+    let events = node.events();
+    Decisions {
+        verdicts: verdicts(node, disks),
+        selected: events
+            .iter()
+            .filter(|v| v["event"] == "cache.selected")
+            .map(|v| case_of(v["disk"].as_str().unwrap_or_default()))
+            .collect(),
+        steps: events
+            .iter()
+            .filter(|v| v["event"] == "cache.step")
+            .map(|v| {
+                (
+                    v["step"].as_str().unwrap_or_default().to_owned(),
+                    v["ok"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect(),
+        outcome: events
+            .iter()
+            .find(|v| decided(v))
+            .map(|v| v["event"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+const STORM_DISKS: &[&str] = &["ext4", "zeros", "btrfs-other-label"];
+
+/// One boot over fresh STORM_DISKS; with `storm`, nodeboot runs without
+/// CAP_NET_ADMIN (so SO_RCVBUFFORCE fails and its uevent buffer is only
+/// `net.core.rmem_max`), is stopped right after `boot.start`, and `events` change
+/// uevents are fired at the ext4 disk before it continues.
+fn storm_run(tag: &str, storm: Option<usize>) -> (Decisions, Vec<Value>) {
+    let scratch = Scratch::new(tag);
+    let mut disks = attach(&scratch, STORM_DISKS);
+    let root = scratch.path("root");
+    let args = disk_args(&root, &disks);
+    let wrapper: &[&str] = if storm.is_some() {
+        &["setpriv", "--bounding-set", "-net_admin", "--"]
+    } else {
+        &[]
+    };
+    let mut node = Node::start_wrapped(tag, wrapper, &args, &root, |_| {});
+    if let Some(n) = storm {
+        node.wait_event("boot.start", 30);
+        node.signal(nix::sys::signal::Signal::SIGSTOP);
+        let uevent = format!("/sys/class/block/{}/uevent", disks[0].name());
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            std::fs::write(&uevent, "change").unwrap();
+        }
+        eprintln!("storm: {n} change uevents in {:?}", t0.elapsed());
+        node.signal(nix::sys::signal::Signal::SIGCONT);
+        node.wait_event("uevent.overflow", 60);
+        node.wait_event("resync", 60);
+    }
+    node.wait_for("a cache decision", 180, decided);
+    // Let a late, wrong decision show up.
+    std::thread::sleep(Duration::from_secs(3));
+    let d = decisions(&node, &disks);
+    let events = node.events();
+    let status = node.stop();
+    drop(node);
+    assert!(status.success(), "{tag}: nodeboot exited {status}");
+    let changed = changed(&mut disks);
+    assert_eq!(changed, vec!["zeros"], "{tag}: written images");
+    (d, events)
+}
+
+#[test]
+fn a_uevent_storm_that_overflows_the_socket_changes_no_decision() {
+    if skip_unless_root("storm") {
+        return;
+    }
+    let (calm, _) = storm_run("calm", None);
+    let (stormy, events) = storm_run("storm", Some(20_000));
+    let count = |name: &str| events.iter().filter(|v| v["event"] == name).count();
+    eprintln!(
+        "storm: {} overflow, {} resync, {} disk.seen, {} records\ncalm:  {calm:?}\nstorm: {stormy:?}",
+        count("uevent.overflow"),
+        count("resync"),
+        count("disk.seen"),
+        events.len()
+    );
+    assert_eq!(calm.outcome, "cache.ready", "{calm:?}");
+    assert_eq!(calm, stormy, "the storm changed a decision");
+    assert_eq!(
+        stormy.steps.iter().filter(|(s, _)| s == "mkfs").count(),
+        1,
+        "formatted twice"
+    );
+}
+
+/// Power cut during a prepare: nodeboot is killed (SIGKILL) right after `step`
+/// succeeded; the next boot over the same disks finishes the prepare on the same
+/// disk, formats at most once more only if mkfs had not completed, and never
+/// touches the second blank disk.
+fn power_cut_after(step: &str) {
+    let scratch = Scratch::new(&format!("cut-{step}"));
+    let mut disks = attach(&scratch, &["zeros", "zeros"]);
+    // Two blank SSDs from the same case: tell them apart by device.
+    let root = scratch.path("root");
+    let args = disk_args(&root, &disks);
+    let mut first = Node::start("cut1", &args, &root);
+    let done = first.wait_for(&format!("cache.step {step}"), 120, |v| {
+        v["event"] == "cache.step" && v["step"] == step && v["ok"] == true
+    });
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = first.stop();
+    let chosen = done["device"].as_str().unwrap_or_default().to_owned();
+    let mkfs_before = first
+        .named("cache.step")
+        .iter()
+        .filter(|v| v["step"] == "mkfs" && v["ok"] == true)
+        .count();
+    drop(first);
+    let mut second = Node::start("cut2", &args, &root);
+    let end = second.wait_for("a cache decision", 120, decided);
+    std::thread::sleep(Duration::from_secs(2));
+    let events = second.events();
+    let st = second.stop();
+    drop(second);
+    let mkfs_after = events
+        .iter()
+        .filter(|v| v["event"] == "cache.step" && v["step"] == "mkfs")
+        .count();
+    let resumed: Vec<_> = events
+        .iter()
+        .filter(|v| matches!(v["event"].as_str(), Some("cache.resumed" | "cache.found")))
+        .collect();
+    eprintln!("power cut after {step} on {chosen}: next boot {end}; {resumed:?}");
+    assert!(st.success());
+    assert_eq!(end["event"], "cache.ready", "{step}: {end}");
+    let disk_of = |dev: &str| {
+        disks
+            .iter()
+            .position(|d| dev == d.name() || dev.starts_with(&format!("{}p", d.name())))
+    };
+    assert_eq!(
+        disk_of(end["device"].as_str().unwrap_or_default()),
+        disk_of(&chosen),
+        "{step}: the second boot finished on another disk"
+    );
+    assert!(
+        !resumed.is_empty(),
+        "{step}: the second boot did not recognise the prepare"
+    );
+    assert!(
+        mkfs_before + mkfs_after <= 1,
+        "{step}: formatted twice ({mkfs_before} + {mkfs_after})"
+    );
+    let other = 1 - disk_of(&chosen).unwrap();
+    for d in disks.iter_mut() {
+        d.lo.take();
+    }
+    assert_eq!(
+        sha256(&disks[other].image),
+        disks[other].before,
+        "{step}: the other blank disk was written"
+    );
+}
+
+#[test]
+fn a_power_cut_after_partitioning_is_finished_on_the_same_disk() {
+    if skip_unless_root("power cut") {
+        return;
+    }
+    power_cut_after("partition");
+}
+
+#[test]
+fn a_power_cut_after_mkfs_is_finished_without_formatting_again() {
+    if skip_unless_root("power cut") {
+        return;
+    }
+    power_cut_after("mkfs");
+}

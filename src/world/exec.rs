@@ -137,13 +137,15 @@ fn plain_node_path(path: &str) -> bool {
             .all(|c| !matches!(c, std::path::Component::ParentDir))
 }
 
-/// Effects a dry run still carries out: they only look.
+/// Effects a dry run still carries out: they only look at this machine. Reachability
+/// probes are not among them: a dry run on a developer machine must send no traffic
+/// (the default targets are public addresses), so they are answered as dry-run
+/// successes like every other effect.
 fn read_only(effect: &Effect) -> bool {
     matches!(
         effect,
         Effect::ProbeDisk { .. }
             | Effect::ListSubvolumes { .. }
-            | Effect::Connect { .. }
             | Effect::Cancel { .. }
             | Effect::Shutdown { .. }
     )

@@ -336,6 +336,10 @@ fn forged_events_are_dropped_and_a_real_one_after_them_is_handled() {
         delivered >= 1,
         "the forged link messages never reached the group"
     );
+    // Dropped and said so on the stream, like forged uevents.
+    node.wait_for("rtnl.dropped", 10, |v| {
+        v["event"] == "rtnl.dropped" && v["sender"].as_u64().is_some_and(|p| p != 0)
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert!(node.alive(), "nodeboot died after the forged events");
     let events = node.events();

@@ -193,6 +193,9 @@ pub enum Event {
 
     #[serde(rename = "uevent.dropped")]
     UeventDropped { reason: String, sender: u32 },
+    /// An rtnetlink message not sent by the kernel was dropped.
+    #[serde(rename = "rtnl.dropped")]
+    RtnlDropped { reason: String, sender: u32 },
     #[serde(rename = "uevent.overflow")]
     UeventOverflow {},
     #[serde(rename = "resync")]
@@ -240,6 +243,7 @@ impl Event {
             | Event::ModuleLoad { ok: false, .. }
             | Event::CachePruned { ok: false, .. }
             | Event::UeventDropped { .. }
+            | Event::RtnlDropped { .. }
             | Event::UeventOverflow {}
             | Event::ServiceRestarting { .. }
             | Event::DhcpRestarting { .. } => Level::Warn,

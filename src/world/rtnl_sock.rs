@@ -37,6 +37,10 @@ pub enum RtnlEvent {
     },
     /// Notifications were lost (ENOBUFS): redump.
     Overflow,
+    /// A message from a sender that is not the kernel (port ≠ 0): dropped.
+    Forged {
+        sender: u32,
+    },
 }
 
 /// Which dump is running, so the address dump follows the link dump.
@@ -123,7 +127,9 @@ impl RtnlSocket {
             match self.socket.recv_from(&mut slice, 0) {
                 Ok((len, addr)) => {
                     if addr.port_number() != 0 {
-                        return Ok(Some(Vec::new())); // only the kernel speaks here
+                        // Only the kernel speaks here: say so, act on nothing.
+                        let sender = addr.port_number();
+                        return Ok(Some(vec![RtnlEvent::Forged { sender }]));
                     }
                     let bytes = self.buf.get(..len).unwrap_or_default();
                     return Ok(Some(events_of(bytes)));

@@ -192,6 +192,10 @@ impl<C: Core> World<C> {
                     }
                 }
             }
+            RtnlEvent::Forged { sender } => self.log(Event::RtnlDropped {
+                reason: "sender is not the kernel".into(),
+                sender,
+            }),
             RtnlEvent::Overflow => {
                 self.world_error(WorldError::Recv {
                     socket: "rtnetlink",

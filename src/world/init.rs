@@ -101,27 +101,7 @@ pub fn mount_points(proc_mounts: &str) -> Vec<String> {
 
 /// `/proc/self/mounts` writes space, tab, newline and backslash as `\040` etc.
 fn unescape_mount_field(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| b == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|s| u8::from_str_radix(s, 8).ok());
-        match octal {
-            Some(c) => {
-                out.push(c);
-                i += 4;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::effects::mountinfo::unescape(field)
 }
 
 /// The specs of `plan` whose target is not already mounted.

@@ -19,7 +19,7 @@ mod block;
 mod copy;
 mod error;
 mod mount;
-mod mountinfo;
+pub mod mountinfo;
 mod partition;
 mod probe;
 mod subvolume;

@@ -44,8 +44,9 @@ fn parse_line(line: &str) -> Option<MountEntry> {
     })
 }
 
-/// The kernel writes space, tab, newline and backslash as `\ooo` octal escapes.
-fn unescape(field: &str) -> String {
+/// The kernel writes space, tab, newline and backslash as `\ooo` octal escapes (in
+/// `/proc/self/mountinfo` and `/proc/self/mounts` alike).
+pub fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -116,7 +116,8 @@ pub fn connect_probes_open_and_closed_ports() {
         ],
         _ => Vec::new(),
     });
-    let w = start(quiet_settings(), None, react);
+    // A dry run sends no probes: this needs a live world (loopback only).
+    let w = start(quiet_settings_live(), None, react);
     let done = |id: u64| move |i: &Input| matches!(i, Input::EffectDone { id: EffectId(x), .. } if *x == id);
     let ok = w.wait_input("open port", done(1));
     assert!(

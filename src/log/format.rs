@@ -5,6 +5,7 @@
 
 use super::fields::Fields;
 use crate::core::event::Level;
+use crate::time::UtcTime;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -120,32 +121,12 @@ fn push_json_str(out: &mut String, s: &str) {
 /// RFC 3339 UTC with milliseconds (`2026-11-26T00:57:20.123Z`) for microseconds
 /// since the Unix epoch.
 pub fn rfc3339_millis(unix_us: u64) -> String {
-    let secs = unix_us / 1_000_000;
+    let t = UtcTime::from_unix_secs(unix_us / 1_000_000);
     let millis = (unix_us % 1_000_000) / 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! order: the newest are the greatest. Names not of this form (an operator's own
 //! subvolume) are never pruned.
 
+use crate::time::UtcTime;
+
 /// The name for a subvolume created at `unix_secs`, not among `taken`.
 pub fn log_name(unix_secs: u64, taken: &[String]) -> String {
     let base = timestamp(unix_secs);
@@ -26,30 +28,11 @@ pub fn log_name(unix_secs: u64, taken: &[String]) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time.
 pub fn timestamp(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let t = UtcTime::from_unix_secs(unix_secs);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, restricted to dates from the epoch on).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097; // day of era, 0..=146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st
-    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The sort key of a log subvolume name, `None` for names we did not make.

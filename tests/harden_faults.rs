@@ -165,6 +165,7 @@ fn nic() -> Input {
             flags: IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
             kind: None,
             mac: Some("52:54:00:12:34:56".into()),
+            operstate: None,
         },
     }
 }

@@ -315,3 +315,43 @@ fn gate_opens_at_timeout_without_targets() {
     );
     assert!(run.stop().success());
 }
+
+#[test]
+fn a_carrier_the_kernel_never_confirms_is_held_then_trusted() {
+    if !require_root(
+        "a_carrier_the_kernel_never_confirms_is_held_then_trusted",
+        TOOLS,
+    ) {
+        return;
+    }
+    // An ifb link has carrier from the start and no link detection: once up, its
+    // flags say LOWER_UP|RUNNING and its operstate stays `unknown` for good, as a
+    // virtio NIC's does for a moment after it registers.
+    let node = Netns::new("n");
+    node.ip(&["link", "add", "nbi0", "type", "ifb"]);
+    let mut run = NodebootRun::start(
+        &node,
+        RunConfig {
+            nics: vec!["nbi*".into()],
+            rules: vec![
+                ("network.toml", network_rules(None)),
+                ("gate.toml", gate_rules(&[], "1h")),
+            ],
+            ..Default::default()
+        },
+    );
+    let held = run.wait_for("nic.carrier_unconfirmed", &[("nic", "nbi0")], SOON);
+    assert_eq!(held["level"], "debug", "{held}");
+    let carrier = run.wait_for("nic.carrier", &[("nic", "nbi0"), ("up", "true")], SOON);
+    // The default `carrier_confirm` (2 s), on the stream's own clock.
+    let held_ms = carrier["unconfirmed_ms"].as_u64().unwrap();
+    assert!((2_000..3_000).contains(&held_ms), "{carrier}");
+    run.wait_for("dhcp.started", &[("nic", "nbi0")], SOON);
+    let records = run.records();
+    assert!(
+        index_of(&records, "nic.carrier_unconfirmed", &[("nic", "nbi0")])
+            < index_of(&records, "nic.carrier", &[("nic", "nbi0")])
+    );
+    assert_eq!(run.find("dhcp.started", &[("nic", "nbi0")]).len(), 1);
+    assert!(run.stop().success());
+}

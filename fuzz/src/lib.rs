@@ -556,8 +556,8 @@ mod core_impl {
     use nodeboot::core::Reactor;
     use nodeboot::core::action::{Action, ChildRole, Effect, EffectId};
     use nodeboot::core::input::{
-        DiskProbe, EffectOutput, ExitStatus, Input, LinkState, Mode, PartitionEntry, SignalKind,
-        Stream,
+        DiskProbe, EffectOutput, ExitStatus, Input, LinkState, Mode, OperState, PartitionEntry,
+        SignalKind, Stream,
     };
     use nodeboot::core::policy::{Policy, ServiceSpec};
     use nodeboot::time::Instant;
@@ -740,6 +740,9 @@ mod core_impl {
                             | (u32::from(b.next().unwrap_or(0)) << 12),
                         kind: b.bit().then(|| "veth".into()),
                         mac: None,
+                        operstate: b
+                            .bit()
+                            .then(|| OperState::from_kernel(b.next().unwrap_or(0) % 8)),
                     },
                 }),
                 5 => Some(Input::LinkRemoved {

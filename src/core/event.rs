@@ -118,7 +118,18 @@ pub enum Event {
         reason: String,
     },
     #[serde(rename = "nic.carrier")]
-    NicCarrier { nic: String, up: bool },
+    NicCarrier {
+        nic: String,
+        up: bool,
+        /// Carrier the kernel had not confirmed (operstate unknown), accepted after
+        /// holding it this long without a contradiction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unconfirmed_ms: Option<u64>,
+    },
+    /// The flags show a carrier the kernel has not confirmed (operstate unknown):
+    /// held for `carrier_confirm` before it counts.
+    #[serde(rename = "nic.carrier_unconfirmed")]
+    NicCarrierUnconfirmed { nic: String },
     #[serde(rename = "nic.renamed")]
     NicRenamed { from: String, to: String },
     #[serde(rename = "nic.removed")]
@@ -250,6 +261,7 @@ impl Event {
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
             Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
             Event::ChildOutput { .. }
+            | Event::NicCarrierUnconfirmed { .. }
             | Event::GateProbe { .. }
             | Event::ModuleLoad { .. }
             | Event::EffectDryRun { .. } => Level::Debug,

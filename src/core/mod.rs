@@ -156,7 +156,9 @@ impl Reactor {
                 Timer::SettleQuiet | Timer::SettleDeadline | Timer::PartitionWait => {
                     self.cache.on_timer(cx, &timer)
                 }
-                Timer::DhcpGiveUp(_) | Timer::DhcpRestart(_) => self.net.on_timer(cx, &timer),
+                Timer::CarrierConfirm(_) | Timer::DhcpGiveUp(_) | Timer::DhcpRestart(_) => {
+                    self.net.on_timer(cx, &timer)
+                }
                 Timer::GateDeadline | Timer::GateRetry | Timer::ProbeTimeout(_) => {
                     self.gate.on_timer(cx, &timer)
                 }

@@ -59,6 +59,10 @@ pub struct NetPolicy {
     pub allow: Option<Vec<String>>,
     /// DHCP client command; `{nic}` is replaced by the interface name.
     pub dhcp_command: Vec<String>,
+    /// How long a carrier the kernel has not confirmed (flags up, operstate
+    /// unknown) must last before a client starts on it.
+    #[serde(with = "duration_ms")]
+    pub carrier_confirm: Duration,
     /// A client with no lease this long after it started is given up.
     #[serde(with = "duration_ms")]
     pub give_up: Duration,
@@ -153,6 +157,7 @@ impl Default for NetPolicy {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            carrier_confirm: Duration::from_secs(2),
             give_up: Duration::from_secs(30),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),

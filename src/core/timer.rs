@@ -14,6 +14,8 @@ pub enum Timer {
     SettleDeadline,
     /// The cache's new partition did not show up after `AddPartition`.
     PartitionWait,
+    /// The NIC (by ifindex) has shown an unconfirmed carrier for `carrier_confirm`.
+    CarrierConfirm(u32),
     /// A DHCP client on this NIC has had no lease for `give_up`.
     DhcpGiveUp(String),
     /// Restart the DHCP client of this NIC after its backoff.

@@ -285,6 +285,7 @@ mod tests {
                 event: Event::NicCarrier {
                     nic: "eth0".into(),
                     up: i % 2 == 0,
+                    unconfirmed_ms: None,
                 },
             });
         }

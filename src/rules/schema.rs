@@ -110,6 +110,10 @@ pub(crate) static NETWORK_KEYS: &[Key<Policy>] = &[
         field: Field::List(|p| &mut p.net.dhcp_command),
     },
     Key {
+        name: "carrier_confirm",
+        field: Field::Dur(|p| &mut p.net.carrier_confirm, MINUTE),
+    },
+    Key {
         name: "give_up",
         field: Field::Dur(|p| &mut p.net.give_up, MINUTE.saturating_mul(10)),
     },

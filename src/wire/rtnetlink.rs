@@ -9,7 +9,7 @@
 
 use super::bytes;
 use super::{Error, Result};
-use crate::core::input::LinkState;
+use crate::core::input::{LinkState, OperState};
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
@@ -119,10 +119,14 @@ fn link_state(link: &LinkMessage) -> LinkState {
         flags: link.header.flags.bits(),
         kind: None,
         mac: None,
+        operstate: None,
     };
     for attr in &link.attributes {
         match attr {
             LinkAttribute::IfName(name) => state.name = name.clone(),
+            LinkAttribute::OperState(operstate) => {
+                state.operstate = Some(OperState::from_kernel(u8::from(*operstate)));
+            }
             LinkAttribute::Address(mac) => state.mac = Some(mac_text(mac)),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
@@ -169,6 +173,7 @@ fn mac_text(mac: &[u8]) -> String {
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
 const NLA_TYPE_MASK: u16 = 0x3FFF;
@@ -196,10 +201,12 @@ fn link_fallback(msg: &[u8]) -> Option<LinkState> {
         flags,
         kind: None,
         mac: None,
+        operstate: None,
     };
     for (kind, value) in attrs(body.get(IFINFOMSG_LEN..)?) {
         match kind {
             IFLA_IFNAME => state.name = bytes::cstr(value),
+            IFLA_OPERSTATE => state.operstate = value.first().map(|v| OperState::from_kernel(*v)),
             IFLA_ADDRESS => state.mac = Some(mac_text(value)),
             IFLA_LINKINFO => {
                 for (k, v) in attrs(value) {

@@ -34,6 +34,8 @@ fn link_with_carrier() {
     assert!(l.carrier() && l.admin_up());
     assert_eq!(l.kind.as_deref(), Some("veth"));
     assert_eq!(l.mac.as_deref(), Some("02:00:00:00:00:01"));
+    assert_eq!(l.operstate, Some(OperState::Up));
+    assert!(!l.carrier_unconfirmed());
 }
 
 #[test]
@@ -44,6 +46,7 @@ fn link_down_no_carrier() {
     assert_eq!((l.index, l.name.as_str()), (2, "nbw1"));
     assert!(!l.carrier() && !l.admin_up());
     assert_eq!(l.mac.as_deref(), Some("02:00:00:00:00:02"));
+    assert_eq!(l.operstate, Some(OperState::Down));
 }
 
 #[test]
@@ -74,6 +77,10 @@ fn dump_of_three_links_then_done() {
     );
     let RtEvent::Link(lo) = &v[0] else { panic!() };
     assert!(lo.loopback());
+    // The capture's `lo` was admin-down: the kernel reports `down` for any link
+    // that is not running, whatever it computed before.
+    assert_eq!(lo.operstate, Some(OperState::Down));
+    assert!(!lo.carrier_unconfirmed());
     assert_eq!(one(DONE), RtEvent::Done);
     // Two datagrams glued together are still walked message by message.
     let glued = [DUMP_LINKS, DONE].concat();

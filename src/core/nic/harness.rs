@@ -33,6 +33,7 @@ pub(crate) fn link(index: u32, name: &str, flags: u32) -> LinkState {
         flags,
         kind: None,
         mac: None,
+        operstate: None,
     }
 }
 

@@ -51,6 +51,9 @@ struct Nic {
     reason: String,
     admin_up: bool,
     carrier: bool,
+    /// Since when the flags have shown a carrier the kernel has not confirmed
+    /// (operstate unknown); `carrier` stays false until `carrier_confirm` has passed.
+    carrier_pending: Option<Instant>,
     /// We asked for admin-up and have not seen the link up since.
     up_requested: bool,
     /// IPv4 addresses currently on the link.
@@ -103,6 +106,7 @@ impl Network {
                     reason,
                     admin_up: false,
                     carrier: false,
+                    carrier_pending: None,
                     up_requested: false,
                     addresses: BTreeSet::new(),
                     client: None,
@@ -144,6 +148,7 @@ impl Network {
             return;
         };
         stop_client(cx, &mut self.clients, &mut nic, "removed");
+        cx.cancel_timer(&Timer::CarrierConfirm(index));
         cx.log(Event::NicRemoved { nic: nic.name });
     }
 
@@ -250,6 +255,14 @@ impl Network {
 
     pub fn on_timer(&mut self, cx: &mut Ctx, timer: &Timer) {
         match timer {
+            Timer::CarrierConfirm(index) => {
+                if let Some(nic) = self.nics.get_mut(index)
+                    && let Some(since) = nic.carrier_pending.take()
+                {
+                    set_carrier(cx, nic, true, Some(cx.now.millis_since(since)));
+                    self.reconcile(cx, *index);
+                }
+            }
             Timer::DhcpGiveUp(name) => self.give_up(cx, name),
             Timer::DhcpRestart(name) => {
                 if let Some(index) = self.index_of(name) {
@@ -285,7 +298,11 @@ impl Network {
         if !nic.managed {
             return format!("{head}: unmanaged ({})", nic.reason);
         }
-        let carrier = if nic.carrier { "up" } else { "down" };
+        let carrier = match (nic.carrier, nic.carrier_pending) {
+            (true, _) => "up",
+            (false, Some(_)) => "unconfirmed",
+            (false, None) => "down",
+        };
         let client = match nic.client.and_then(|id| self.clients.get(&id)) {
             Some(c) => match (&c.leased, c.pid) {
                 (Some(address), Some(pid)) => format!("dhcp leased {address} (pid {pid})"),
@@ -322,20 +339,30 @@ impl Network {
             );
             self.link_ups.insert(id, nic.name.clone());
         }
-        let carrier = link.carrier();
-        if carrier != nic.carrier {
-            nic.carrier = carrier;
-            if nic.managed {
-                cx.log(Event::NicCarrier {
-                    nic: nic.name.clone(),
-                    up: carrier,
-                });
+        // A carrier the kernel has not confirmed is held until it has lasted
+        // `carrier_confirm` (timer `CarrierConfirm`); anything else applies at once.
+        let reported = link.carrier();
+        let hold = reported
+            && !nic.carrier
+            && link.carrier_unconfirmed()
+            && !self.policy.carrier_confirm.is_zero();
+        if hold {
+            if nic.carrier_pending.is_none() {
+                nic.carrier_pending = Some(cx.now);
+                if nic.managed {
+                    cx.log(Event::NicCarrierUnconfirmed {
+                        nic: nic.name.clone(),
+                    });
+                }
+                let at = cx.now + self.policy.carrier_confirm;
+                cx.set_timer(Timer::CarrierConfirm(link.index), at);
             }
-            if !carrier {
-                // A give-up lasts until the carrier goes down and comes back.
-                nic.gave_up = false;
-            }
+            return;
         }
+        if nic.carrier_pending.take().is_some() {
+            cx.cancel_timer(&Timer::CarrierConfirm(link.index));
+        }
+        set_carrier(cx, nic, reported, None);
     }
 
     /// Make the NIC's client match what it wants: start one, or stop the one it has.
@@ -417,6 +444,25 @@ impl Network {
             .iter()
             .find(|(_, nic)| nic.name == name)
             .map(|(index, _)| *index)
+    }
+}
+
+/// Record a carrier change; `unconfirmed_ms` says it was accepted after a hold.
+fn set_carrier(cx: &mut Ctx, nic: &mut Nic, carrier: bool, unconfirmed_ms: Option<u64>) {
+    if carrier == nic.carrier {
+        return;
+    }
+    nic.carrier = carrier;
+    if nic.managed {
+        cx.log(Event::NicCarrier {
+            nic: nic.name.clone(),
+            up: carrier,
+            unconfirmed_ms,
+        });
+    }
+    if !carrier {
+        // A give-up lasts until the carrier goes down and comes back.
+        nic.gave_up = false;
     }
 }
 

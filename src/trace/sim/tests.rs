@@ -141,6 +141,7 @@ fn children_lease_crash_and_die_when_killed() {
             flags: IFF_LOWER_UP | IFF_RUNNING,
             kind: None,
             mac: None,
+            operstate: None,
         },
     });
     let spawn = |id| {

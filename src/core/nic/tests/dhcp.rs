@@ -29,7 +29,8 @@ fn cable_plugged_at_40s_starts_the_client_then_and_a_lease_cancels_give_up() {
                 40_000,
                 Event::NicCarrier {
                     nic: "eth0".into(),
-                    up: true
+                    up: true,
+                    unconfirmed_ms: None,
                 }
             ),
             (

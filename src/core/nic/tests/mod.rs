@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod carrier;
 mod dhcp;
 
 use super::harness::{ADMIN_UP, CARRIER, DOWN, Harness, link};

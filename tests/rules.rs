@@ -92,6 +92,7 @@ fn good_directory_sets_every_kind_of_value() {
     assert_eq!(p.cache.label, "test-cache");
     assert_eq!(p.cache.settle_quiet, Duration::from_millis(500));
     assert_eq!(p.cache.settle_max, Duration::from_secs(20));
+    assert_eq!(p.cache.partition_wait, Duration::from_secs(45));
     assert_eq!(p.cache.keep_logs, 3);
     assert_eq!(p.cache.exclude, s(&["sdz", "nvme1n*"]));
     assert_eq!(p.cache.allow, Some(s(&["loop*"])));
@@ -214,6 +215,11 @@ fn semantic_errors_point_at_the_bad_value() {
             5,
             "`settle_max`: invalid duration \"forever\"",
         ),
+        (
+            "cache.toml",
+            6,
+            "`partition_wait`: 1h is too long (at most 5m)",
+        ),
         // The bad element of a multi-line list, not the key.
         ("gate.toml", 3, "target \"1.1.1.1\" is not host:port"),
         (
@@ -318,7 +324,7 @@ fn cmdline_overrides_rules_keys() {
                 nodeboot.settle=3s nodeboot.giveup=45 nodeboot.keep_logs=4 nodeboot.nic=eth*,en* \
                 nodeboot.nic.exclude=eth9 nodeboot.disk.exclude=sdz,sdy nodeboot.label=other \
                 \"nodeboot.dhcp=dhclient,-d,{nic}\" nodeboot.modprobe=0 nodeboot.cache.settle_max=20s \
-                nodeboot.network.backoff_max=2m nodeboot.rules=/etc/rules -- nodeboot.gate=99";
+                nodeboot.cache.partition_wait=30s nodeboot.network.backoff_max=2m nodeboot.rules=/etc/rules -- nodeboot.gate=99";
     let errors = cmdline::apply(&mut p, line);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(p.gate.targets, s(&["10.0.0.1:80", "[::1]:443"]));
@@ -329,6 +335,7 @@ fn cmdline_overrides_rules_keys() {
     );
     assert_eq!(p.cache.settle_quiet, Duration::from_secs(3));
     assert_eq!(p.cache.settle_max, Duration::from_secs(20));
+    assert_eq!(p.cache.partition_wait, Duration::from_secs(30));
     assert_eq!(p.net.give_up, Duration::from_secs(45));
     assert_eq!(p.cache.keep_logs, 4);
     assert_eq!(p.net.include, s(&["eth*", "en*"]));

@@ -60,6 +60,11 @@ pub enum Effect {
         fstype: String,
         options: String,
     },
+    /// Unmount `target` (a node path), undoing a `Mount` of `source`: only when the
+    /// mount visible there is from `source`; nothing of `source` mounted there is
+    /// success (nothing to undo). A busy mount is detached (`MNT_DETACH`), so it is
+    /// gone from the mount table even while something still holds a file on it.
+    Unmount { source: String, target: String },
     /// Create a btrfs subvolume at `path` (parents must exist); success if it exists.
     CreateSubvolume { path: String },
     /// List the subvolumes directly under `path`. Answered with `EffectOutput::Subvolumes`.

@@ -33,6 +33,10 @@ pub struct CachePolicy {
     /// Upper bound on settling, counted from coldplug done.
     #[serde(with = "duration_ms")]
     pub settle_max: Duration,
+    /// How long the new partition's device may take to appear (its `add` uevent and
+    /// probe) after `add-partition`, before the prepare fails.
+    #[serde(with = "duration_ms")]
+    pub partition_wait: Duration,
     /// How many `logs/<timestamp>` subvolumes to keep, this boot's included.
     pub keep_logs: usize,
     /// Disk name patterns never considered (`*` and `?` globs).
@@ -126,6 +130,7 @@ impl Default for CachePolicy {
             log_mount: "/var/log".into(),
             settle_quiet: Duration::from_secs(2),
             settle_max: Duration::from_secs(10),
+            partition_wait: Duration::from_secs(10),
             keep_logs: 10,
             exclude: Vec::new(),
             allow: None,

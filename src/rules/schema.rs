@@ -67,6 +67,10 @@ pub(crate) static CACHE_KEYS: &[Key<Policy>] = &[
         field: Field::Dur(|p| &mut p.cache.settle_max, MINUTE.saturating_mul(30)),
     },
     Key {
+        name: "partition_wait",
+        field: Field::Dur(|p| &mut p.cache.partition_wait, MINUTE.saturating_mul(5)),
+    },
+    Key {
         name: "keep_logs",
         field: Field::Count(|p| &mut p.cache.keep_logs, 1, 1000),
     },

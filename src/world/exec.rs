@@ -181,10 +181,12 @@ pub fn check(effect: &Effect, confine: &Confinement, pid1: bool) -> Result<(), S
         Effect::WritePartitionTable { disk: d, .. } | Effect::AddPartition { disk: d, .. } => {
             disk(d)
         }
-        Effect::Mount { source, .. } => match source.strip_prefix("/dev/") {
-            Some(dev) => disk(dev),
-            None => Ok(()),
-        },
+        Effect::Mount { source, .. } | Effect::Unmount { source, .. } => {
+            match source.strip_prefix("/dev/") {
+                Some(dev) => disk(dev),
+                None => Ok(()),
+            }
+        }
         Effect::SetLinkUp { nic: n, .. } => nic(n),
         Effect::Spawn {
             role: ChildRole::Dhcp { nic: n },

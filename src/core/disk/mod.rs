@@ -188,7 +188,7 @@ impl Cache {
             }
             Timer::PartitionWait => {
                 if let Phase::Active(prepare) = &mut self.phase {
-                    let progress = prepare.on_partition_timeout(cx);
+                    let progress = prepare.on_partition_timeout(cx, self.policy.partition_wait);
                     self.on_progress(cx, progress);
                 }
             }

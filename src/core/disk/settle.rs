@@ -123,7 +123,7 @@ impl Cache {
                 if let Phase::Active(p) = &self.phase {
                     self.phase = Phase::Failed {
                         device: p.device.clone(),
-                        step: p.step.name().into(),
+                        step: p.failed_step().unwrap_or(p.step).name().into(),
                     };
                 }
                 self.note_settled(cx);

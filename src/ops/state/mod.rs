@@ -117,6 +117,11 @@ impl NodeState {
                     ok,
                     ms: u64_field(r, "ms").unwrap_or(0),
                 });
+                // After `cache.failed` come the undo steps (`unmount-*`): kept in
+                // the history, while `step` and `error` keep saying what failed.
+                if c.state == CacheState::Failed {
+                    return;
+                }
                 c.step = Some(step);
                 if let Some(d) = owned(r, "device") {
                     c.device = Some(d);

@@ -107,6 +107,29 @@ fn cache_failure_none_and_reuse() {
     assert_eq!(failed.cache.error.as_deref(), Some("mount: EIO"));
     assert_eq!(failed.cache.step.as_deref(), Some("mount"));
 
+    // The undo after a failure is history; the failure stays what status shows.
+    let undone = fold(&[
+        rec(
+            20,
+            "cache.step",
+            json!({"step": "copy-logs", "device": "sda1", "ok": false, "ms": 3, "error": "ENOSPC"}),
+        ),
+        rec(
+            21,
+            "cache.failed",
+            json!({"device": "sda1", "step": "copy-logs", "error": "ENOSPC"}),
+        ),
+        rec(
+            40,
+            "cache.step",
+            json!({"step": "unmount-pool", "device": "sda1", "ok": false, "ms": 19, "error": "EBUSY"}),
+        ),
+    ]);
+    assert_eq!(undone.cache.state, CacheState::Failed);
+    assert_eq!(undone.cache.step.as_deref(), Some("copy-logs"));
+    assert_eq!(undone.cache.error.as_deref(), Some("ENOSPC"));
+    assert_eq!(undone.cache.steps.len(), 2);
+
     let none = fold(&[rec(0, "cache.none", json!({"reason": "no unused disk"}))]);
     assert_eq!(none.cache.state, CacheState::None);
     assert_eq!(none.cache.reason.as_deref(), Some("no unused disk"));

@@ -20,7 +20,9 @@ impl Sim {
             Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
                 disk.as_str()
             }
-            Effect::Mount { source, .. } => source.trim_start_matches("/dev/"),
+            Effect::Mount { source, .. } | Effect::Unmount { source, .. } => {
+                source.trim_start_matches("/dev/")
+            }
             _ => return None,
         };
         self.disks

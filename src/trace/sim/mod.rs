@@ -230,6 +230,7 @@ impl Sim {
             }
             Effect::Mkfs { device, label } => self.mkfs(device, label),
             Effect::Mount { source, fstype, .. } => self.mount(source, fstype),
+            Effect::Unmount { .. } => Ok(EffectOutput::Done),
             Effect::CreateSubvolume { path } => {
                 self.subvolumes
                     .insert(path.trim_end_matches('/').to_owned());

@@ -4,7 +4,7 @@
 //! in the loop itself (spawn, kill, connect, link up, shutdown), as an external
 //! command run as an internal child (mkfs.btrfs, modprobe: success = exit 0), or as a
 //! blocking function on the worker thread (`run_blocking`: probes, GPT, BLKPG, mount,
-//! subvolumes, copies). Every plan is checked against the [`Confinement`] first, and
+//! unmount, subvolumes, copies). Every plan is checked against the [`Confinement`] first, and
 //! `run_blocking` checks again (it may be called without `plan`).
 //!
 //! Safety rules, enforced here whatever the core decided:
@@ -71,6 +71,7 @@ fn classify(effect: &Effect, confine: &Confinement) -> Plan {
         | Effect::WritePartitionTable { .. }
         | Effect::AddPartition { .. }
         | Effect::Mount { .. }
+        | Effect::Unmount { .. }
         | Effect::CreateSubvolume { .. }
         | Effect::ListSubvolumes { .. }
         | Effect::DeleteSubvolume { .. }
@@ -129,6 +130,11 @@ fn check(effect: &Effect, confine: &Confinement) -> Result<()> {
             block::check_node_path(target)?;
             dry(format!("mount {source} on {target}"))
         }
+        Effect::Unmount { source, target } => {
+            block::ensure_allowed(confine, block::device_name(source))?;
+            block::check_node_path(target)?;
+            dry(format!("unmount {source} from {target}"))
+        }
         Effect::CreateSubvolume { path } => {
             block::check_node_path(path)?;
             dry(format!("create subvolume {path}"))
@@ -181,6 +187,9 @@ fn run(effect: &Effect, confine: &Confinement) -> Result<EffectOutput> {
             fstype,
             options,
         } => mount::mount(confine, source, target, fstype, options).map(|()| EffectOutput::Done),
+        Effect::Unmount { source, target } => {
+            mount::unmount(confine, source, target).map(|()| EffectOutput::Done)
+        }
         Effect::CreateSubvolume { path } => {
             subvolume::create(confine, path).map(|()| EffectOutput::Done)
         }

@@ -1,12 +1,16 @@
 //! `Mount`: make the target directory (under the confinement root), then mount
 //! `/dev/<source>` there. Already mounted there from the same source is success, so a
 //! resumed prepare does not stack mounts.
+//!
+//! `Unmount` undoes such a mount: only when the mount visible on the target is from the
+//! same source, so it never takes away a mount that is not ours. Nothing of the source
+//! mounted there is success (idempotent, like every step). A busy mount is detached.
 
 use super::block;
 use super::error::{EffectError, Result};
 use super::mountinfo;
 use crate::world::confine::Confinement;
-use nix::mount::MsFlags;
+use nix::mount::{MntFlags, MsFlags};
 use std::path::Path;
 
 /// Generic mount options become flags; the rest is filesystem data (`subvol=cache`).
@@ -75,6 +79,46 @@ pub fn mount(
             e,
         )
     })
+}
+
+pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> {
+    let source = block::device_name(source);
+    block::check_name(source)?;
+    block::check_node_path(target)?;
+    let target_path = confine.path(target);
+    let real_target = match std::fs::canonicalize(&target_path) {
+        Ok(p) => p,
+        // No directory, so nothing mounted on it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(EffectError::io("canonicalize", &target_path, e)),
+    };
+    block::ensure_under_root(confine, &real_target)?;
+    let dev_path = confine.dev(source);
+    let entries = mountinfo::read()
+        .map_err(|e| EffectError::io("read", Path::new("/proc/self/mountinfo"), e))?;
+    let alt = format!("/dev/{source}");
+    let dev = dev_path.to_string_lossy();
+    // The last mount on a directory is the one visible there.
+    match entries.iter().rev().find(|e| e.mount_point == real_target) {
+        None => return Ok(()),
+        Some(e) if e.source == dev || e.source == alt => {}
+        Some(e) => {
+            return Err(EffectError::Refused(format!(
+                "{} is mounted from {}, not {dev}",
+                real_target.display(),
+                e.source
+            )));
+        }
+    }
+    let object = || format!("{}", real_target.display());
+    match nix::mount::umount2(real_target.as_path(), MntFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EBUSY) => {
+            nix::mount::umount2(real_target.as_path(), MntFlags::MNT_DETACH)
+                .map_err(|e| EffectError::sys("umount (detach)", object(), e))
+        }
+        Err(e) => Err(EffectError::sys("umount", object(), e)),
+    }
 }
 
 fn already_mounted(dev_path: &Path, source: &str, target: &Path, options: &str) -> Result<bool> {

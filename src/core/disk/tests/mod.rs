@@ -6,6 +6,7 @@
 mod decide;
 mod devices;
 mod steps;
+mod undo;
 
 use super::logname;
 use crate::core::Reactor;
@@ -32,6 +33,8 @@ struct World {
     devpaths: BTreeMap<String, String>,
     /// Probes of these devices are held until `release`.
     hold: BTreeSet<String>,
+    /// Effects matching this are held too, until `release`.
+    hold_if: Option<Matcher>,
     held: Vec<Action>,
     /// Effects matching one of these fail with the message.
     failures: Vec<(Matcher, String)>,
@@ -116,6 +119,7 @@ fn is_cache_effect(effect: &Effect) -> bool {
             | Effect::AddPartition { .. }
             | Effect::Mkfs { .. }
             | Effect::Mount { .. }
+            | Effect::Unmount { .. }
             | Effect::CreateSubvolume { .. }
             | Effect::ListSubvolumes { .. }
             | Effect::DeleteSubvolume { .. }
@@ -140,6 +144,7 @@ impl World {
             probes: BTreeMap::new(),
             devpaths: BTreeMap::new(),
             hold: BTreeSet::new(),
+            hold_if: None,
             held: Vec::new(),
             failures: Vec::new(),
             subvolumes: Vec::new(),
@@ -213,6 +218,7 @@ impl World {
     fn release(&mut self, at_ms: u64, name: &str) {
         self.run_until(at_ms);
         self.hold.remove(name);
+        self.hold_if = None;
         let held = std::mem::take(&mut self.held);
         for action in held {
             self.answer(action);
@@ -239,6 +245,7 @@ impl World {
                 Effect::LoadModule { modalias } if self.hold.contains(modalias) => {
                     self.held.push(action);
                 }
+                e if self.hold_if.as_ref().is_some_and(|m| m(e)) => self.held.push(action),
                 _ => self.answer(action),
             }
         }

@@ -1,6 +1,7 @@
 //! The prepare steps: resume, refusals before mkfs, failures, log names, prune.
 
 use super::*;
+use std::time::Duration;
 
 #[test]
 fn interrupted_prepare_with_partition_present_is_resumed_at_mkfs() {
@@ -99,6 +100,27 @@ fn a_partition_that_never_appears_fails_the_prepare() {
         error: "partition 1 of sda did not appear within 10000 ms".into()
     }));
     assert_eq!(w.written(), vec!["table sda"]);
+}
+
+#[test]
+fn the_partition_wait_is_the_policy_s() {
+    let mut p = policy();
+    p.cache.partition_wait = Duration::from_secs(3);
+    let mut w = World::new(p);
+    w.partitions_appear = false;
+    w.disk(10, "sda", 1, blank(true));
+    w.coldplug_done(100);
+    // decided at 2.1 s (coldplug at 0.1 s, then the 2 s quiet period); the table
+    // and add-partition are answered at once
+    w.run_until(2_100 + 2_999);
+    assert_eq!(w.settled_at(), Some(2_000));
+    assert_eq!(w.count("cache.failed"), 0, "not before partition_wait");
+    w.run_until(2_100 + 3_000);
+    assert!(w.has(&Event::CacheFailed {
+        device: "sda".into(),
+        step: "add-partition".into(),
+        error: "partition 1 of sda did not appear within 3000 ms".into()
+    }));
 }
 
 #[test]

@@ -6,6 +6,12 @@
 //! probe) → mkfs → the mount sequence. Reuse of a labelled filesystem starts at the
 //! mount sequence: mount-pool → subvolumes → list-logs → log-subvolume → copy-logs →
 //! mount-cache → mount-logs → reopen-logs → ready → prune.
+//!
+//! A step that fails ends the prepare (`cache.failed`), and the mounts made so far
+//! are undone in reverse order ([`undo`]: unmount-logs → unmount-cache →
+//! unmount-pool), so the node boots without a cache and with nothing of it mounted.
+
+mod undo;
 
 use super::logname;
 use super::verdict::{ours_unfinished, signature_reason};
@@ -17,9 +23,7 @@ use crate::core::policy::CachePolicy;
 use crate::core::timer::Timer;
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
-
-/// How long the partition device may take to appear after `add-partition`.
-pub const PARTITION_WAIT: Duration = Duration::from_secs(10);
+use undo::Mounted;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -39,6 +43,10 @@ pub enum Step {
     ReopenLogs,
     Prune,
     Done,
+    /// Undoing a failed prepare's mounts, last made first.
+    UnmountLogs,
+    UnmountCache,
+    UnmountPool,
 }
 
 impl Step {
@@ -58,6 +66,9 @@ impl Step {
             Step::ReopenLogs => "reopen-logs",
             Step::Prune => "prune",
             Step::Done => "done",
+            Step::UnmountLogs => "unmount-logs",
+            Step::UnmountCache => "unmount-cache",
+            Step::UnmountPool => "unmount-pool",
         }
     }
 }
@@ -68,7 +79,8 @@ pub enum Progress {
     Working,
     /// The cache is mounted and the logs moved (`cache.ready` was logged).
     Ready,
-    /// A step failed (`cache.failed` was logged); the prepare is over.
+    /// A step failed (`cache.failed` was logged) and what it had mounted is
+    /// unmounted again; the prepare is over.
     Failed,
 }
 
@@ -95,6 +107,10 @@ pub struct Prepare {
     /// Finishing an earlier boot's prepare: an unfinished mkfs of ours
     /// (`unknown-data`) on the partition may be formatted again.
     resumed: bool,
+    /// Mounts this prepare made, in the order made (undone last first on failure).
+    mounted: Vec<Mounted>,
+    /// The step that failed; once set, the prepare only undoes its mounts.
+    failed: Option<Step>,
 }
 
 impl Prepare {
@@ -111,6 +127,8 @@ impl Prepare {
             prune: VecDeque::new(),
             ready: false,
             resumed: !matches!(from, Step::Partition | Step::MountPool),
+            mounted: Vec::new(),
+            failed: None,
         }
     }
 
@@ -190,7 +208,11 @@ impl Prepare {
                     return;
                 }
             },
-            Step::WaitPartition | Step::Done => return,
+            Step::WaitPartition
+            | Step::Done
+            | Step::UnmountLogs
+            | Step::UnmountCache
+            | Step::UnmountPool => return,
         };
         self.in_flight = Some(cx.effect(Owner::Cache, effect));
     }
@@ -222,6 +244,9 @@ impl Prepare {
             return Progress::Working;
         }
         self.in_flight = None;
+        if self.failed.is_some() {
+            return self.undo_done(cx, policy, result);
+        }
         let output = match result {
             Ok(output) => output,
             Err(_) if self.step == Step::Prune => {
@@ -233,7 +258,7 @@ impl Prepare {
         let next = match self.step {
             Step::Partition => Step::AddPartition,
             Step::AddPartition => {
-                cx.set_timer(Timer::PartitionWait, cx.now + PARTITION_WAIT);
+                cx.set_timer(Timer::PartitionWait, cx.now + policy.partition_wait);
                 self.step = Step::WaitPartition;
                 return self.on_partition(cx, policy, partition);
             }
@@ -253,12 +278,21 @@ impl Prepare {
                 Step::LogSubvolume
             }
             Step::Mkfs => Step::MountPool,
-            Step::MountPool => Step::SubvolCache,
+            Step::MountPool => {
+                self.made_mount(policy);
+                Step::SubvolCache
+            }
             Step::SubvolLogs => Step::ListLogs,
             Step::LogSubvolume => Step::CopyLogs,
             Step::CopyLogs => Step::MountCache,
-            Step::MountCache => Step::MountLogs,
-            Step::MountLogs => Step::ReopenLogs,
+            Step::MountCache => {
+                self.made_mount(policy);
+                Step::MountLogs
+            }
+            Step::MountLogs => {
+                self.made_mount(policy);
+                Step::ReopenLogs
+            }
             Step::ReopenLogs => {
                 self.step_ok(cx);
                 self.ready = true;
@@ -273,7 +307,11 @@ impl Prepare {
                 self.pruned(cx, policy, true);
                 return Progress::Working;
             }
-            Step::WaitPartition | Step::Done => return Progress::Working,
+            Step::WaitPartition
+            | Step::Done
+            | Step::UnmountLogs
+            | Step::UnmountCache
+            | Step::UnmountPool => return Progress::Working,
         };
         self.step_ok(cx);
         self.begin(cx, policy, next);
@@ -322,24 +360,24 @@ impl Prepare {
         Progress::Working
     }
 
-    pub fn on_partition_timeout(&mut self, cx: &mut Ctx) -> Progress {
+    pub fn on_partition_timeout(&mut self, cx: &mut Ctx, wait: Duration) -> Progress {
         if self.step != Step::WaitPartition {
             return Progress::Working;
         }
         let error = format!(
             "partition 1 of {} did not appear within {} ms",
             self.disk,
-            PARTITION_WAIT.as_millis()
+            wait.as_millis()
         );
         self.fail(cx, &error)
     }
 
-    /// The disk (or its filesystem device) went away.
+    /// The disk (or its filesystem device) went away. An effect still in flight is
+    /// awaited before the undo starts: a mount that completes after all is undone too.
     pub fn on_removed(&mut self, cx: &mut Ctx, name: &str) -> Progress {
-        if self.ready || (name != self.disk && name != self.device) {
+        if self.ready || self.failed.is_some() || (name != self.disk && name != self.device) {
             return Progress::Working;
         }
-        self.in_flight = None;
         self.fail(cx, &format!("{name} removed"))
     }
 
@@ -360,6 +398,7 @@ impl Prepare {
         }
     }
 
+    /// Log the failure of the current step, then undo what was mounted.
     fn fail(&mut self, cx: &mut Ctx, error: &str) -> Progress {
         cx.cancel_timer(&Timer::PartitionWait);
         cx.log(Event::CacheStep {
@@ -374,7 +413,8 @@ impl Prepare {
             step: self.step.name().into(),
             error: error.to_owned(),
         });
-        Progress::Failed
+        self.failed = Some(self.step);
+        self.undo_next(cx)
     }
 
     fn pruned(&mut self, cx: &mut Ctx, policy: &CachePolicy, ok: bool) {
@@ -388,7 +428,14 @@ impl Prepare {
     }
 
     pub fn summary(&self) -> String {
-        if self.ready {
+        if let Some(failed) = self.failed {
+            format!(
+                "failed {} at {}, undoing: {}",
+                self.device,
+                failed.name(),
+                self.step.name()
+            )
+        } else if self.ready {
             let logs = self.log_subvolume().unwrap_or_default();
             format!("ready {} {logs}", self.device)
         } else {

@@ -385,3 +385,104 @@ fn dry_run_writes_nothing() {
     // Reading is still allowed.
     assert_eq!(probe(&confine, &disk.name).size_bytes, 64 << 20);
 }
+
+/// Lines of /proc/self/mountinfo whose source is `/dev/<device>`.
+fn mounts_of(device: &str) -> Vec<String> {
+    let want = format!("/dev/{device}");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.split(" - ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').nth(1))
+                .is_some_and(|src| src == want)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn unmount_undoes_only_our_mount_and_detaches_a_busy_one() {
+    if !require_root("unmount_undoes_only_our_mount_and_detaches_a_busy_one") {
+        return;
+    }
+    let _s = serial();
+    let tmp = TempDir::new("umnt");
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let disk = LoopDisk::new(tmp.path(), "umnt", 256, None);
+    let confine = disk.confinement(&root);
+    prepared(&disk, &confine);
+    let part = disk.part(1);
+    let source = format!("/dev/{part}");
+    let pool = "/mnt/storagepool/sp_zos-cache";
+    let mount = |target: &str, options: &str| Effect::Mount {
+        source: source.clone(),
+        target: target.into(),
+        fstype: "btrfs".into(),
+        options: options.into(),
+    };
+    let unmount = |target: &str| Effect::Unmount {
+        source: source.clone(),
+        target: target.into(),
+    };
+    blocking(&mount(pool, ""), &confine).unwrap();
+    let _pool_guard = MountGuard(root.join(pool.trim_start_matches('/')));
+    blocking(
+        &Effect::CreateSubvolume {
+            path: format!("{pool}/cache"),
+        },
+        &confine,
+    )
+    .unwrap();
+    blocking(&mount("/var/cache", "subvol=cache"), &confine).unwrap();
+    let _cache_guard = MountGuard(root.join("var/cache"));
+    assert_eq!(mounts_of(&part).len(), 2);
+
+    // Something else mounted on top of ours is not taken away.
+    let tmpfs_at = root.join("var/cache");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &tmpfs_at,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let err = blocking(&unmount("/var/cache"), &confine).unwrap_err();
+    assert!(
+        err.starts_with("refused:") && err.contains("tmpfs"),
+        "{err}"
+    );
+    assert!(is_mount_point(&tmpfs_at));
+    nix::mount::umount(&tmpfs_at).unwrap();
+
+    // Ours goes, and a second unmount finds nothing to undo: success.
+    blocking(&unmount("/var/cache"), &confine).unwrap();
+    assert_eq!(mounts_of(&part).len(), 1, "{:?}", mounts_of(&part));
+    blocking(&unmount("/var/cache"), &confine).unwrap();
+    blocking(&unmount("/no/such/dir"), &confine).unwrap();
+
+    // A pool held busy (a file open on it) is detached: gone from the mount table.
+    let held = std::fs::File::create(root.join("mnt/storagepool/sp_zos-cache/held")).unwrap();
+    blocking(&unmount(pool), &confine).unwrap();
+    assert!(mounts_of(&part).is_empty(), "{:?}", mounts_of(&part));
+    drop(held);
+
+    // Not on the allow-list, or a dry run: refused before anything is looked at.
+    let other = Effect::Unmount {
+        source: "/dev/vda".into(),
+        target: pool.into(),
+    };
+    assert!(plan(&other, &confine).unwrap_err().starts_with("refused:"));
+    let dry = Confinement {
+        dry_run: true,
+        ..confine.clone()
+    };
+    assert!(
+        plan(&unmount(pool), &dry)
+            .unwrap_err()
+            .starts_with("dry run")
+    );
+}

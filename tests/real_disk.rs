@@ -254,3 +254,46 @@ fn labelled_disk_is_reused_not_rewritten() {
         fs_before.get("UUID")
     );
 }
+
+#[test]
+fn a_failed_prepare_leaves_nothing_mounted() {
+    if !require_root("a_failed_prepare_leaves_nothing_mounted", TOOLS) {
+        return;
+    }
+    let tmp = TempDir::new("undo");
+    let ssd = LoopDisk::new(tmp.path(), 512, true);
+    let ns = Netns::new("u");
+    let mut run = NodebootRun::start(
+        &ns,
+        RunConfig {
+            disks: ssd.allow_flags(),
+            rules: disk_rules(),
+            // A file where /var/cache should be: mount-cache fails after mount-pool.
+            root_files: vec![("var/cache", "not a directory\n".into())],
+            ..Default::default()
+        },
+    );
+    let failed = run.wait_for("cache.failed", &[], READY);
+    assert_eq!(failed["step"], "mount-cache", "{failed}");
+    let undone = run.wait_for("cache.step", &[("step", "unmount-pool")], READY);
+    assert_eq!(undone["ok"], true, "{undone}");
+    let pool = run.find("cache.step", &[("step", "mount-pool")]);
+    assert!(pool.iter().any(|r| r["ok"] == true), "{pool:?}");
+    // Nothing of the disk is mounted in nodeboot's mount namespace any more.
+    let part = format!("/dev/{}", ssd.part1());
+    let text = std::fs::read_to_string(format!("/proc/{}/mountinfo", run.pid)).unwrap();
+    let left: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split(' ').any(|field| field == part))
+        .collect();
+    assert!(left.is_empty(), "still mounted: {left:?}");
+    let under_root = run.mounts();
+    assert!(
+        under_root.iter().all(|m| m.0 != part),
+        "still mounted under the root: {under_root:?}"
+    );
+    assert!(run.mount_at("/mnt/storagepool/sp_zos-cache").is_none());
+    assert!(run.find("cache.ready", &[]).is_empty());
+    let status = run.stop();
+    assert!(status.success(), "nodeboot run exited with {status}");
+}

@@ -207,6 +207,14 @@ pub enum Event {
     /// An rtnetlink message not sent by the kernel was dropped.
     #[serde(rename = "rtnl.dropped")]
     RtnlDropped { reason: String, sender: u32 },
+    /// Records of the event named `record` (`uevent.dropped`, `rtnl.dropped`) beyond
+    /// the world's rate limit, counted instead of logged, in the window that ended.
+    #[serde(rename = "log.suppressed")]
+    LogSuppressed {
+        record: String,
+        suppressed: u64,
+        window_ms: u64,
+    },
     #[serde(rename = "uevent.overflow")]
     UeventOverflow {},
     #[serde(rename = "resync")]
@@ -255,6 +263,7 @@ impl Event {
             | Event::CachePruned { ok: false, .. }
             | Event::UeventDropped { .. }
             | Event::RtnlDropped { .. }
+            | Event::LogSuppressed { .. }
             | Event::UeventOverflow {}
             | Event::ServiceRestarting { .. }
             | Event::DhcpRestarting { .. } => Level::Warn,

@@ -3,7 +3,8 @@
 //! the log socket and a waker for the worker thread. It turns everything that happens
 //! into `Input`s for the core and carries out the core's effects:
 //!
-//! 1. poll with the timeout `core.poll_timeout() - now` (none armed: sleep forever);
+//! 1. poll with the timeout `core.poll_timeout() - now` (none armed: sleep forever),
+//!    or sooner when a rate-limited log line owes its summary (`ratelimit`);
 //! 2. read the clock once (`clock::now`, CLOCK_BOOTTIME);
 //! 3. fire the timers due by then, each as `handle_timeout(deadline)`;
 //! 4. drain every ready source until it would block, feeding the core at `now`;
@@ -26,6 +27,7 @@ pub mod logsink;
 pub mod logsock;
 pub mod options;
 pub mod probes;
+pub mod ratelimit;
 pub mod rtnl_sock;
 pub mod signals;
 mod sources;
@@ -49,6 +51,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use options::Settings;
 use probes::Probes;
+use ratelimit::RateLimit;
 use rtnl_sock::RtnlSocket;
 use signals::Signals;
 use std::collections::{BTreeMap, VecDeque};
@@ -131,6 +134,9 @@ pub struct World<C: Core> {
     rtnl: Option<RtnlSocket>,
     /// A redump is due once the dump in progress ends (rtnetlink overflowed meanwhile).
     redump: bool,
+    /// `uevent.dropped` and `rtnl.dropped` lines: a forger sets their pace.
+    uevent_drops: RateLimit,
+    rtnl_drops: RateLimit,
     /// RTM_SETLINK sequence numbers → the `SetLinkUp` effect they answer.
     link_up_acks: BTreeMap<u32, EffectId>,
     signals: Option<Signals>,
@@ -246,6 +252,8 @@ impl<C: Core> World<C> {
             seqnum_cutoff: 0,
             rtnl,
             redump: false,
+            uevent_drops: RateLimit::default(),
+            rtnl_drops: RateLimit::default(),
             link_up_acks: BTreeMap::new(),
             signals,
             children: Children::default(),
@@ -290,7 +298,15 @@ impl<C: Core> World<C> {
             if let Some(kind) = self.shutdown {
                 return Ok(self.finish(kind));
             }
-            let timeout = self.core.poll_timeout().map(|at| at.since(self.now));
+            let wake = [
+                self.core.poll_timeout(),
+                self.uevent_drops.due(),
+                self.rtnl_drops.due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = wake.map(|at| at.since(self.now));
             if let Err(e) = self.poll.poll(&mut events, timeout)
                 && e.kind() != std::io::ErrorKind::Interrupted
             {
@@ -306,6 +322,7 @@ impl<C: Core> World<C> {
             }
             self.tick()?;
             self.fire_timers();
+            self.flush_suppressed();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
             for token in ready {
                 self.dispatch(token);

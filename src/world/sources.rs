@@ -8,6 +8,7 @@ use super::error::WorldError;
 use super::logsock::LogSocket;
 use super::logsock::SocketNews;
 use super::probes::Probes;
+use super::ratelimit::Suppressed;
 use super::rtnl_sock::{Dump, RtnlEvent};
 use super::signals::{self, Caught};
 use super::uevent_sock::Received;
@@ -113,7 +114,7 @@ impl<C: Core> World<C> {
                     self.feed(Input::Uevent { uevent });
                 }
                 Ok(Some(Received::Dropped { reason, sender })) => {
-                    self.log(Event::UeventDropped { reason, sender });
+                    self.log_dropped(Event::UeventDropped { reason, sender });
                 }
                 Ok(Some(Received::Overflow)) => {
                     self.log(Event::UeventOverflow {});
@@ -124,6 +125,32 @@ impl<C: Core> World<C> {
                     return;
                 }
             }
+        }
+    }
+
+    /// `uevent.dropped` / `rtnl.dropped`, within their rate limit (`ratelimit`): the
+    /// rest is counted and reported as one `log.suppressed` per window.
+    fn log_dropped(&mut self, event: Event) {
+        let (limit, name) = match &event {
+            Event::RtnlDropped { .. } => (&mut self.rtnl_drops, "rtnl.dropped"),
+            _ => (&mut self.uevent_drops, "uevent.dropped"),
+        };
+        let admit = limit.admit(self.now);
+        if let Some(s) = admit.summary {
+            self.log(suppressed(name, s));
+        }
+        if admit.log {
+            self.log(event);
+        }
+    }
+
+    /// The summaries owed by now (a window that suppressed lines is over).
+    pub(super) fn flush_suppressed(&mut self) {
+        if let Some(s) = self.uevent_drops.flush(self.now) {
+            self.log(suppressed("uevent.dropped", s));
+        }
+        if let Some(s) = self.rtnl_drops.flush(self.now) {
+            self.log(suppressed("rtnl.dropped", s));
         }
     }
 
@@ -192,7 +219,7 @@ impl<C: Core> World<C> {
                     }
                 }
             }
-            RtnlEvent::Forged { sender } => self.log(Event::RtnlDropped {
+            RtnlEvent::Forged { sender } => self.log_dropped(Event::RtnlDropped {
                 reason: "sender is not the kernel".into(),
                 sender,
             }),
@@ -306,5 +333,13 @@ impl<C: Core> World<C> {
             };
             self.log(Event::WorldError { error });
         }
+    }
+}
+
+fn suppressed(record: &str, s: Suppressed) -> Event {
+    Event::LogSuppressed {
+        record: record.into(),
+        suppressed: s.count,
+        window_ms: s.window_ms,
     }
 }

@@ -11,7 +11,10 @@
 //! are undone in reverse order ([`undo`]: unmount-logs → unmount-cache →
 //! unmount-pool), so the node boots without a cache and with nothing of it mounted.
 
+mod step;
 mod undo;
+
+pub use step::Step;
 
 use super::logname;
 use super::verdict::{ours_unfinished, signature_reason};
@@ -24,54 +27,6 @@ use crate::core::timer::Timer;
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
 use undo::Mounted;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    Partition,
-    AddPartition,
-    /// `AddPartition` is done; the partition's `add` uevent and probe are awaited.
-    WaitPartition,
-    Mkfs,
-    MountPool,
-    SubvolCache,
-    SubvolLogs,
-    ListLogs,
-    LogSubvolume,
-    CopyLogs,
-    MountCache,
-    MountLogs,
-    ReopenLogs,
-    Prune,
-    Done,
-    /// Undoing a failed prepare's mounts, last made first.
-    UnmountLogs,
-    UnmountCache,
-    UnmountPool,
-}
-
-impl Step {
-    /// The `step` field of `cache.step` / `cache.failed` / `cache.resumed`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Partition => "partition",
-            Step::AddPartition | Step::WaitPartition => "add-partition",
-            Step::Mkfs => "mkfs",
-            Step::MountPool => "mount-pool",
-            Step::SubvolCache | Step::SubvolLogs => "subvolumes",
-            Step::ListLogs => "list-logs",
-            Step::LogSubvolume => "log-subvolume",
-            Step::CopyLogs => "copy-logs",
-            Step::MountCache => "mount-cache",
-            Step::MountLogs => "mount-logs",
-            Step::ReopenLogs => "reopen-logs",
-            Step::Prune => "prune",
-            Step::Done => "done",
-            Step::UnmountLogs => "unmount-logs",
-            Step::UnmountCache => "unmount-cache",
-            Step::UnmountPool => "unmount-pool",
-        }
-    }
-}
 
 /// What a prepare tells its owner after handling something.
 #[derive(Debug, PartialEq, Eq)]

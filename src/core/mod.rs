@@ -15,6 +15,7 @@ pub mod disk;
 pub mod event;
 pub mod gate;
 pub mod input;
+pub mod modules;
 pub mod nic;
 pub mod policy;
 pub mod services;
@@ -37,7 +38,8 @@ pub struct Reactor {
     mode: Option<Mode>,
     modprobe: bool,
     modaliases: BTreeSet<String>,
-    module_loads: BTreeMap<action::EffectId, String>,
+    module_loads: BTreeMap<action::EffectId, modules::Load>,
+    preload_modules: Vec<String>,
     cache: disk::Cache,
     net: nic::Network,
     gate: gate::Gate,
@@ -53,6 +55,7 @@ impl Reactor {
             modprobe: policy.modprobe,
             modaliases: BTreeSet::new(),
             module_loads: BTreeMap::new(),
+            preload_modules: policy.preload_modules,
             cache: disk::Cache::new(policy.cache),
             net: nic::Network::new(policy.net),
             gate: gate::Gate::new(policy.gate),
@@ -76,6 +79,15 @@ impl Reactor {
                     version: crate::VERSION.into(),
                     mode: mode.as_str().into(),
                 });
+                for module in modules::to_preload(mode, self.modprobe, &self.preload_modules) {
+                    let effect = Effect::LoadModule {
+                        modalias: module.clone(),
+                    };
+                    let id = cx.effect(Owner::Reactor, effect);
+                    let since = cx.now;
+                    self.module_loads
+                        .insert(id, modules::Load::Preload { module, since });
+                }
                 self.cache.on_start(cx);
                 self.net.on_start(cx);
                 self.gate.on_start(cx);
@@ -91,7 +103,11 @@ impl Reactor {
                             modalias: alias.to_owned(),
                         },
                     );
-                    self.module_loads.insert(id, alias.to_owned());
+                    let load = modules::Load::Alias {
+                        modalias: alias.to_owned(),
+                        since: cx.now,
+                    };
+                    self.module_loads.insert(id, load);
                     self.cache.on_driver_load(cx, true);
                 }
                 if uevent.subsystem == "block" {
@@ -200,12 +216,30 @@ impl Reactor {
     }
 
     fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
-        if let Some(modalias) = self.module_loads.remove(&id) {
-            self.cx.log(Event::ModuleLoad {
-                modalias,
-                ok: result.is_ok(),
-            });
-            self.cache.on_driver_load(&mut self.cx, false);
+        if let Some(load) = self.module_loads.remove(&id) {
+            let ms = Some(self.cx.now.millis_since(load.since()));
+            let ok = result.is_ok();
+            let held_settle = load.holds_settle();
+            let event = match load {
+                modules::Load::Alias { modalias, .. } => Event::ModuleLoad {
+                    modalias,
+                    ok,
+                    module: None,
+                    ms,
+                },
+                modules::Load::Preload { module, .. } => Event::ModuleLoad {
+                    modalias: String::new(),
+                    ok,
+                    module: Some(module),
+                    ms,
+                },
+            };
+            self.cx.log(event);
+            // A preload brings no device: it never held the settle, so it does not
+            // restart the quiet period either.
+            if held_settle {
+                self.cache.on_driver_load(&mut self.cx, false);
+            }
         }
     }
 

@@ -14,6 +14,9 @@ pub struct Policy {
     pub services: Vec<ServiceSpec>,
     /// Load drivers for devices that announce a `MODALIAS`.
     pub modprobe: bool,
+    /// Modules loaded in the background at start, as PID 1 with `modprobe` on
+    /// (`btrfs`: its load costs seconds on a slow machine, off the cache's path).
+    pub preload_modules: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +116,7 @@ impl Default for Policy {
             gate: GatePolicy::default(),
             services: Vec::new(),
             modprobe: true,
+            preload_modules: vec!["btrfs".into()],
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct Reactor {
     modaliases: BTreeSet<String>,
     module_loads: BTreeMap<action::EffectId, modules::Load>,
     preload_modules: Vec<String>,
+    /// Modules still to preload (decided at `Start`, sent once the coldplug's driver
+    /// loads are over: see [`modules::preload_now`]).
+    preload_pending: Vec<String>,
+    coldplug_done: bool,
     cache: disk::Cache,
     net: nic::Network,
     gate: gate::Gate,
@@ -56,6 +60,8 @@ impl Reactor {
             modaliases: BTreeSet::new(),
             module_loads: BTreeMap::new(),
             preload_modules: policy.preload_modules,
+            preload_pending: Vec::new(),
+            coldplug_done: false,
             cache: disk::Cache::new(policy.cache),
             net: nic::Network::new(policy.net),
             gate: gate::Gate::new(policy.gate),
@@ -79,15 +85,8 @@ impl Reactor {
                     version: crate::VERSION.into(),
                     mode: mode.as_str().into(),
                 });
-                for module in modules::to_preload(mode, self.modprobe, &self.preload_modules) {
-                    let effect = Effect::LoadModule {
-                        modalias: module.clone(),
-                    };
-                    let id = cx.effect(Owner::Reactor, effect);
-                    let since = cx.now;
-                    self.module_loads
-                        .insert(id, modules::Load::Preload { module, since });
-                }
+                self.preload_pending =
+                    modules::to_preload(mode, self.modprobe, &self.preload_modules);
                 self.cache.on_start(cx);
                 self.net.on_start(cx);
                 self.gate.on_start(cx);
@@ -114,7 +113,11 @@ impl Reactor {
                     self.cache.on_uevent(cx, &uevent);
                 }
             }
-            Input::ColdplugDone => self.cache.on_coldplug_done(cx),
+            Input::ColdplugDone => {
+                self.coldplug_done = true;
+                self.cache.on_coldplug_done(cx);
+                self.start_preloads();
+            }
             Input::Resync { devices } => {
                 let block: Vec<_> = devices
                     .into_iter()
@@ -239,7 +242,29 @@ impl Reactor {
             // restart the quiet period either.
             if held_settle {
                 self.cache.on_driver_load(&mut self.cx, false);
+                self.start_preloads();
             }
+        }
+    }
+
+    /// Send the pending preloads once [`modules::preload_now`] says so.
+    fn start_preloads(&mut self) {
+        let drivers = self
+            .module_loads
+            .values()
+            .filter(|l| l.holds_settle())
+            .count();
+        if self.preload_pending.is_empty() || !modules::preload_now(self.coldplug_done, drivers) {
+            return;
+        }
+        for module in std::mem::take(&mut self.preload_pending) {
+            let effect = Effect::LoadModule {
+                modalias: module.clone(),
+            };
+            let id = self.cx.effect(Owner::Reactor, effect);
+            let since = self.cx.now;
+            self.module_loads
+                .insert(id, modules::Load::Preload { module, since });
         }
     }
 

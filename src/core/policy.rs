@@ -14,8 +14,9 @@ pub struct Policy {
     pub services: Vec<ServiceSpec>,
     /// Load drivers for devices that announce a `MODALIAS`.
     pub modprobe: bool,
-    /// Modules loaded in the background at start, as PID 1 with `modprobe` on
-    /// (`btrfs`: its load costs seconds on a slow machine, off the cache's path).
+    /// Modules loaded in the background by PID 1 with `modprobe` on, once coldplug
+    /// is done (`btrfs`: its load costs seconds on a slow machine; see
+    /// `core::modules`).
     pub preload_modules: Vec<String>,
 }
 

@@ -142,15 +142,13 @@ fn partition_probe(image: &Path, number: u32) -> nodeboot::core::input::EffectRe
     probe_from_bytes(&phead, &ptail, len)
 }
 
-/// Name differences found by this oracle and reported (docs/hardening.md), where
-/// nodeboot still calls the disk used: tolerated so that the test keeps guarding the
-/// property that matters, and listed so that a fix shows up as a stale entry.
-fn known_difference(case: &str, util: &str, nb: &BTreeSet<String>) -> bool {
-    // An empty DOS table (0x55AA, no entries): blkid says `dos`; nodeboot's probe only
-    // names a DOS table with partitions and reports the sector as `unknown-data`.
-    case == "dos-empty-table"
-        && util == "dos"
-        && (nb.contains("unknown-data") || nb.contains("dos"))
+/// Does the core's reason for an `in-use` disk name what util-linux found? An operator
+/// reads `disk.seen`'s reason: a vfat disk must not be explained as a DOS partition
+/// table (a FAT boot sector also carries 0x55AA), nor an empty DOS table as unknown
+/// data. Reasons about a partition (`… on loopNp1`) name the partition's content, not
+/// the disk's, and are not compared.
+fn reason_matches_util(reason: &str, util: &BTreeSet<String>) -> bool {
+    reason.contains(" on ") || util.iter().any(|t| reason.contains(nodeboot_name(t)))
 }
 
 /// One row of the oracle table (printed; docs/hardening.md has the last run's).
@@ -230,8 +228,28 @@ fn judge_all() -> Vec<Row> {
                 case.name
             ));
         }
+        if verdict == Verdict::InUse && !util.is_empty() && !reason_matches_util(&reason, &util) {
+            problems.push(format!(
+                "{}: util-linux names {util:?}, the core's reason is {reason:?}",
+                case.name
+            ));
+        }
+        // The two cases that once disagreed, pinned to the exact text.
+        let pinned = match case.name {
+            "vfat" | "vfat32" => Some("signature vfat"),
+            "dos-empty-table" => Some("partition table dos"),
+            _ => None,
+        };
+        if let Some(want) = pinned
+            && reason != want
+        {
+            problems.push(format!(
+                "{}: the core's reason is {reason:?}, expected {want:?}",
+                case.name
+            ));
+        }
         for t in &util {
-            if !nb.contains(nodeboot_name(t)) && !known_difference(case.name, t, &nb) {
+            if !nb.contains(nodeboot_name(t)) {
                 problems.push(format!(
                     "{}: util-linux names {t}, nodeboot names {nb:?}",
                     case.name

@@ -55,6 +55,7 @@ fn shipped_rules_are_the_builtin_defaults_plus_the_official_services() {
     assert_eq!(policy.net, builtin.net);
     assert_eq!(policy.gate, builtin.gate);
     assert_eq!(policy.modprobe, builtin.modprobe);
+    assert_eq!(policy.preload_modules, builtin.preload_modules);
     let names: Vec<&str> = policy.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -109,6 +110,7 @@ fn good_directory_sets_every_kind_of_value() {
     );
     assert_eq!(p.gate.timeout, Duration::from_secs(120));
     assert!(!p.modprobe);
+    assert_eq!(p.preload_modules, s(&["btrfs", "xfs"]));
     assert_eq!(p.services.len(), 2);
     let a = &p.services[1];
     assert_eq!(
@@ -323,7 +325,7 @@ fn cmdline_overrides_rules_keys() {
     let line = "BOOT_IMAGE=/vmlinuz console=ttyS0 nodeboot.reach=10.0.0.1:80,[::1]:443 nodeboot.gate=15 \
                 nodeboot.settle=3s nodeboot.giveup=45 nodeboot.keep_logs=4 nodeboot.nic=eth*,en* \
                 nodeboot.nic.exclude=eth9 nodeboot.disk.exclude=sdz,sdy nodeboot.label=other \
-                \"nodeboot.dhcp=dhclient,-d,{nic}\" nodeboot.modprobe=0 nodeboot.cache.settle_max=20s \
+                \"nodeboot.dhcp=dhclient,-d,{nic}\" nodeboot.modprobe=0 nodeboot.preload=none nodeboot.cache.settle_max=20s \
                 nodeboot.cache.partition_wait=30s nodeboot.network.backoff_max=2m nodeboot.rules=/etc/rules -- nodeboot.gate=99";
     let errors = cmdline::apply(&mut p, line);
     assert!(errors.is_empty(), "{errors:?}");
@@ -344,6 +346,7 @@ fn cmdline_overrides_rules_keys() {
     assert_eq!(p.cache.label, "other");
     assert_eq!(p.net.dhcp_command, s(&["dhclient", "-d", "{nic}"]));
     assert!(!p.modprobe);
+    assert!(p.preload_modules.is_empty());
     assert_eq!(p.net.backoff_max, Duration::from_secs(120));
     assert_eq!(p.services.len(), 6);
     assert_eq!(cmdline::rules_dir(line).as_deref(), Some("/etc/rules"));

@@ -107,8 +107,18 @@ pub enum Event {
     #[serde(rename = "cache.pruned")]
     CachePruned { subvolume: String, ok: bool },
 
+    /// A `modprobe` finished: a device's driver (`modalias`) or a module preloaded at
+    /// start (`module`, rules key `boot.preload_modules`); `ms` is how long it ran.
     #[serde(rename = "module.load")]
-    ModuleLoad { modalias: String, ok: bool },
+    ModuleLoad {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        modalias: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ms: Option<u64>,
+    },
 
     #[serde(rename = "nic.seen")]
     NicSeen {

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod event;
 pub mod gate;
 pub mod input;
+pub mod modules;
 pub mod nic;
 pub mod policy;
 pub mod services;
@@ -37,7 +38,12 @@ pub struct Reactor {
     mode: Option<Mode>,
     modprobe: bool,
     modaliases: BTreeSet<String>,
-    module_loads: BTreeMap<action::EffectId, String>,
+    module_loads: BTreeMap<action::EffectId, modules::Load>,
+    preload_modules: Vec<String>,
+    /// Modules still to preload (decided at `Start`, sent once the coldplug's driver
+    /// loads are over: see [`modules::preload_now`]).
+    preload_pending: Vec<String>,
+    coldplug_done: bool,
     cache: disk::Cache,
     net: nic::Network,
     gate: gate::Gate,
@@ -53,6 +59,9 @@ impl Reactor {
             modprobe: policy.modprobe,
             modaliases: BTreeSet::new(),
             module_loads: BTreeMap::new(),
+            preload_modules: policy.preload_modules,
+            preload_pending: Vec::new(),
+            coldplug_done: false,
             cache: disk::Cache::new(policy.cache),
             net: nic::Network::new(policy.net),
             gate: gate::Gate::new(policy.gate),
@@ -76,6 +85,8 @@ impl Reactor {
                     version: crate::VERSION.into(),
                     mode: mode.as_str().into(),
                 });
+                self.preload_pending =
+                    modules::to_preload(mode, self.modprobe, &self.preload_modules);
                 self.cache.on_start(cx);
                 self.net.on_start(cx);
                 self.gate.on_start(cx);
@@ -91,14 +102,22 @@ impl Reactor {
                             modalias: alias.to_owned(),
                         },
                     );
-                    self.module_loads.insert(id, alias.to_owned());
+                    let load = modules::Load::Alias {
+                        modalias: alias.to_owned(),
+                        since: cx.now,
+                    };
+                    self.module_loads.insert(id, load);
                     self.cache.on_driver_load(cx, true);
                 }
                 if uevent.subsystem == "block" {
                     self.cache.on_uevent(cx, &uevent);
                 }
             }
-            Input::ColdplugDone => self.cache.on_coldplug_done(cx),
+            Input::ColdplugDone => {
+                self.coldplug_done = true;
+                self.cache.on_coldplug_done(cx);
+                self.start_preloads();
+            }
             Input::Resync { devices } => {
                 let block: Vec<_> = devices
                     .into_iter()
@@ -200,12 +219,52 @@ impl Reactor {
     }
 
     fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
-        if let Some(modalias) = self.module_loads.remove(&id) {
-            self.cx.log(Event::ModuleLoad {
-                modalias,
-                ok: result.is_ok(),
-            });
-            self.cache.on_driver_load(&mut self.cx, false);
+        if let Some(load) = self.module_loads.remove(&id) {
+            let ms = Some(self.cx.now.millis_since(load.since()));
+            let ok = result.is_ok();
+            let held_settle = load.holds_settle();
+            let event = match load {
+                modules::Load::Alias { modalias, .. } => Event::ModuleLoad {
+                    modalias,
+                    ok,
+                    module: None,
+                    ms,
+                },
+                modules::Load::Preload { module, .. } => Event::ModuleLoad {
+                    modalias: String::new(),
+                    ok,
+                    module: Some(module),
+                    ms,
+                },
+            };
+            self.cx.log(event);
+            // A preload brings no device: it never held the settle, so it does not
+            // restart the quiet period either.
+            if held_settle {
+                self.cache.on_driver_load(&mut self.cx, false);
+                self.start_preloads();
+            }
+        }
+    }
+
+    /// Send the pending preloads once [`modules::preload_now`] says so.
+    fn start_preloads(&mut self) {
+        let drivers = self
+            .module_loads
+            .values()
+            .filter(|l| l.holds_settle())
+            .count();
+        if self.preload_pending.is_empty() || !modules::preload_now(self.coldplug_done, drivers) {
+            return;
+        }
+        for module in std::mem::take(&mut self.preload_pending) {
+            let effect = Effect::LoadModule {
+                modalias: module.clone(),
+            };
+            let id = self.cx.effect(Owner::Reactor, effect);
+            let since = self.cx.now;
+            self.module_loads
+                .insert(id, modules::Load::Preload { module, since });
         }
     }
 

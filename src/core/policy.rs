@@ -14,6 +14,10 @@ pub struct Policy {
     pub services: Vec<ServiceSpec>,
     /// Load drivers for devices that announce a `MODALIAS`.
     pub modprobe: bool,
+    /// Modules loaded in the background by PID 1 with `modprobe` on, once coldplug
+    /// is done (`btrfs`: its load costs seconds on a slow machine; see
+    /// `core::modules`).
+    pub preload_modules: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +121,7 @@ impl Default for Policy {
             gate: GatePolicy::default(),
             services: Vec::new(),
             modprobe: true,
+            preload_modules: vec!["btrfs".into()],
         }
     }
 }

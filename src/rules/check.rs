@@ -101,8 +101,9 @@ pub fn summary(dir: &str, p: &Policy) -> String {
         d(p.gate.retry_interval),
     ));
     out.push_str(&format!(
-        "boot:     modprobe {}\n",
-        if p.modprobe { "on" } else { "off" }
+        "boot:     modprobe {}, preload {}\n",
+        if p.modprobe { "on" } else { "off" },
+        list(&p.preload_modules),
     ));
     out.push_str(&format!("services: {}\n", p.services.len()));
     for s in &p.services {

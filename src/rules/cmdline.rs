@@ -33,6 +33,7 @@ pub const ALIASES: &[(&str, &str, &str)] = &[
     ("label", "cache", "label"),
     ("dhcp", "network", "dhcp_command"),
     ("modprobe", "boot", "modprobe"),
+    ("preload", "boot", "preload_modules"),
 ];
 
 /// Words handled here rather than through a rules key.

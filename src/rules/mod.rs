@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! rules/cache.toml     → Policy.cache      rules/gate.toml      → Policy.gate
-//! rules/network.toml   → Policy.net        rules/boot.toml      → Policy.modprobe
+//! rules/network.toml   → Policy.net        rules/boot.toml      → Policy.modprobe, .preload_modules
 //! rules/services.toml  → Policy.services   ([[service]] tables)
 //! ```
 

@@ -150,10 +150,16 @@ pub(crate) static GATE_KEYS: &[Key<Policy>] = &[
     },
 ];
 
-pub(crate) static BOOT_KEYS: &[Key<Policy>] = &[Key {
-    name: "modprobe",
-    field: Field::Bool(|p| &mut p.modprobe),
-}];
+pub(crate) static BOOT_KEYS: &[Key<Policy>] = &[
+    Key {
+        name: "modprobe",
+        field: Field::Bool(|p| &mut p.modprobe),
+    },
+    Key {
+        name: "preload_modules",
+        field: Field::List(|p| &mut p.preload_modules),
+    },
+];
 
 pub(crate) static SERVICE_KEYS: &[Key<ServiceSpec>] = &[
     Key {
@@ -213,8 +219,12 @@ pub(crate) static SECTIONS: &[Section] = &[
         name: "boot",
         headers: &["boot"],
         keys: BOOT_KEYS,
-        validate: |_| Vec::new(),
-        reset: |p| p.modprobe = Policy::default().modprobe,
+        validate: |p| super::validate::boot(p),
+        reset: |p| {
+            let d = Policy::default();
+            p.modprobe = d.modprobe;
+            p.preload_modules = d.preload_modules;
+        },
     },
 ];
 

@@ -1,7 +1,7 @@
 //! Semantic checks, after the types are right. Each check names the key to blame so
 //! the error can point at its line.
 
-use crate::core::policy::{CachePolicy, GatePolicy, NetPolicy};
+use crate::core::policy::{CachePolicy, GatePolicy, NetPolicy, Policy};
 
 /// A value that breaks a rule: the key to blame, the list element when the key is a
 /// list (to point at its own line), and what is wrong.
@@ -104,6 +104,43 @@ pub(crate) fn gate(g: &GatePolicy) -> Problems {
     out
 }
 
+pub(crate) fn boot(p: &Policy) -> Problems {
+    let mut out = Vec::new();
+    for (i, m) in p.preload_modules.iter().enumerate() {
+        if let Err(message) = module_name(m) {
+            out.push(Problem {
+                key: "preload_modules",
+                item: Some(i),
+                message,
+            });
+        }
+    }
+    out
+}
+
+/// A module name for `modprobe`: non-empty, not an option (`-…`), no path, no spaces.
+pub(crate) fn module_name(m: &str) -> Result<(), String> {
+    if m.is_empty() {
+        Err("module name must not be empty".into())
+    } else if m.starts_with('-') {
+        Err(format!("module name must not start with `-`, found {m:?}"))
+    } else if m.len() > 64 {
+        Err(format!(
+            "module name is {} bytes long (at most 64)",
+            m.len()
+        ))
+    } else if !m
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Err(format!(
+            "module name may hold only letters, digits, `_` and `-`, found {m:?}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A btrfs label (also the GPT partition name): non-empty, at most 255 bytes, no `/`.
 pub(crate) fn label(l: &str) -> Result<(), String> {
     if l.is_empty() {
@@ -165,8 +202,28 @@ pub(crate) fn host_port(t: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preload_module_names() {
+        for ok in ["btrfs", "raid6_pq", "crc32c-intel", "fs-btrfs"] {
+            assert_eq!(module_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "-a", "../x", "a b", "x/y", "a\0b", &"m".repeat(65)] {
+            assert!(module_name(bad).is_err(), "{bad:?}");
+        }
+        let p = Policy {
+            preload_modules: vec!["btrfs".into(), "--all".into()],
+            ..Policy::default()
+        };
+        let problems = boot(&p);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "preload_modules");
+        assert_eq!(problems[0].item, Some(1));
+        assert!(boot(&Policy::default()).is_empty());
+    }
 
     #[test]
     fn targets() {

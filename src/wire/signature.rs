@@ -307,7 +307,10 @@ fn partition_tables(d: &Disk, add: &mut impl FnMut(&'static str, u64)) {
         if m.protective() && !gpt_seen {
             // A protective MBR whose GPT is gone: still a partitioned disk.
             add("gpt", 0);
-        } else if !m.protective() && !m.partitions.is_empty() {
+        } else if !m.protective() {
+            // An empty table (0x55AA, no entries) is a DOS table too, as blkid says
+            // (`PTTYPE=dos`); a filesystem boot sector with the same signature is
+            // dropped again by the caller.
             add("dos", 0);
         }
     }

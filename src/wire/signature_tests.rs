@@ -169,6 +169,31 @@ fn signatures_at_the_end() {
 }
 
 #[test]
+fn empty_dos_table_is_dos_and_a_fat_boot_sector_is_not() {
+    // 0x55AA and four empty entries: blkid's `PTTYPE=dos`.
+    let mut empty = vec![0u8; 512];
+    empty[440..444].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+    empty[510] = 0x55;
+    empty[511] = 0xAA;
+    assert_eq!(
+        probe_with(64 * MIB, &[(0, &empty[..])]),
+        vec![Signature {
+            name: "dos",
+            offset: 0
+        }]
+    );
+    // A FAT boot sector whose boot code reads as valid "entries" (boot indicators
+    // 0x00, non-zero types): vfat only, as blkid says.
+    let mut fat = empty.clone();
+    fat[0] = 0xEB;
+    fat[0x36..0x3E].copy_from_slice(b"FAT16   ");
+    fat[446 + 4] = 0x0e;
+    fat[446 + 12] = 0x10;
+    assert!(crate::wire::mbr::parse(&fat).is_ok_and(|m| !m.partitions.is_empty()));
+    assert_eq!(names(&probe_with(64 * MIB, &[(0, &fat[..])])), vec!["vfat"]);
+}
+
+#[test]
 fn dos_table_but_not_a_boot_sector() {
     let mbr = include_bytes!("testdata/mbr_head.bin");
     assert_eq!(

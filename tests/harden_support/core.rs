@@ -179,9 +179,10 @@ pub fn probe_from_bytes(head: &[u8], tail: &[u8], size: u64) -> EffectResult {
             })
             .collect();
     } else if let Ok(m) = mbr::parse(head)
-        && !m.partitions.is_empty()
+        && (m.protective() || p.signatures.iter().any(|s| s == "dos"))
     {
-        p.partition_table = Some("dos".into());
+        // As the effects probe: a DOS table only where the signature probe names one.
+        p.partition_table = Some(if m.protective() { "gpt" } else { "dos" }.into());
     }
     Ok(EffectOutput::Disk { probe: p })
 }

@@ -4,7 +4,7 @@ to `gate.released`, nodeboot against a sequential busybox script doing what core
 scripts do (guest/bench-init.sh), in the same VM: a blank SSD, a blank rotary disk, a
 blank NVMe disk, one plugged and one unplugged NIC, the reachability target.
 
-    bench.py [--runs N] [--workdir DIR]
+    bench.py [--runs N] [--workdir DIR] [--versus bench|none|INIT]
 
 nodeboot's times come from its records' `ts` (boot.start is its first record); the
 script's from /proc/uptime differences it prints. Both start when /init starts. TCG
@@ -53,12 +53,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", default=os.path.join(vm.CACHE, "bench"))
+    ap.add_argument("--versus", default="bench", metavar="INIT",
+                    help="what nodeboot runs against: `bench` (the sequential script, "
+                    "default), `none`, or the name of another nodeboot archive "
+                    ".cache/out/initrd-INIT (e.g. an older build: NODEBOOT_BIN=old "
+                    "build.sh --no-cargo, then copy initrd-nodeboot to initrd-INIT)")
     a = ap.parse_args()
-    results = {"nodeboot": [], "script": []}
+    label_of = {"bench": "script"}
+    variants = [("nodeboot", "nodeboot")]
+    if a.versus != "none":
+        variants.append((label_of.get(a.versus, a.versus), a.versus))
+    results = {label: [] for label, _ in variants}
     load_before = os.getloadavg()
     for i in range(a.runs):
         # Alternate, so that a change of machine load hits both alike.
-        for label, init in (("nodeboot", "nodeboot"), ("script", "bench")):
+        for label, init in variants:
             cache, gate, launch, reason = one_run(
                 os.path.join(a.workdir, label), init, f"{label}-{i}")
             results[label].append((cache, gate))
@@ -68,14 +77,17 @@ def main():
     load_after = os.getloadavg()
     med = {k: (statistics.median(c for c, _ in v), statistics.median(g for _, g in v))
            for k, v in results.items()}
-    nb, sc = med["nodeboot"], med["script"]
+    nb = med["nodeboot"]
     print()
     print(f"median of {a.runs} runs, from /init start (TCG, 1 vCPU; host load "
           f"{load_before[0]:.1f} -> {load_after[0]:.1f}):")
     print(f"  {'':10} {'cache.ready':>12} {'gate.released':>14}")
-    print(f"  {'nodeboot':10} {nb[0] / 1000:11.2f}s {nb[1] / 1000:13.2f}s")
-    print(f"  {'script':10} {sc[0] / 1000:11.2f}s {sc[1] / 1000:13.2f}s")
-    print(f"  {'ratio':10} {sc[0] / nb[0]:11.2f}x {sc[1] / nb[1]:13.2f}x   (script / nodeboot)")
+    for label, (c, g) in med.items():
+        print(f"  {label:10} {c / 1000:11.2f}s {g / 1000:13.2f}s")
+    for label, (c, g) in med.items():
+        if label != "nodeboot":
+            print(f"  {'ratio':10} {c / nb[0]:11.2f}x {g / nb[1]:13.2f}x   "
+                  f"({label} / nodeboot)")
     return 0
 
 

@@ -218,6 +218,11 @@ def first_and_second_boot(workdir):
         check(len(mkfs) == 1 and mkfs[0].get("ok") is True and is_on(mkfs[0]["device"], ssd),
               f"mkfs steps {mkfs}", g)
         check(is_on(ready["device"], ssd), f"cache.ready on {ready['device']}, not {ssd}", g)
+        # PID 1 preloads btrfs in the background (boot.preload_modules): one load,
+        # logged with `module`, not `modalias`.
+        pre = g.wait_event("module.load", 60, module="btrfs")
+        check(pre.get("ok") is True and "modalias" not in pre, f"btrfs preload: {pre}", g)
+        check(len(g.find("module.load", module="btrfs")) == 1, "btrfs preloaded twice", g)
         gate = check_services_after_gate(g)
         check(gate.get("reason") == "reachable", f"gate: {gate}", g)
         check_dhcp_on_plugged_only(g)

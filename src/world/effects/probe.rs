@@ -100,8 +100,13 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
                 size_lba: p.last_lba.saturating_sub(p.first_lba).saturating_add(1),
             })
             .collect();
-    } else if let Ok(mbr) = wire::mbr::parse(head) {
+    } else if let Ok(mbr) = wire::mbr::parse(head)
+        && (mbr.protective() || signatures.iter().any(|s| s == "dos"))
+    {
         // A protective MBR whose GPT did not parse is still "some partition table".
+        // A DOS table only where the signature probe names one, as blkid does: not
+        // when sector 0 is a filesystem's boot sector (a FAT boot sector parses as an
+        // MBR, its boot code as bogus entries), and also when it has no entries.
         probe.partition_table = Some(if mbr.protective() { "gpt" } else { "dos" }.into());
         probe.partitions = mbr
             .partitions

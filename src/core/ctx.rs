@@ -24,6 +24,8 @@ pub enum Note {
     CacheSettled,
     /// The readiness gate opened.
     GateReleased,
+    /// A NIC got a lease or an address: what is reachable may have changed.
+    NetworkChanged,
 }
 
 #[derive(Debug, Default)]

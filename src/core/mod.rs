@@ -271,6 +271,7 @@ impl Reactor {
     fn settle_notes(&mut self) {
         while let Some(note) = self.cx.take_note() {
             match note {
+                Note::NetworkChanged => self.gate.on_network_change(&mut self.cx),
                 Note::CacheSettled | Note::GateReleased => {
                     if self.shutting_down.is_none()
                         && self.cache.is_settled()

@@ -20,7 +20,7 @@ mod select;
 mod tests;
 
 use super::action::{Effect, EffectId, KillSignal};
-use super::ctx::{Ctx, Owner};
+use super::ctx::{Ctx, Note, Owner};
 use super::event::Event;
 use super::input::{EffectOutput, EffectResult, ExitStatus, LinkState, Stream};
 use super::policy::NetPolicy;
@@ -161,6 +161,9 @@ impl Network {
             return;
         }
         nic.addresses.insert(address.to_owned());
+        if nic.managed {
+            cx.note(Note::NetworkChanged);
+        }
         if let Some(id) = nic.client
             && let Some(client) = self.clients.get_mut(&id)
             && client.leased.is_none()

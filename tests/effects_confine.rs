@@ -1,11 +1,5 @@
 //! Confinement: a disk off the allow-list is refused without being opened, and
 //! CopyTree stays under the root.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
 #![allow(unsafe_code)] // raw inotify from libc: the test watches for opens.
 
 mod effects_support;

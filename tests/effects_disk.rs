@@ -1,12 +1,5 @@
 //! The cache-disk effects on real loop devices, in the order the core asks for them:
 //! GPT, partition, mkfs, mount, subvolumes (root; skipped otherwise unless CI=true).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
 mod effects_support;
 
 use effects_support::*;

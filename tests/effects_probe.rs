@@ -1,11 +1,4 @@
 //! ProbeDisk on real loop devices (root; skipped otherwise unless CI=true).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
 mod effects_support;
 
 use effects_support::*;

@@ -5,13 +5,6 @@
 //! core keeps answering (a `Status` signal still gets a `status` record), nothing is
 //! formatted twice, no second disk is touched after a failure, restarts are paced.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 #[path = "harden_support/mod.rs"]
 mod support;
 

@@ -4,13 +4,6 @@
 //! own fresh network namespace, so the readiness gate's probes cannot leave the
 //! machine, and points the gate at 127.0.0.1:9 with a 1 s timeout.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 #[path = "harden_support/mod.rs"]
 mod support;
 

@@ -4,13 +4,6 @@
 //! DHCP client crash-looping. Each: logged, survived (the process keeps answering and
 //! exits 0 on SIGTERM), nothing formatted twice, no zombie left behind.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 #[path = "harden_support/mod.rs"]
 mod support;
 

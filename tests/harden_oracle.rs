@@ -9,13 +9,6 @@
 //! that cannot run fails instead of skipping. Every loop device is detached by a Drop
 //! guard, every image lives in a temporary directory removed at the end.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 #[path = "harden_support/mod.rs"]
 mod support;
 

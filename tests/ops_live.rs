@@ -3,13 +3,6 @@
 //! serves its log socket at `<root>/run/nodeboot.sock`; the tools read the backlog
 //! from there exactly as on a node.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,13 +3,6 @@
 //! that it is not blank, and that each lane's colour is where the layout put it.
 //! Without Chromium the test skips, except under `CI=true` where that is a failure.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use nodeboot::ops::plot::{render, svg, timeline};
 use nodeboot::ops::record::parse_stream;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,6 @@
 //! from stdin, and from a log socket speaking the world loop's protocol (`logs\n` →
 //! the backlog, then the server closes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;

@@ -2,13 +2,6 @@
 //! each test, checked on the log stream and on the disks themselves (partition tables,
 //! btrfs labels and UUIDs, checksums, subvolumes, mounts). Run as root:
 //! `cargo test --test real_disk`. Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
 mod support;
 
 use std::time::Duration;

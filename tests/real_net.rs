@@ -2,13 +2,6 @@
 //! own, its NICs veth cables to a server namespace (dnsmasq, a TCP listener), checked
 //! on the log stream and on the namespace (addresses, live DHCP clients). Run as root:
 //! `cargo test --test real_net`. Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
 mod support;
 
 use serde_json::Value;

@@ -3,13 +3,6 @@
 //! SIGTERM, then `nodeboot replay` of the journal must print the same events in the
 //! same order (`ts` aside, and the records the world writes itself, which are not
 //! decisions of the core). Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
 mod support;
 
 use std::time::Duration;

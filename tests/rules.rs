@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 //! The rules directory: parsing, every error kind with its exact line, the kernel
 //! command line, and `nodeboot check`'s exit codes. Fixtures live in `tests/rules/`.
 

@@ -2,13 +2,6 @@
 //! replayed through the same code path as `nodeboot replay`, and its log stream is
 //! checked against `<name>.expect` (see `nodeboot::trace::expect` for the syntax).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use nodeboot::trace::{Output, ReplayConfig, expect, replay_file};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

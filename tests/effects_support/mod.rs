@@ -1,12 +1,6 @@
 //! Shared scaffolding for the `effects_*` root tests: loop disks on sparse files in a
 //! private temp dir, mount guards, and the root/CI rule. Every guard undoes its setup
 //! in `Drop`, so a failing test still detaches its loop devices and unmounts.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
 #![allow(dead_code)]
 
 use nodeboot::world::confine::Confinement;

@@ -1,12 +1,7 @@
 //! Helpers shared by the `tests/harden_*.rs` tests: scratch directories, loop devices
 //! with Drop guards, running tools, the CI rule (a skip under `CI=true` is a failure).
 
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
+#![allow(dead_code)]
 
 pub mod core;
 pub mod images;

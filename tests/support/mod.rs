@@ -3,12 +3,6 @@
 //! JSON log stream is read line by line. Every guard undoes its setup in `Drop` (also
 //! when the test fails), and touches only what it created: loop devices it attached,
 //! namespaces named `nb…` unique to the test, processes inside those namespaces.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
 #![allow(dead_code)]
 
 pub mod disk;

@@ -9,13 +9,6 @@
 
 // Tests may unwrap and panic (clippy.toml's test allowances do not reach a
 // harness-less test target).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 mod confine;
 mod harness;
 mod kernel;

@@ -2,9 +2,10 @@
 //! CopyTree stays under the root.
 #![allow(unsafe_code)] // raw inotify from libc: the test watches for opens.
 
-mod effects_support;
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
-use effects_support::*;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::EffectOutput;
 use nodeboot::world::confine::Confinement;
@@ -12,6 +13,7 @@ use nodeboot::world::effects::{plan, run_blocking};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use support::*;
 
 /// An inotify watch for any open, read or write of `path`.
 struct OpenWatch(libc::c_int);
@@ -102,7 +104,7 @@ fn disk_off_the_allow_list_is_refused_without_opening_it() {
 
 #[test]
 fn the_hosts_own_disk_is_refused() {
-    if !require_root("the_hosts_own_disk_is_refused") {
+    if !require_root("the_hosts_own_disk_is_refused", &[]) {
         return;
     }
     let host = ["vda", "sda", "nvme0n1", "xvda"]

@@ -2,6 +2,8 @@
 //! own, its NICs veth cables to a server namespace (dnsmasq, a TCP listener), checked
 //! on the log stream and on the namespace (addresses, live DHCP clients). Run as root:
 //! `cargo test --test real_net`. Under `CI=true` a test that cannot run fails.
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use serde_json::Value;

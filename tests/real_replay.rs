@@ -3,6 +3,8 @@
 //! SIGTERM, then `nodeboot replay` of the journal must print the same events in the
 //! same order (`ts` aside, and the records the world writes itself, which are not
 //! decisions of the core). Under `CI=true` a test that cannot run fails.
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

@@ -32,7 +32,7 @@ pub mod temp;
 
 // The names most tests use, at the top. A test binary uses only some of them.
 #[allow(unused_imports)]
-pub use cmd::{sh, sh_quiet, try_output, try_run, try_sh};
+pub use cmd::{capture, sh, sh_quiet, try_output, try_run, try_sh};
 #[allow(unused_imports)]
 pub use disk::{Loop, LoopDisk};
 #[allow(unused_imports)]

@@ -6,6 +6,7 @@
 //! mounted under its root (deepest first) before the loop devices go.
 
 use super::Netns;
+use super::cmd::terminate;
 use super::mount::unmount_under;
 use serde_json::Value;
 use std::io::BufRead;
@@ -183,27 +184,16 @@ impl Node {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), sig);
     }
 
-    /// SIGTERM, then wait up to 20 s (SIGKILL after that).
+    /// SIGTERM, then wait up to 20 s (SIGKILL after that, and a failure).
     pub fn stop(&mut self) -> ExitStatus {
         if let Some(st) = self.status {
             return st;
         }
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(20);
-        let child = self.child.as_mut().unwrap();
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                self.status = Some(st);
-                return st;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                let st = child.wait().unwrap();
-                self.status = Some(st);
-                panic!("nodeboot did not stop within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (st, in_time) = terminate(self.child.as_mut().unwrap(), Duration::from_secs(20));
+        let st = st.unwrap();
+        self.status = Some(st);
+        assert!(in_time, "nodeboot did not stop within 20 s of SIGTERM");
+        st
     }
 
     /// Children of nodeboot that are zombies (exited, not reaped).

@@ -11,7 +11,7 @@ use nodeboot::world::effects::{Plan, plan, run_blocking};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
 use std::time::Duration;
-use support::disk::serial;
+use support::disk::{loop_ssd_test, serial};
 use support::*;
 
 const LABEL: &str = "sp_zos-cache";
@@ -76,12 +76,10 @@ fn prepared(disk: &LoopDisk, confine: &Confinement) {
 
 #[test]
 fn gpt_then_partition_then_btrfs() {
-    if !require_root("gpt_then_partition_then_btrfs", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("gpt_then_partition_then_btrfs", "gpt", 256, None)
+    else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("gpt");
-    let disk = LoopDisk::prepared(tmp.path(), "gpt", 256, None);
+    };
     let confine = disk.confinement(tmp.path());
 
     let t = std::time::Instant::now();
@@ -300,12 +298,10 @@ fn mount_and_subvolumes_under_a_temp_root() {
 
 #[test]
 fn exclusive_open_is_the_lock() {
-    if !require_root("exclusive_open_is_the_lock", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("exclusive_open_is_the_lock", "excl", 64, None)
+    else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("excl");
-    let disk = LoopDisk::prepared(tmp.path(), "excl", 64, None);
+    };
     let confine = disk.confinement(tmp.path());
     let before = std::fs::read(&disk.image).unwrap();
     let holder = std::fs::OpenOptions::new()
@@ -348,12 +344,9 @@ fn mount_target_cannot_escape_the_root() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    if !require_root("dry_run_writes_nothing", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("dry_run_writes_nothing", "dry", 64, None) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("dry");
-    let disk = LoopDisk::prepared(tmp.path(), "dry", 64, None);
+    };
     let confine = Confinement {
         dry_run: true,
         ..disk.confinement(tmp.path())

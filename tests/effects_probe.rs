@@ -7,7 +7,7 @@ use nodeboot::core::action::Effect;
 use nodeboot::core::input::{DiskProbe, EffectOutput};
 use nodeboot::world::confine::Confinement;
 use nodeboot::world::effects::{Plan, plan, run_blocking};
-use support::disk::serial;
+use support::disk::{loop_ssd_test, serial};
 use support::*;
 
 fn probe(confine: &Confinement, device: &str) -> DiskProbe {
@@ -23,12 +23,14 @@ fn probe(confine: &Confinement, device: &str) -> DiskProbe {
 
 #[test]
 fn blank_disk_has_no_signatures_and_the_right_size() {
-    if !require_root("blank_disk_has_no_signatures_and_the_right_size", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "blank_disk_has_no_signatures_and_the_right_size",
+        "blank",
+        64,
+        None,
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("blank");
-    let disk = LoopDisk::prepared(tmp.path(), "blank", 64, None);
+    };
     let p = probe(&disk.confinement(tmp.path()), &disk.name);
     assert_eq!(p.size_bytes, 64 << 20);
     assert!(!p.rotational, "rotational was set to 0");
@@ -46,12 +48,14 @@ fn blank_disk_has_no_signatures_and_the_right_size() {
 
 #[test]
 fn ext4_disk_says_ext4() {
-    if !require_root("ext4_disk_says_ext4", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "ext4_disk_says_ext4",
+        "ext4",
+        32,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("ext4");
-    let disk = LoopDisk::prepared(tmp.path(), "ext4", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let p = probe(&disk.confinement(tmp.path()), &disk.name);
     assert!(
         p.signatures.iter().any(|s| s == "ext4"),
@@ -65,12 +69,14 @@ fn ext4_disk_says_ext4() {
 
 #[test]
 fn probe_is_read_only_and_allowed_for_any_disk() {
-    if !require_root("probe_is_read_only_and_allowed_for_any_disk", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "probe_is_read_only_and_allowed_for_any_disk",
+        "ro",
+        16,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("ro");
-    let disk = LoopDisk::prepared(tmp.path(), "ro", 16, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let before = std::fs::read(&disk.image).unwrap();
     // Not on the allow-list: probing is still fine (reading decides "excluded" later).
     let confine = Confinement {
@@ -93,12 +99,14 @@ fn probe_is_read_only_and_allowed_for_any_disk() {
 
 #[test]
 fn a_device_that_cannot_be_read_is_unreadable_not_blank() {
-    if !require_root("a_device_that_cannot_be_read_is_unreadable_not_blank", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "a_device_that_cannot_be_read_is_unreadable_not_blank",
+        "unread",
+        16,
+        None,
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("unread");
-    let disk = LoopDisk::prepared(tmp.path(), "unread", 16, None);
+    };
     // sysfs knows the disk, but its device node is not where the world looks.
     let empty_dev = tmp.path().join("dev");
     std::fs::create_dir(&empty_dev).unwrap();
@@ -114,12 +122,14 @@ fn a_device_that_cannot_be_read_is_unreadable_not_blank() {
 
 #[test]
 fn a_mounted_whole_disk_is_reported_mounted() {
-    if !require_root("a_mounted_whole_disk_is_reported_mounted", &[]) {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "a_mounted_whole_disk_is_reported_mounted",
+        "mounted",
+        32,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("mounted");
-    let disk = LoopDisk::prepared(tmp.path(), "mounted", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let target = tmp.path().join("m");
     std::fs::create_dir(&target).unwrap();
     sh(&[

@@ -39,6 +39,18 @@ fn index_of(records: &[Value], event: &str, fields: &[(&str, &str)]) -> usize {
         .unwrap_or_else(|| panic!("no {event} {fields:?}"))
 }
 
+/// A run managing the NICs matching `nics` with DHCP, its gate closed for an hour.
+fn dhcp_run(nics: &str) -> RunConfig {
+    RunConfig {
+        nics: vec![nics.into()],
+        rules: vec![
+            ("network.toml", network_rules(None)),
+            ("gate.toml", gate_rules(&[], "1h")),
+        ],
+        ..Default::default()
+    }
+}
+
 #[test]
 fn unplugged_nic_gets_no_client_until_plugged_in() {
     if !require_root("unplugged_nic_gets_no_client_until_plugged_in", TOOLS) {
@@ -49,17 +61,7 @@ fn unplugged_nic_gets_no_client_until_plugged_in() {
     let srv = Netns::new("s");
     let cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", false);
     let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbe*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let mut run = NodebootRun::start(&node, dhcp_run("nbe*"));
     let seen = run.wait_for("nic.seen", &[("nic", "nbe0")], SOON);
     assert_eq!(seen["managed"], true, "{seen}");
     // Unplugged: nodeboot set the link up, yet no carrier, so no client. Give it a
@@ -175,17 +177,7 @@ fn dhcp_gives_up_after_30s_without_an_answer() {
     let node = Netns::new("n");
     let srv = Netns::new("s");
     let _cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.79.0.1/24", true);
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbe*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let mut run = NodebootRun::start(&node, dhcp_run("nbe*"));
     let started = run.wait_for("dhcp.started", &[("nic", "nbe0")], SOON);
     let pid = pid_of(&started);
     let t0 = Instant::now();
@@ -324,17 +316,7 @@ fn a_carrier_the_kernel_never_confirms_is_held_then_trusted() {
     // virtio NIC's does for a moment after it registers.
     let node = Netns::new("n");
     node.ip(&["link", "add", "nbi0", "type", "ifb"]);
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbi*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let mut run = NodebootRun::start(&node, dhcp_run("nbi*"));
     let held = run.wait_for("nic.carrier_unconfirmed", &[("nic", "nbi0")], SOON);
     assert_eq!(held["level"], "debug", "{held}");
     let carrier = run.wait_for("nic.carrier", &[("nic", "nbi0"), ("up", "true")], SOON);

@@ -19,6 +19,25 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The start of a root test on one loop SSD: this binary's turn ([`serial`]), a temp
+/// dir, and the SSD `<tag>.img` in it ([`LoopDisk::prepared`]). None (skip) when not
+/// root, a failure under `CI=true`. Bind the three in this order: the disk goes first,
+/// then the dir, then the turn.
+pub fn loop_ssd_test(
+    test: &str,
+    tag: &str,
+    size_mib: u64,
+    prepare: Option<&[&str]>,
+) -> Option<(MutexGuard<'static, ()>, TempDir, LoopDisk)> {
+    if !super::require_root(test, &[]) {
+        return None;
+    }
+    let turn = serial();
+    let tmp = TempDir::new(tag);
+    let disk = LoopDisk::prepared(tmp.path(), tag, size_mib, prepare);
+    Some((turn, tmp, disk))
+}
+
 /// A loop device attached to an image; partitions removed and detached on drop.
 pub struct Loop {
     /// `/dev/loopN`.

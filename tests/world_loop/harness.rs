@@ -1,5 +1,5 @@
-//! The harness: a scripted core, a world on its own thread, loop devices and
-//! network namespaces that clean up after themselves.
+//! The harness: a scripted core and a world on its own thread; loop disks and network
+//! namespaces (which clean up after themselves) come from the shared `tests/support`.
 
 pub use crate::support::{LoopDisk, Netns};
 pub use nodeboot::core::action::{Action, ChildRole, Effect, EffectId, KillSignal, ShutdownKind};

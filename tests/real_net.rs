@@ -9,7 +9,7 @@ mod support;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::run::{gate_rules, network_rules};
-use support::{Dnsmasq, Listener, Netns, NodebootRun, RunConfig, TempDir, Veth, require_root};
+use support::{Lan, Listener, Netns, NodebootRun, RunConfig, TempDir, Veth, require_root};
 
 const TOOLS: &[&str] = &["ip", "dnsmasq", "busybox", "nsenter"];
 const SOON: Duration = Duration::from_secs(15);
@@ -57,11 +57,9 @@ fn unplugged_nic_gets_no_client_until_plugged_in() {
         return;
     }
     let tmp = TempDir::new("plug");
-    let node = Netns::new("n");
-    let srv = Netns::new("s");
-    let cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", false);
-    let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let mut run = NodebootRun::start(&node, dhcp_run("nbe*"));
+    let lan = Lan::new(tmp.path(), false);
+    let (node, cable) = (&lan.node, &lan.cable);
+    let mut run = NodebootRun::start(node, dhcp_run("nbe*"));
     let seen = run.wait_for("nic.seen", &[("nic", "nbe0")], SOON);
     assert_eq!(seen["managed"], true, "{seen}");
     // Unplugged: nodeboot set the link up, yet no carrier, so no client. Give it a
@@ -225,15 +223,13 @@ fn gate_opens_when_the_target_is_reachable() {
         return;
     }
     let tmp = TempDir::new("gate");
-    let node = Netns::new("n");
-    let srv = Netns::new("s");
-    let _cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", true);
-    let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let target = Listener::start(&srv, "10.77.0.1:8080");
+    let lan = Lan::new(tmp.path(), true);
+    let node = &lan.node;
+    let target = Listener::start(&lan.srv, "10.77.0.1:8080");
     let services =
         "[[service]]\nname = \"after-gate\"\nargv = [\"sleep\", \"100000\"]\n".to_string();
     let mut run = NodebootRun::start(
-        &node,
+        node,
         RunConfig {
             nics: vec!["nbe*".into()],
             rules: vec![

@@ -40,7 +40,7 @@ pub use hash::{sha256_file, sha256_range};
 #[allow(unused_imports)]
 pub use mount::{MountGuard, is_mount_point, wait_for};
 #[allow(unused_imports)]
-pub use net::{Dnsmasq, Listener, Netns, Veth};
+pub use net::{Dnsmasq, Lan, Listener, Netns, Veth};
 #[allow(unused_imports)]
 pub use root::{ci, command_exists, is_root, require_root};
 #[allow(unused_imports)]

@@ -6,8 +6,6 @@
 //! trace is streamed from a temporary file, as `nodeboot replay` does, so the peak
 //! reflects the replay, not the generated text.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
 use nodeboot::core::input::{Input, Mode};
 use nodeboot::time::Instant;
 use nodeboot::trace::world::WorldSpec;

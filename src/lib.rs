@@ -11,6 +11,17 @@
 //! - [`rules`]: the policy files, validated, with kernel command-line overrides.
 //! - [`log`]: the log stream (slog), JSON lines and a human rendering.
 
+// PID 1 never panics: the runtime code gets the restriction lints (here rather than in
+// Cargo.toml's `[lints]`, which would reach the integration tests and benches too;
+// `#[cfg(test)]` code is exempt through clippy.toml's `allow-*-in-tests`).
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::exit
+)]
+
 pub mod cli;
 pub mod core;
 pub mod log;

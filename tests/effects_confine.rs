@@ -1,16 +1,11 @@
 //! Confinement: a disk off the allow-list is refused without being opened, and
 //! CopyTree stays under the root.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
 #![allow(unsafe_code)] // raw inotify from libc: the test watches for opens.
 
-mod effects_support;
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
-use effects_support::*;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::EffectOutput;
 use nodeboot::world::confine::Confinement;
@@ -18,6 +13,7 @@ use nodeboot::world::effects::{plan, run_blocking};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use support::*;
 
 /// An inotify watch for any open, read or write of `path`.
 struct OpenWatch(libc::c_int);
@@ -108,7 +104,7 @@ fn disk_off_the_allow_list_is_refused_without_opening_it() {
 
 #[test]
 fn the_hosts_own_disk_is_refused() {
-    if !require_root("the_hosts_own_disk_is_refused") {
+    if !require_root("the_hosts_own_disk_is_refused", &[]) {
         return;
     }
     let host = ["vda", "sda", "nvme0n1", "xvda"]

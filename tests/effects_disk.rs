@@ -1,15 +1,9 @@
 //! The cache-disk effects on real loop devices, in the order the core asks for them:
 //! GPT, partition, mkfs, mount, subvolumes (root; skipped otherwise unless CI=true).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
-mod effects_support;
-
-use effects_support::*;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::{DiskProbe, EffectOutput};
 use nodeboot::world::confine::Confinement;
@@ -17,6 +11,8 @@ use nodeboot::world::effects::{Plan, plan, run_blocking};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
 use std::time::Duration;
+use support::disk::{loop_ssd_test, serial};
+use support::*;
 
 const LABEL: &str = "sp_zos-cache";
 
@@ -80,18 +76,16 @@ fn prepared(disk: &LoopDisk, confine: &Confinement) {
 
 #[test]
 fn gpt_then_partition_then_btrfs() {
-    if !require_root("gpt_then_partition_then_btrfs") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("gpt_then_partition_then_btrfs", "gpt", 256, None)
+    else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("gpt");
-    let disk = LoopDisk::new(tmp.path(), "gpt", 256, None);
+    };
     let confine = disk.confinement(tmp.path());
 
     let t = std::time::Instant::now();
     blocking(&write_table(&disk), &confine).unwrap();
     eprintln!("write_partition_table: {:?}", t.elapsed());
-    let table = run(&["sgdisk", "-p", &disk.dev.to_string_lossy()]);
+    let table = sh(&["sgdisk", "-p", &disk.dev.to_string_lossy()]);
     let rows: Vec<&str> = table
         .lines()
         .skip_while(|l| !l.starts_with("Number"))
@@ -104,7 +98,7 @@ fn gpt_then_partition_then_btrfs() {
     assert_eq!(cols[1], "2048", "1 MiB aligned start: {table}");
     assert_eq!(cols[5], "8300", "Linux filesystem type: {table}");
     assert_eq!(*cols.last().unwrap(), LABEL);
-    assert!(run(&["sgdisk", "-v", &disk.dev.to_string_lossy()]).contains("No problems found"));
+    assert!(sh(&["sgdisk", "-v", &disk.dev.to_string_lossy()]).contains("No problems found"));
 
     // Idempotent: the same table is recognised and not rewritten.
     let before = std::fs::read(&disk.image).unwrap();
@@ -191,14 +185,14 @@ fn gpt_then_partition_then_btrfs() {
 
 #[test]
 fn mount_and_subvolumes_under_a_temp_root() {
-    if !require_root("mount_and_subvolumes_under_a_temp_root") {
+    if !require_root("mount_and_subvolumes_under_a_temp_root", &[]) {
         return;
     }
     let _s = serial();
     let tmp = TempDir::new("mnt");
     let root = tmp.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let disk = LoopDisk::new(tmp.path(), "mnt", 256, None);
+    let disk = LoopDisk::prepared(tmp.path(), "mnt", 256, None);
     let confine = disk.confinement(&root);
     prepared(&disk, &confine);
 
@@ -304,12 +298,10 @@ fn mount_and_subvolumes_under_a_temp_root() {
 
 #[test]
 fn exclusive_open_is_the_lock() {
-    if !require_root("exclusive_open_is_the_lock") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("exclusive_open_is_the_lock", "excl", 64, None)
+    else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("excl");
-    let disk = LoopDisk::new(tmp.path(), "excl", 64, None);
+    };
     let confine = disk.confinement(tmp.path());
     let before = std::fs::read(&disk.image).unwrap();
     let holder = std::fs::OpenOptions::new()
@@ -326,7 +318,7 @@ fn exclusive_open_is_the_lock() {
 
 #[test]
 fn mount_target_cannot_escape_the_root() {
-    if !require_root("mount_target_cannot_escape_the_root") {
+    if !require_root("mount_target_cannot_escape_the_root", &[]) {
         return;
     }
     let _s = serial();
@@ -336,7 +328,7 @@ fn mount_target_cannot_escape_the_root() {
     let outside = tmp.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("var/log")).unwrap();
-    let disk = LoopDisk::new(tmp.path(), "esc", 256, None);
+    let disk = LoopDisk::prepared(tmp.path(), "esc", 256, None);
     let confine = disk.confinement(&root);
     prepared(&disk, &confine);
     let e = Effect::Mount {
@@ -352,12 +344,9 @@ fn mount_target_cannot_escape_the_root() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    if !require_root("dry_run_writes_nothing") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test("dry_run_writes_nothing", "dry", 64, None) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("dry");
-    let disk = LoopDisk::new(tmp.path(), "dry", 64, None);
+    };
     let confine = Confinement {
         dry_run: true,
         ..disk.confinement(tmp.path())

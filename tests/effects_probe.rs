@@ -1,18 +1,14 @@
 //! ProbeDisk on real loop devices (root; skipped otherwise unless CI=true).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
-mod effects_support;
-
-use effects_support::*;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::{DiskProbe, EffectOutput};
 use nodeboot::world::confine::Confinement;
 use nodeboot::world::effects::{Plan, plan, run_blocking};
+use support::disk::{loop_ssd_test, serial};
+use support::*;
 
 fn probe(confine: &Confinement, device: &str) -> DiskProbe {
     let effect = Effect::ProbeDisk {
@@ -27,12 +23,14 @@ fn probe(confine: &Confinement, device: &str) -> DiskProbe {
 
 #[test]
 fn blank_disk_has_no_signatures_and_the_right_size() {
-    if !require_root("blank_disk_has_no_signatures_and_the_right_size") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "blank_disk_has_no_signatures_and_the_right_size",
+        "blank",
+        64,
+        None,
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("blank");
-    let disk = LoopDisk::new(tmp.path(), "blank", 64, None);
+    };
     let p = probe(&disk.confinement(tmp.path()), &disk.name);
     assert_eq!(p.size_bytes, 64 << 20);
     assert!(!p.rotational, "rotational was set to 0");
@@ -50,12 +48,14 @@ fn blank_disk_has_no_signatures_and_the_right_size() {
 
 #[test]
 fn ext4_disk_says_ext4() {
-    if !require_root("ext4_disk_says_ext4") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "ext4_disk_says_ext4",
+        "ext4",
+        32,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("ext4");
-    let disk = LoopDisk::new(tmp.path(), "ext4", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let p = probe(&disk.confinement(tmp.path()), &disk.name);
     assert!(
         p.signatures.iter().any(|s| s == "ext4"),
@@ -69,12 +69,14 @@ fn ext4_disk_says_ext4() {
 
 #[test]
 fn probe_is_read_only_and_allowed_for_any_disk() {
-    if !require_root("probe_is_read_only_and_allowed_for_any_disk") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "probe_is_read_only_and_allowed_for_any_disk",
+        "ro",
+        16,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("ro");
-    let disk = LoopDisk::new(tmp.path(), "ro", 16, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let before = std::fs::read(&disk.image).unwrap();
     // Not on the allow-list: probing is still fine (reading decides "excluded" later).
     let confine = Confinement {
@@ -97,12 +99,14 @@ fn probe_is_read_only_and_allowed_for_any_disk() {
 
 #[test]
 fn a_device_that_cannot_be_read_is_unreadable_not_blank() {
-    if !require_root("a_device_that_cannot_be_read_is_unreadable_not_blank") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "a_device_that_cannot_be_read_is_unreadable_not_blank",
+        "unread",
+        16,
+        None,
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("unread");
-    let disk = LoopDisk::new(tmp.path(), "unread", 16, None);
+    };
     // sysfs knows the disk, but its device node is not where the world looks.
     let empty_dev = tmp.path().join("dev");
     std::fs::create_dir(&empty_dev).unwrap();
@@ -118,15 +122,17 @@ fn a_device_that_cannot_be_read_is_unreadable_not_blank() {
 
 #[test]
 fn a_mounted_whole_disk_is_reported_mounted() {
-    if !require_root("a_mounted_whole_disk_is_reported_mounted") {
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "a_mounted_whole_disk_is_reported_mounted",
+        "mounted",
+        32,
+        Some(&["mkfs.ext4", "-q", "-F"]),
+    ) else {
         return;
-    }
-    let _s = serial();
-    let tmp = TempDir::new("mounted");
-    let disk = LoopDisk::new(tmp.path(), "mounted", 32, Some(&["mkfs.ext4", "-q", "-F"]));
+    };
     let target = tmp.path().join("m");
     std::fs::create_dir(&target).unwrap();
-    run(&[
+    sh(&[
         "mount",
         &disk.dev.to_string_lossy(),
         &target.to_string_lossy(),
@@ -158,13 +164,16 @@ fn a_mounted_whole_disk_is_reported_mounted() {
 
 #[test]
 fn partition_tables_are_reported_dos_gpt_and_backup_only_gpt() {
-    if !require_root("partition_tables_are_reported_dos_gpt_and_backup_only_gpt") {
+    if !require_root(
+        "partition_tables_are_reported_dos_gpt_and_backup_only_gpt",
+        &[],
+    ) {
         return;
     }
     let _s = serial();
     let tmp = TempDir::new("tables");
     // The image path arrives as $0.
-    let dos = LoopDisk::new(
+    let dos = LoopDisk::prepared(
         tmp.path(),
         "dos",
         32,
@@ -177,7 +186,7 @@ fn partition_tables_are_reported_dos_gpt_and_backup_only_gpt() {
     assert_eq!(p.partitions[0].start_lba, 2048);
     assert!(!p.signatures.is_empty());
 
-    let gpt = LoopDisk::new(
+    let gpt = LoopDisk::prepared(
         tmp.path(),
         "gpt",
         32,
@@ -194,7 +203,7 @@ fn partition_tables_are_reported_dos_gpt_and_backup_only_gpt() {
     );
 
     // Primary table wiped, backup intact: still a partitioned disk.
-    let backup = LoopDisk::new(
+    let backup = LoopDisk::prepared(
         tmp.path(),
         "backup",
         32,

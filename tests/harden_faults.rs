@@ -5,14 +5,8 @@
 //! core keeps answering (a `Status` signal still gets a `status` record), nothing is
 //! formatted twice, no second disk is touched after a failure, restarts are paced.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-#[path = "harden_support/mod.rs"]
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use nodeboot::core::action::{Action, ChildRole, Effect};
@@ -23,7 +17,7 @@ use nodeboot::core::input::{
 use nodeboot::core::policy::{Policy, ServiceSpec};
 use nodeboot::time::Instant;
 use std::time::Duration;
-use support::core::{Sim, blank_probe, block_add, block_uevent};
+use support::core_harness::{Sim, blank_probe, block_add, block_uevent};
 
 const GIB: u64 = 1 << 30;
 

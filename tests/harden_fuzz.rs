@@ -5,13 +5,6 @@
 //! (`tools/fuzz.sh` uses it where cargo-fuzz cannot run), `HARDEN_FUZZ_SEED` picks the
 //! seed, `HARDEN_FUZZ_ONLY=name` one target.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 

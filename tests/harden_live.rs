@@ -4,14 +4,8 @@
 //! own fresh network namespace, so the readiness gate's probes cannot leave the
 //! machine, and points the gate at 127.0.0.1:9 with a 1 s timeout.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-#[path = "harden_support/mod.rs"]
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use serde_json::Value;
@@ -19,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use support::node::{Node, base_args};
-use support::{Loop, Scratch, images, sha256, skip_unless_root};
+use support::{Loop, TempDir, images, require_root, sha256_file};
 
 /// Cases the live run must never write: every oracle image but our own interrupted
 /// prepare (which nodeboot rightly finishes) and the zero control.
@@ -49,14 +43,14 @@ impl Disk {
     }
 }
 
-fn attach(scratch: &Scratch, cases: &[&'static str]) -> Vec<Disk> {
+fn attach(scratch: &TempDir, cases: &[&'static str]) -> Vec<Disk> {
     cases
         .iter()
         .enumerate()
         .map(|(i, case)| {
             let image = images::make_as(case, &format!("{i}-{case}.img"), scratch)
                 .unwrap_or_else(|e| panic!("{case}: {e}"));
-            let before = sha256(&image);
+            let before = sha256_file(&image);
             let lo = Loop::attach(&image).unwrap();
             lo.set_ssd();
             Disk {
@@ -100,7 +94,7 @@ fn changed(disks: &mut [Disk]) -> Vec<&'static str> {
     }
     disks
         .iter()
-        .filter(|d| sha256(&d.image) != d.before)
+        .filter(|d| sha256_file(&d.image) != d.before)
         .map(|d| d.case)
         .collect()
 }
@@ -114,10 +108,10 @@ fn decided(v: &Value) -> bool {
 
 #[test]
 fn live_run_over_the_oracle_images_writes_none_of_them() {
-    if skip_unless_root("live oracle") {
+    if !require_root("live oracle", &[]) {
         return;
     }
-    let scratch = Scratch::new("live-oracle");
+    let scratch = TempDir::new("live-oracle");
     let mut cases = foreign_cases();
     // The control: one blank disk, which a live run does prepare. Listed last, so
     // that the "first unused SSD" really had foreign disks before it to skip.
@@ -131,12 +125,12 @@ fn live_run_over_the_oracle_images_writes_none_of_them() {
         0,
         Disk {
             case: "zeros-read-only",
-            before: sha256(&ro_image),
+            before: sha256_file(&ro_image),
             image: ro_image,
             lo: Some(ro),
         },
     );
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut node = Node::start("oracle", &disk_args(&root, &disks), &root);
     let end = node.wait_for("a cache decision", 120, decided);
     let v = verdicts(&node, &disks);
@@ -177,15 +171,15 @@ fn live_run_over_the_oracle_images_writes_none_of_them() {
 
 #[test]
 fn our_partition_name_over_foreign_data_is_refused_live() {
-    if skip_unless_root("live interrupted prepare") {
+    if !require_root("live interrupted prepare", &[]) {
         return;
     }
     // A GPT with one partition named sp_zos-cache looks like our interrupted prepare;
     // its partition holds an ext4. nodeboot adds the partition (BLKPG), probes it,
     // refuses to format, and does not fall back to the blank disk next to it.
-    let scratch = Scratch::new("live-interrupted");
+    let scratch = TempDir::new("live-interrupted");
     let mut disks = attach(&scratch, &["gpt-sp_zos-cache-holding-ext4", "zeros"]);
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut node = Node::start("intr", &disk_args(&root, &disks), &root);
     let end = node.wait_for("a cache decision", 120, decided);
     // Give a wrong fallback the time to happen.
@@ -368,13 +362,13 @@ fn forge_rtnetlink(netns: &str) -> usize {
 
 #[test]
 fn forged_events_are_dropped_and_a_real_one_after_them_is_handled() {
-    if skip_unless_root("forged events") {
+    if !require_root("forged events", &[]) {
         return;
     }
-    let scratch = Scratch::new("live-forged");
+    let scratch = TempDir::new("live-forged");
     let minor = free_loop_minor();
     let name = format!("loop{minor}");
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend([
         "--disk".into(),
@@ -439,7 +433,7 @@ fn forged_events_are_dropped_and_a_real_one_after_them_is_handled() {
     // 3. A real kernel event after them is still handled: the disk appears for real
     //    (a new loop minor: the kernel sends `add`).
     let image = images::make("ext4", &scratch).unwrap();
-    support::sh(
+    support::try_sh(
         "losetup",
         &[&format!("/dev/{name}"), &image.display().to_string()],
     )
@@ -455,7 +449,7 @@ fn forged_events_are_dropped_and_a_real_one_after_them_is_handled() {
     let status = node.stop();
     drop(node);
     drop(lo);
-    let _ = support::sh("losetup", &["-d", &format!("/dev/{name}")]);
+    let _ = support::try_sh("losetup", &["-d", &format!("/dev/{name}")]);
     eprintln!(
         "forged: {dropped} uevents dropped ({storm}), {delivered} rtnetlink messages delivered to the group and ignored, then {seen}"
     );
@@ -513,9 +507,9 @@ const STORM_DISKS: &[&str] = &["ext4", "zeros", "btrfs-other-label"];
 /// `net.core.rmem_max`), is stopped right after `boot.start`, and `events` change
 /// uevents are fired at the ext4 disk before it continues.
 fn storm_run(tag: &str, storm: Option<usize>) -> (Decisions, Vec<Value>) {
-    let scratch = Scratch::new(tag);
+    let scratch = TempDir::new(tag);
     let mut disks = attach(&scratch, STORM_DISKS);
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let args = disk_args(&root, &disks);
     let wrapper: &[&str] = if storm.is_some() {
         &["setpriv", "--bounding-set", "-net_admin", "--"]
@@ -551,7 +545,7 @@ fn storm_run(tag: &str, storm: Option<usize>) -> (Decisions, Vec<Value>) {
 
 #[test]
 fn a_uevent_storm_that_overflows_the_socket_changes_no_decision() {
-    if skip_unless_root("storm") {
+    if !require_root("storm", &[]) {
         return;
     }
     let (calm, _) = storm_run("calm", None);
@@ -578,10 +572,10 @@ fn a_uevent_storm_that_overflows_the_socket_changes_no_decision() {
 /// disk, formats at most once more only if mkfs had not completed, and never
 /// touches the second blank disk.
 fn power_cut_after(step: &str) {
-    let scratch = Scratch::new(&format!("cut-{step}"));
+    let scratch = TempDir::new(&format!("cut-{step}"));
     let mut disks = attach(&scratch, &["zeros", "zeros"]);
     // Two blank SSDs from the same case: tell them apart by device.
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let args = disk_args(&root, &disks);
     let mut first = Node::start("cut1", &args, &root);
     let done = first.wait_for(&format!("cache.step {step}"), 120, |v| {
@@ -636,7 +630,7 @@ fn power_cut_after(step: &str) {
         d.lo.take();
     }
     assert_eq!(
-        sha256(&disks[other].image),
+        sha256_file(&disks[other].image),
         disks[other].before,
         "{step}: the other blank disk was written"
     );
@@ -644,7 +638,7 @@ fn power_cut_after(step: &str) {
 
 #[test]
 fn a_power_cut_after_partitioning_is_finished_on_the_same_disk() {
-    if skip_unless_root("power cut") {
+    if !require_root("power cut", &[]) {
         return;
     }
     power_cut_after("partition");
@@ -652,7 +646,7 @@ fn a_power_cut_after_partitioning_is_finished_on_the_same_disk() {
 
 #[test]
 fn a_power_cut_after_mkfs_is_finished_without_formatting_again() {
-    if skip_unless_root("power cut") {
+    if !require_root("power cut", &[]) {
         return;
     }
     power_cut_after("mkfs");

@@ -4,21 +4,15 @@
 //! DHCP client crash-looping. Each: logged, survived (the process keeps answering and
 //! exits 0 on SIGTERM), nothing formatted twice, no zombie left behind.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-#[path = "harden_support/mod.rs"]
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::node::{Node, base_args, binary};
-use support::{Loop, Scratch, images, sha256, skip_unless_root};
+use support::{Loop, TempDir, images, require_root, sha256_file};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,8 +69,8 @@ fn replay_with_stdout_and_stderr_closed_exits_0() {
     assert_eq!(st.code(), Some(0), "check with closed stdio: {st}");
 }
 
-fn rules_dir(scratch: &Scratch, files: &[(&str, &str)]) -> String {
-    let dir = scratch.path("rules");
+fn rules_dir(scratch: &TempDir, files: &[(&str, &str)]) -> String {
+    let dir = scratch.join("rules");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
@@ -86,7 +80,7 @@ fn rules_dir(scratch: &Scratch, files: &[(&str, &str)]) -> String {
 
 #[test]
 fn an_invalid_rules_file_is_reported_by_check_and_survived_by_run() {
-    let scratch = Scratch::new("bad-rules");
+    let scratch = TempDir::new("bad-rules");
     let dir = rules_dir(
         &scratch,
         &[
@@ -112,11 +106,11 @@ fn an_invalid_rules_file_is_reported_by_check_and_survived_by_run() {
         text.contains("gate.toml:1"),
         "no file:line for the syntax error:\n{text}"
     );
-    if skip_unless_root("invalid rules, live") {
+    if !require_root("invalid rules, live", &[]) {
         return;
     }
     // A run with them: loud rules.error records, then a boot on the built-in defaults.
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend(["--rules".into(), dir, "--disk".into(), "nbnone".into()]);
     let mut node = Node::start("rules", &args, &root);
@@ -133,7 +127,7 @@ fn an_invalid_rules_file_is_reported_by_check_and_survived_by_run() {
 
 #[test]
 fn run_with_no_console_at_all_keeps_working_and_exits_0() {
-    if skip_unless_root("no console") {
+    if !require_root("no console", &[]) {
         return;
     }
     no_console(false);
@@ -143,16 +137,16 @@ fn run_with_no_console_at_all_keeps_working_and_exits_0() {
 /// As PID 1 without /dev/console: no fd 0, 1 or 2. Whatever nodeboot opens first
 /// gets those numbers; its stream must not end up in them (the journal here).
 fn no_console(dry_run: bool) {
-    let scratch = Scratch::new("no-console");
-    let root = scratch.path("root");
+    let scratch = TempDir::new("no-console");
+    let root = scratch.join("root");
     std::fs::create_dir_all(&root).unwrap();
-    let journal = scratch.path("journal.trace");
-    let ns = support::node::Netns::new("nocons");
+    let journal = scratch.join("journal.trace");
+    let ns = support::Netns::new("nocons");
     let mut child = Command::new("ip")
         .args([
             "netns",
             "exec",
-            &ns.0,
+            &ns.name,
             "sh",
             "-c",
             r#"exec "$0" "$@" <&- >&- 2>&-"#,
@@ -177,7 +171,7 @@ fn no_console(dry_run: bool) {
     );
     let st = child.wait().unwrap();
     drop(ns);
-    support::node::unmount_under(&root);
+    support::mount::unmount_under(&root);
     assert_eq!(
         st.code(),
         Some(0),
@@ -216,10 +210,10 @@ fn lasting_zombies(pid: u32) -> Vec<u32> {
 
 #[test]
 fn a_crash_looping_service_is_restarted_with_backoff_and_reaped() {
-    if skip_unless_root("service crash loop") {
+    if !require_root("service crash loop", &[]) {
         return;
     }
-    let scratch = Scratch::new("svc-crash");
+    let scratch = TempDir::new("svc-crash");
     let dir = rules_dir(
         &scratch,
         &[(
@@ -227,7 +221,7 @@ fn a_crash_looping_service_is_restarted_with_backoff_and_reaped() {
             "[[service]]\nname = \"crasher\"\nargv = [\"/bin/sh\", \"-c\", \"echo boom >&2; exit 3\"]\nbackoff_initial = \"200ms\"\nbackoff_max = \"2s\"\n",
         )],
     );
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend(["--rules".into(), dir, "--disk".into(), "nbnone".into()]);
     let mut node = Node::start("svc", &args, &root);
@@ -275,10 +269,10 @@ fn a_crash_looping_service_is_restarted_with_backoff_and_reaped() {
 
 #[test]
 fn a_crash_looping_dhcp_client_is_restarted_given_up_and_reaped() {
-    if skip_unless_root("dhcp crash loop") {
+    if !require_root("dhcp crash loop", &[]) {
         return;
     }
-    let scratch = Scratch::new("dhcp-crash");
+    let scratch = TempDir::new("dhcp-crash");
     let dir = rules_dir(
         &scratch,
         &[(
@@ -286,20 +280,20 @@ fn a_crash_looping_dhcp_client_is_restarted_given_up_and_reaped() {
             "allow_virtual = true\ndhcp_command = [\"/bin/sh\", \"-c\", \"echo no lease on {nic} >&2; exit 1\"]\ngive_up = \"6s\"\nbackoff_initial = \"200ms\"\nbackoff_max = \"1s\"\n",
         )],
     );
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend(["--rules".into(), dir, "--nic".into(), "nbdA".into()]);
     let mut node = Node::start("dhcp", &args, &root);
     let ns = node.netns().to_owned();
     node.wait_event("boot.start", 30);
-    support::sh(
+    support::try_sh(
         "ip",
         &[
             "-n", &ns, "link", "add", "nbdA", "type", "veth", "peer", "name", "nbdB",
         ],
     )
     .unwrap();
-    support::sh("ip", &["-n", &ns, "link", "set", "nbdB", "up"]).unwrap();
+    support::try_sh("ip", &["-n", &ns, "link", "set", "nbdB", "up"]).unwrap();
     node.wait_event("dhcp.started", 30);
     let t0 = Instant::now();
     let mut zombies = Vec::new();
@@ -320,22 +314,22 @@ fn a_crash_looping_dhcp_client_is_restarted_given_up_and_reaped() {
 
 #[test]
 fn mkfs_failing_on_a_real_disk_is_reported_and_no_other_disk_is_formatted() {
-    if skip_unless_root("mkfs failing") {
+    if !require_root("mkfs failing", &[]) {
         return;
     }
     // A blank SSD too small for btrfs (mkfs.btrfs refuses it) and a blank rotary
     // disk: the SSD is chosen, mkfs fails, and the rotary disk stays untouched.
-    let scratch = Scratch::new("mkfs-fail");
-    let tiny = scratch.path("tiny.img");
+    let scratch = TempDir::new("mkfs-fail");
+    let tiny = scratch.join("tiny.img");
     std::fs::File::create(&tiny)
         .unwrap()
         .set_len(24 << 20)
         .unwrap();
     let big = images::make("zeros", &scratch).unwrap();
-    let before = sha256(&big);
+    let before = sha256_file(&big);
     let (lt, lb) = (Loop::attach(&tiny).unwrap(), Loop::attach(&big).unwrap());
     lt.set_ssd();
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend([
         "--disk".into(),
@@ -369,22 +363,22 @@ fn mkfs_failing_on_a_real_disk_is_reported_and_no_other_disk_is_formatted() {
     assert_eq!(selected.len(), 1, "another disk was selected: {selected:?}");
     assert!(zombies.is_empty(), "zombies: {zombies:?}");
     assert!(st.success());
-    assert_eq!(sha256(&big), before, "the other disk was written");
+    assert_eq!(sha256_file(&big), before, "the other disk was written");
 }
 
 #[test]
 fn a_full_log_filesystem_drops_lines_and_nodeboot_goes_on() {
-    if skip_unless_root("full log fs") {
+    if !require_root("full log fs", &[]) {
         return;
     }
-    let scratch = Scratch::new("log-full");
+    let scratch = TempDir::new("log-full");
     let image = images::make("zeros", &scratch).unwrap();
     let lo = Loop::attach(&image).unwrap();
     lo.set_ssd();
     // The journal goes to a tiny tmpfs that is already full.
-    let jdir = scratch.path("journal");
+    let jdir = scratch.join("journal");
     std::fs::create_dir_all(&jdir).unwrap();
-    support::sh(
+    support::try_sh(
         "mount",
         &[
             "-t",
@@ -411,7 +405,7 @@ fn a_full_log_filesystem_drops_lines_and_nodeboot_goes_on() {
         ])
         .stderr(Stdio::null())
         .status();
-    let root = scratch.path("root");
+    let root = scratch.join("root");
     let mut args = base_args(&root);
     args.extend([
         "--disk".into(),

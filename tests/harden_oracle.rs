@@ -9,14 +9,8 @@
 //! that cannot run fails instead of skipping. Every loop device is detached by a Drop
 //! guard, every image lives in a temporary directory removed at the end.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-#[path = "harden_support/mod.rs"]
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use nodeboot::core::action::Effect;
@@ -25,9 +19,9 @@ use nodeboot::wire::signature;
 use nodeboot::world::confine::Confinement;
 use std::collections::BTreeSet;
 use std::path::Path;
-use support::core::{probe_from_bytes, run_core};
+use support::core_harness::{probe_from_bytes, run_core};
 use support::images::{cases, ends};
-use support::{Loop, Scratch, ci, have, is_root};
+use support::{Loop, TempDir, ci, command_exists, is_root};
 
 /// What util-linux says: `wipefs` types and `blkid -p` TYPE/PTTYPE.
 fn util_linux(image: &Path) -> BTreeSet<String> {
@@ -74,13 +68,13 @@ fn nodeboot_name(util: &str) -> &str {
 /// The core's verdict on the image: probed for real through the effects module on a
 /// loop device when root (what a live run does), else from the wire probe of its bytes.
 /// Returns (verdict, reason, disk writes the core asked for).
-fn core_verdict(image: &Path, scratch: &Scratch) -> (Verdict, String, usize) {
+fn core_verdict(image: &Path, scratch: &TempDir) -> (Verdict, String, usize) {
     let _ = scratch;
     let (name, probe) = if is_root() {
         let l = Loop::attach(image).expect("losetup");
         let name = l.name().to_owned();
         let confine = Confinement {
-            root: scratch.dir.clone(),
+            root: scratch.0.clone(),
             disks: Some(vec![name.clone()]),
             nics: Some(Vec::new()),
             dry_run: true,
@@ -159,11 +153,11 @@ pub struct Row {
 }
 
 fn judge_all() -> Vec<Row> {
-    let scratch = Scratch::new("oracle");
+    let scratch = TempDir::new("oracle");
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for case in cases() {
-        let missing: Vec<_> = case.tools.iter().filter(|t| !have(t)).collect();
+        let missing: Vec<_> = case.tools.iter().filter(|t| !command_exists(t)).collect();
         if !missing.is_empty() || (case.needs_loop && !is_root()) {
             let why = if missing.is_empty() {
                 "needs root (loop devices)".to_owned()
@@ -174,7 +168,7 @@ fn judge_all() -> Vec<Row> {
             eprintln!("oracle: SKIP {}: {why}", case.name);
             continue;
         }
-        let image = scratch.path(&format!("{}.img", case.name));
+        let image = scratch.join(&format!("{}.img", case.name));
         let f = std::fs::File::create(&image).unwrap();
         f.set_len(case.size).unwrap();
         drop(f);

@@ -3,51 +3,34 @@
 //! serves its log socket at `<root>/run/nodeboot.sock`; the tools read the backlog
 //! from there exactly as on a node.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NODEBOOT: &str = env!("CARGO_BIN_EXE_nodeboot");
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
+
+use support::TempDir;
+use support::run::BIN as NODEBOOT;
 
 /// The run and its root, removed (and the run stopped) whatever happens.
 struct LiveRun {
     child: Child,
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Drop for LiveRun {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.root);
+        support::cmd::terminate(&mut self.child, Duration::from_secs(5));
     }
 }
 
 fn start(name: &str) -> LiveRun {
-    let root = std::env::temp_dir().join(format!("nb-ops-live-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = TempDir::new(name);
     let child = Command::new(NODEBOOT)
         .args(["run", "--dry-run", "--quiet", "--root"])
-        .arg(&root)
+        .arg(root.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -57,12 +40,7 @@ fn start(name: &str) -> LiveRun {
 }
 
 fn tool(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(NODEBOOT).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::capture(NODEBOOT, args, None)
 }
 
 /// Poll `status --json` until `ready` says the state is there (or time is up).
@@ -89,9 +67,9 @@ fn wait_for(root: &Path, ready: impl Fn(&serde_json::Value) -> bool) -> serde_js
 #[test]
 fn status_plot_and_logs_read_a_live_run() {
     let run = start("tools");
-    let root = run.root.to_str().unwrap().to_owned();
+    let root = run.root.path().to_str().unwrap().to_owned();
     // The dry run boots: boot.start, then the gate starts waiting.
-    let state = wait_for(&run.root, |v| {
+    let state = wait_for(run.root.path(), |v| {
         v["boot"]["mode"] == "dry-run" && v["gate"]["state"] != "pending"
     });
     assert!(state["records"].as_u64().unwrap() >= 2);
@@ -119,7 +97,7 @@ fn status_plot_and_logs_read_a_live_run() {
 fn logs_follow_streams_the_live_run() {
     use std::io::BufRead;
     let run = start("follow");
-    wait_for(&run.root, |v| v["boot"]["mode"] == "dry-run");
+    wait_for(run.root.path(), |v| v["boot"]["mode"] == "dry-run");
     let socket = run.root.join("run/nodeboot.sock");
     let mut follower = Command::new(NODEBOOT)
         .args(["logs", "-f", "--json", "--socket", socket.to_str().unwrap()])

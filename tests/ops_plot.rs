@@ -3,20 +3,18 @@
 //! that it is not blank, and that each lane's colour is where the layout put it.
 //! Without Chromium the test skips, except under `CI=true` where that is a failure.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use nodeboot::ops::plot::{render, svg, timeline};
 use nodeboot::ops::record::parse_stream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NODEBOOT: &str = env!("CARGO_BIN_EXE_nodeboot");
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
+
+use support::TempDir;
+use support::run::BIN as NODEBOOT;
 const BOOT_TRACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ops/boot.trace");
 
 /// `nodeboot replay tests/ops/boot.trace --json`: the README's boot.
@@ -31,13 +29,6 @@ fn replayed_boot() -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -131,15 +122,14 @@ fn close(a: [u8; 3], b: [u8; 3]) -> bool {
 #[test]
 fn the_timeline_renders_in_chromium() {
     let Some(chromium) = chromium() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "chromium is not installed (apt-get install chromium); CI=true forbids skipping"
-            );
-        }
+        assert!(
+            !support::ci(),
+            "chromium is not installed (apt-get install chromium); CI=true forbids skipping"
+        );
         eprintln!("skipped: chromium is not installed");
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("nb-ops-plot-{}", std::process::id())));
+    let dir = TempDir::new("plot");
     std::fs::create_dir_all(dir.0.join("profile")).unwrap();
     let records = parse_stream(&replayed_boot());
     let text = render(&records);

@@ -2,62 +2,22 @@
 //! from stdin, and from a log socket speaking the world loop's protocol (`logs\n` →
 //! the backlog, then the server closes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-const NODEBOOT: &str = env!("CARGO_BIN_EXE_nodeboot");
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
+
+use support::TempDir;
+use support::run::BIN;
+
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ops/boot.jsonl");
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("nb-ops-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// `nodeboot ARGS…` fed `stdin`: exit code, stdout, stderr.
 fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(NODEBOOT)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::capture(BIN, args, stdin.map(str::as_bytes))
 }
 
 fn assert_sample_table(out: &str) {

@@ -2,13 +2,8 @@
 //! each test, checked on the log stream and on the disks themselves (partition tables,
 //! btrfs labels and UUIDs, checksums, subvolumes, mounts). Run as root:
 //! `cargo test --test real_disk`. Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

@@ -2,19 +2,14 @@
 //! own, its NICs veth cables to a server namespace (dnsmasq, a TCP listener), checked
 //! on the log stream and on the namespace (addresses, live DHCP clients). Run as root:
 //! `cargo test --test real_net`. Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::run::{gate_rules, network_rules};
-use support::{Dnsmasq, Listener, Netns, NodebootRun, RunConfig, TempDir, Veth, require_root};
+use support::{Lan, Listener, Netns, NodebootRun, RunConfig, TempDir, Veth, require_root};
 
 const TOOLS: &[&str] = &["ip", "dnsmasq", "busybox", "nsenter"];
 const SOON: Duration = Duration::from_secs(15);
@@ -44,27 +39,27 @@ fn index_of(records: &[Value], event: &str, fields: &[(&str, &str)]) -> usize {
         .unwrap_or_else(|| panic!("no {event} {fields:?}"))
 }
 
+/// A run managing the NICs matching `nics` with DHCP, its gate closed for an hour.
+fn dhcp_run(nics: &str) -> RunConfig {
+    RunConfig {
+        nics: vec![nics.into()],
+        rules: vec![
+            ("network.toml", network_rules(None)),
+            ("gate.toml", gate_rules(&[], "1h")),
+        ],
+        ..Default::default()
+    }
+}
+
 #[test]
 fn unplugged_nic_gets_no_client_until_plugged_in() {
     if !require_root("unplugged_nic_gets_no_client_until_plugged_in", TOOLS) {
         return;
     }
     let tmp = TempDir::new("plug");
-    let node = Netns::new("n");
-    let srv = Netns::new("s");
-    let cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", false);
-    let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbe*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let lan = Lan::new(tmp.path(), false);
+    let (node, cable) = (&lan.node, &lan.cable);
+    let mut run = NodebootRun::start(node, dhcp_run("nbe*"));
     let seen = run.wait_for("nic.seen", &[("nic", "nbe0")], SOON);
     assert_eq!(seen["managed"], true, "{seen}");
     // Unplugged: nodeboot set the link up, yet no carrier, so no client. Give it a
@@ -180,17 +175,7 @@ fn dhcp_gives_up_after_30s_without_an_answer() {
     let node = Netns::new("n");
     let srv = Netns::new("s");
     let _cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.79.0.1/24", true);
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbe*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let mut run = NodebootRun::start(&node, dhcp_run("nbe*"));
     let started = run.wait_for("dhcp.started", &[("nic", "nbe0")], SOON);
     let pid = pid_of(&started);
     let t0 = Instant::now();
@@ -238,15 +223,13 @@ fn gate_opens_when_the_target_is_reachable() {
         return;
     }
     let tmp = TempDir::new("gate");
-    let node = Netns::new("n");
-    let srv = Netns::new("s");
-    let _cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", true);
-    let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let target = Listener::start(&srv, "10.77.0.1:8080");
+    let lan = Lan::new(tmp.path(), true);
+    let node = &lan.node;
+    let target = Listener::start(&lan.srv, "10.77.0.1:8080");
     let services =
         "[[service]]\nname = \"after-gate\"\nargv = [\"sleep\", \"100000\"]\n".to_string();
     let mut run = NodebootRun::start(
-        &node,
+        node,
         RunConfig {
             nics: vec!["nbe*".into()],
             rules: vec![
@@ -329,17 +312,7 @@ fn a_carrier_the_kernel_never_confirms_is_held_then_trusted() {
     // virtio NIC's does for a moment after it registers.
     let node = Netns::new("n");
     node.ip(&["link", "add", "nbi0", "type", "ifb"]);
-    let mut run = NodebootRun::start(
-        &node,
-        RunConfig {
-            nics: vec!["nbi*".into()],
-            rules: vec![
-                ("network.toml", network_rules(None)),
-                ("gate.toml", gate_rules(&[], "1h")),
-            ],
-            ..Default::default()
-        },
-    );
+    let mut run = NodebootRun::start(&node, dhcp_run("nbi*"));
     let held = run.wait_for("nic.carrier_unconfirmed", &[("nic", "nbi0")], SOON);
     assert_eq!(held["level"], "debug", "{held}");
     let carrier = run.wait_for("nic.carrier", &[("nic", "nbi0"), ("up", "true")], SOON);

@@ -3,20 +3,13 @@
 //! SIGTERM, then `nodeboot replay` of the journal must print the same events in the
 //! same order (`ts` aside, and the records the world writes itself, which are not
 //! decisions of the core). Under `CI=true` a test that cannot run fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // test code
-
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
 use support::run::{cache_rules, core_events, gate_rules, network_rules, replay};
-use support::{
-    Dnsmasq, Listener, LoopDisk, Netns, NodebootRun, RunConfig, TempDir, Veth, require_root,
-};
+use support::{Lan, Listener, LoopDisk, NodebootRun, RunConfig, TempDir, require_root};
 
 #[test]
 fn recorded_live_run_replays_to_the_same_events() {
@@ -33,14 +26,12 @@ fn recorded_live_run_replays_to_the_same_events() {
     }
     let tmp = TempDir::new("replay");
     let ssd = LoopDisk::new(tmp.path(), 512, true);
-    let node = Netns::new("n");
-    let srv = Netns::new("s");
-    let _cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", true);
-    let _dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", tmp.path());
-    let target = Listener::start(&srv, "10.77.0.1:8080");
+    let lan = Lan::new(tmp.path(), true);
+    let node = &lan.node;
+    let target = Listener::start(&lan.srv, "10.77.0.1:8080");
     let services = "[[service]]\nname = \"svc\"\nargv = [\"sh\", \"-c\", \"echo svc up; exec sleep 100000\"]\n".to_string();
     let mut run = NodebootRun::start(
-        &node,
+        node,
         RunConfig {
             disks: ssd.allow_flags(),
             nics: vec!["nbe*".into()],

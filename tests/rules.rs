@@ -1,12 +1,9 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 //! The rules directory: parsing, every error kind with its exact line, the kernel
 //! command line, and `nodeboot check`'s exit codes. Fixtures live in `tests/rules/`.
+
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
 use nodeboot::core::policy::Policy;
 use nodeboot::rules::{self, RulesError, cmdline};
@@ -297,10 +294,8 @@ fn unknown_file_and_missing_directory() {
 
 #[test]
 fn empty_directory_is_the_builtin_policy() {
-    let dir = std::env::temp_dir().join(format!("nb-rules-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let loaded = rules::load(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("rules-empty");
+    let loaded = rules::load(dir.path());
     assert_eq!(loaded, Ok(Policy::default()));
 }
 
@@ -308,14 +303,12 @@ fn empty_directory_is_the_builtin_policy() {
 fn dump_round_trips() {
     let p = rules::load(&fixture("good")).unwrap();
     let text = rules::to_toml(&p);
-    let dir = std::env::temp_dir().join(format!("nb-rules-dump-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("rules-dump");
     for block in text.split("# ==> ").skip(1) {
         let (name, body) = block.split_once(" <==\n").unwrap();
         std::fs::write(dir.join(name), body).unwrap();
     }
-    let again = rules::load(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let again = rules::load(dir.path());
     assert_eq!(again, Ok(p));
 }
 

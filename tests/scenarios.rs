@@ -2,12 +2,9 @@
 //! replayed through the same code path as `nodeboot replay`, and its log stream is
 //! checked against `<name>.expect` (see `nodeboot::trace::expect` for the syntax).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// The shared support of every integration test; each test binary uses only a part.
+#[allow(dead_code)]
+mod support;
 
 use nodeboot::trace::{Output, ReplayConfig, expect, replay_file};
 use serde_json::Value;
@@ -83,10 +80,11 @@ fn replay_is_deterministic() {
 
 #[test]
 fn the_cli_prints_the_json_stream_and_checks_expectations() {
-    let bin = env!("CARGO_BIN_EXE_nodeboot");
+    let bin = support::run::BIN;
     let trace = scenario_dir().join("cache-no-disk.trace");
+    let dir = support::TempDir::new("trace");
     let tmp = |name: &str, text: &str| {
-        let p = std::env::temp_dir().join(format!("nb-trace-{}-{name}", std::process::id()));
+        let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
     };
@@ -101,7 +99,6 @@ fn the_cli_prints_the_json_stream_and_checks_expectations() {
         .arg(&good)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&good);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -153,7 +150,6 @@ fn the_cli_prints_the_json_stream_and_checks_expectations() {
         .arg(&bad)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&bad);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 
@@ -176,8 +172,6 @@ fn the_cli_prints_the_json_stream_and_checks_expectations() {
         .arg(&expect)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&capture);
-    let _ = std::fs::remove_file(&expect);
     assert!(
         out.status.success(),
         "{}",
@@ -204,8 +198,8 @@ fn a_recorded_run_replays_to_the_same_stream() {
         "services-after-gate-in-order",
     ] {
         let scenario = scenario_dir().join(format!("{name}.trace"));
-        let recorded =
-            std::env::temp_dir().join(format!("nb-trace-{}-{name}.trace", std::process::id()));
+        let dir = support::TempDir::new("trace");
+        let recorded = dir.join(&format!("{name}.trace"));
         let scenario_header = nodeboot::trace::TraceReader::new(std::io::BufReader::new(
             std::fs::File::open(&scenario).unwrap(),
         ))
@@ -238,7 +232,6 @@ fn a_recorded_run_replays_to_the_same_stream() {
             }
         })
         .unwrap();
-        let _ = std::fs::remove_file(&recorded);
         assert!(summary.inputs > 5, "{name}");
         assert_eq!(replayed, live, "{name}");
     }

@@ -9,8 +9,6 @@
 //! A failed property panics with a message naming it: under libFuzzer that is a crash
 //! with a saved reproducer; under the test it fails with the input in hex.
 
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
-
 use nodeboot::wire::{btrfs, gpt, mbr, rtnetlink, signature, uevent};
 
 /// A target's body.

@@ -189,6 +189,32 @@ impl Drop for Dnsmasq {
     }
 }
 
+/// The usual test network: a node namespace wired to a server namespace by one cable,
+/// `nbe0` (node) to `nbs0` (server, 10.77.0.1/24), with dnsmasq leasing
+/// 10.77.0.100–200 behind it (its files in `dir`). Fields drop in order: the DHCP
+/// server, the cable, then the namespaces.
+pub struct Lan {
+    _dhcp: Dnsmasq,
+    pub cable: Veth,
+    pub srv: Netns,
+    pub node: Netns,
+}
+
+impl Lan {
+    pub fn new(dir: &Path, plugged: bool) -> Lan {
+        let node = Netns::new("n");
+        let srv = Netns::new("s");
+        let cable = Veth::new(&node, "nbe0", &srv, "nbs0", "10.77.0.1/24", plugged);
+        let dhcp = Dnsmasq::start(&srv, "nbs0", "10.77.0", dir);
+        Lan {
+            _dhcp: dhcp,
+            cable,
+            srv,
+            node,
+        }
+    }
+}
+
 /// A TCP listener inside a namespace. Nobody accepts: the kernel completes the
 /// handshake into the backlog, which is all a reachability probe needs.
 pub struct Listener {

@@ -1,5 +1,6 @@
 //! A live `nodeboot run` inside a network namespace, and its JSON log stream.
 
+use super::cmd::terminate;
 use super::{Netns, TempDir};
 use serde_json::Value;
 use std::io::BufRead;
@@ -249,19 +250,7 @@ impl NodebootRun {
             return s;
         }
         let mut child = self.child.take().unwrap();
-        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                break child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = terminate(&mut child, Duration::from_secs(10)).0.unwrap();
         let (lock, cv) = &*self.stream;
         let mut s = lock.lock().unwrap();
         let end = Instant::now() + Duration::from_secs(5);

@@ -3,8 +3,8 @@
 use crate::harness::*;
 
 pub fn confined_run_never_touches_other_disks() {
-    let disk = LoopDev::new("conf");
-    let name = disk.name().to_owned();
+    let disk = LoopDisk::scratch("conf", 64);
+    let name = disk.name.clone();
     let before = std::fs::read(&disk.dev).map(|b| b.len()).unwrap_or(0);
     assert!(before > 0);
     let n = name.clone();

@@ -1,6 +1,7 @@
-//! The harness: a scripted core, a world on its own thread, loop devices and
-//! network namespaces that clean up after themselves.
+//! The harness: a scripted core and a world on its own thread; loop disks and network
+//! namespaces (which clean up after themselves) come from the shared `tests/support`.
 
+pub use crate::support::{LoopDisk, Netns};
 pub use nodeboot::core::action::{Action, ChildRole, Effect, EffectId, KillSignal, ShutdownKind};
 pub use nodeboot::core::event::Record;
 pub use nodeboot::core::input::{EffectOutput, ExitStatus, Input, SignalKind, Stream};
@@ -8,7 +9,6 @@ pub use nodeboot::time::Instant;
 pub use nodeboot::world::options::{self, Settings};
 pub use nodeboot::world::{Core, Stats, StopHandle, World};
 pub use std::collections::VecDeque;
-pub use std::path::PathBuf;
 pub use std::process::Command;
 pub use std::sync::{Arc, Mutex};
 pub use std::time::Duration;
@@ -157,58 +157,9 @@ pub fn start(settings: Settings, netns: Option<String>, react: React) -> Running
     })
 }
 
+/// A shell command line that must succeed; its stdout, trimmed.
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A loop device on a sparse file, detached on drop.
-pub struct LoopDev {
-    pub dev: String,
-    pub dir: PathBuf,
-}
-
-impl LoopDev {
-    pub fn new(tag: &str) -> LoopDev {
-        let dir = std::env::temp_dir().join(format!("nb-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let img = dir.join("disk.img");
-        sh(&format!("truncate -s 64M {}", img.display()));
-        let dev = sh(&format!("losetup -f --show {}", img.display()));
-        LoopDev { dev, dir }
-    }
-    pub fn name(&self) -> &str {
-        self.dev.trim_start_matches("/dev/")
-    }
-}
-
-impl Drop for LoopDev {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A network namespace, deleted on drop.
-pub struct Netns(pub String);
-
-impl Netns {
-    pub fn new(tag: &str) -> Netns {
-        let name = format!("nb{tag}{}", std::process::id());
-        sh(&format!("ip netns add {name}"));
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+    crate::support::sh(&["sh", "-c", cmd]).trim().to_owned()
 }
 
 /// Live (not dry-run) settings with everything allowed: only for effects that touch

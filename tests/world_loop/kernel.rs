@@ -3,8 +3,8 @@
 use crate::harness::*;
 
 pub fn uevent_of_own_loop_device_arrives_after_coldplug() {
-    let disk = LoopDev::new("uev");
-    let name = disk.name().to_owned();
+    let disk = LoopDisk::scratch("uev", 64);
+    let name = disk.name.clone();
     let w = start(quiet_settings(), None, Box::new(|_| Vec::new()));
     let n = name.clone();
     w.wait_input(
@@ -66,7 +66,7 @@ pub fn rtnetlink_sees_veth_carrier_and_sets_link_up() {
         }
         _ => Vec::new(),
     });
-    let w = start(quiet_settings_live(), Some(ns.0.clone()), react);
+    let w = start(quiet_settings_live(), Some(ns.name.clone()), react);
     // The initial dump shows lo.
     w.wait_input(
         "lo from the dump",
@@ -74,7 +74,7 @@ pub fn rtnetlink_sees_veth_carrier_and_sets_link_up() {
     );
     sh(&format!(
         "ip -n {0} link add nbv0 type veth peer name nbv1 && ip -n {0} link set nbv1 up",
-        ns.0
+        ns.name
     ));
     w.wait_input("SetLinkUp answered Ok", |i| {
         matches!(
@@ -90,7 +90,7 @@ pub fn rtnetlink_sees_veth_carrier_and_sets_link_up() {
         |i| matches!(i, Input::Link { link } if link.name == "nbv0" && link.carrier()),
     );
     let before = w.inputs().len();
-    sh(&format!("ip -n {} link set nbv1 down", ns.0));
+    sh(&format!("ip -n {} link set nbv1 down", ns.name));
     for _ in 0..250 {
         let inputs = w.inputs();
         if inputs
@@ -108,12 +108,12 @@ pub fn rtnetlink_sees_veth_carrier_and_sets_link_up() {
             .skip(before)
             .any(|i| matches!(i, Input::Link { link } if link.name == "nbv0" && !link.carrier()))
     );
-    sh(&format!("ip -n {} addr add 10.77.9.1/24 dev nbv0", ns.0));
+    sh(&format!("ip -n {} addr add 10.77.9.1/24 dev nbv0", ns.name));
     w.wait_input(
         "address",
         |i| matches!(i, Input::Address { address, added: true, .. } if address == "10.77.9.1/24"),
     );
-    sh(&format!("ip -n {} link del nbv0", ns.0));
+    sh(&format!("ip -n {} link del nbv0", ns.name));
     w.wait_input(
         "nbv0 removed",
         |i| matches!(i, Input::LinkRemoved { name, .. } if name == "nbv0"),
@@ -126,7 +126,7 @@ pub fn idle_loop_makes_no_wakeups() {
     let ns = Netns::new("idle");
     let w = start(
         quiet_settings(),
-        Some(ns.0.clone()),
+        Some(ns.name.clone()),
         Box::new(|_| Vec::new()),
     );
     w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
@@ -156,8 +156,8 @@ pub fn idle_loop_makes_no_wakeups() {
 }
 
 pub fn uevent_overflow_resyncs_from_sysfs() {
-    let disk = LoopDev::new("ovf");
-    let name = disk.name().to_owned();
+    let disk = LoopDisk::scratch("ovf", 64);
+    let name = disk.name.clone();
     let mut settings = quiet_settings();
     settings.uevent_rcvbuf = Some(1); // the kernel's minimum: a few events
     // A slow core (1 ms per uevent) lets the burst overflow the socket.
@@ -192,8 +192,8 @@ pub fn uevent_overflow_resyncs_from_sysfs() {
 /// the core: the 128 MiB receive buffer (SO_RCVBUFFORCE) absorbs it.
 pub fn uevent_burst_is_received_whole() {
     const BURST: usize = 20_000;
-    let disk = LoopDev::new("burst");
-    let name = disk.name().to_owned();
+    let disk = LoopDisk::scratch("burst", 64);
+    let name = disk.name.clone();
     let w = start(quiet_settings(), None, Box::new(|_| Vec::new()));
     w.wait_input("ColdplugDone", |i| *i == Input::ColdplugDone);
     let path = format!("/sys/class/block/{name}/uevent");

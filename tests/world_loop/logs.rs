@@ -107,7 +107,7 @@ pub fn record_journal_replays_to_the_same_log_stream() {
     let dir = std::env::temp_dir().join(format!("nb-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let journal = dir.join("run.trace");
-    let disk = LoopDev::new("rec");
+    let disk = LoopDisk::scratch("rec", 64);
     // A local reachability target, so the gate's probes and timers are part of it.
     let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut policy = Policy::default();
@@ -118,7 +118,7 @@ pub fn record_journal_replays_to_the_same_log_stream() {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let w = start_with(settings, None, move |_inputs| Reactor::new(policy));
     w.wait_line("gate.released", |l| l.contains("gate.released"));
-    std::fs::write(format!("/sys/class/block/{}/uevent", disk.name()), "change").unwrap();
+    std::fs::write(format!("/sys/class/block/{}/uevent", disk.name), "change").unwrap();
     // Past the cache's quiet period: its timer fires during the run.
     w.wait_line("cache.settled", |l| l.contains("cache.settled"));
     w.finish_into(&lines);

@@ -7,27 +7,18 @@
 //! Each test makes its own loop devices, veths and namespaces (names start with `nb`)
 //! and removes them in Drop guards. Not root: skipped, or failed when CI=true.
 
-// Tests may unwrap and panic (clippy.toml's test allowances do not reach a
-// harness-less test target).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 mod confine;
 mod harness;
 mod kernel;
 mod logs;
 mod processes;
+// The shared support of every integration test; this binary uses only a part of it.
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("world_loop tests need root, and CI=true: not skipping");
-        }
-        eprintln!("world_loop: not root, skipped");
+    if !support::require_root("world_loop", &[]) {
         return;
     }
     // As nodeboot does: block the signals the loop reads through its signalfd in

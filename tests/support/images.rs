@@ -1,9 +1,7 @@
 //! Disk images made by the real tools (mkfs.*, cryptsetup, pvcreate, mdadm, sgdisk,
 //! sfdisk), shared by the oracle and the live tests.
 
-#![allow(dead_code)]
-
-use super::{Loop, Scratch, run, sh};
+use super::{Loop, TempDir, try_run, try_sh};
 use nodeboot::wire::signature;
 use std::path::Path;
 
@@ -17,13 +15,13 @@ pub struct Case {
     pub tools: &'static [&'static str],
     /// Needs a loop device (root).
     pub needs_loop: bool,
-    pub build: fn(&Path, &Scratch) -> Result<(), String>,
+    pub build: fn(&Path, &TempDir) -> Result<(), String>,
     /// util-linux is expected to find something (a sanity check of the case itself).
     pub util_finds: bool,
 }
 
-fn key_file(s: &Scratch) -> String {
-    let k = s.path("luks.key");
+fn key_file(s: &TempDir) -> String {
+    let k = s.join("luks.key");
     if !k.exists() {
         std::fs::write(&k, b"nodeboot harden oracle key material 0123456789").unwrap();
     }
@@ -61,7 +59,7 @@ pub fn cases() -> Vec<Case> {
             size: 256 * MIB,
             tools: &["mkfs.ext4"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.ext4", &["-q", "-F", &p(i)]),
+            build: |i, _| try_sh("mkfs.ext4", &["-q", "-F", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -69,7 +67,7 @@ pub fn cases() -> Vec<Case> {
             size: 64 * MIB,
             tools: &["mkfs.ext2"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.ext2", &["-q", "-F", &p(i)]),
+            build: |i, _| try_sh("mkfs.ext2", &["-q", "-F", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -77,7 +75,7 @@ pub fn cases() -> Vec<Case> {
             size: 512 * MIB,
             tools: &["mkfs.xfs"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.xfs", &["-q", "-f", &p(i)]),
+            build: |i, _| try_sh("mkfs.xfs", &["-q", "-f", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -85,7 +83,7 @@ pub fn cases() -> Vec<Case> {
             size: 64 * MIB,
             tools: &["mkfs.vfat"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.vfat", &[&p(i)]),
+            build: |i, _| try_sh("mkfs.vfat", &[&p(i)]),
             util_finds: true,
         },
         Case {
@@ -93,7 +91,7 @@ pub fn cases() -> Vec<Case> {
             size: 256 * MIB,
             tools: &["mkfs.vfat"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.vfat", &["-F", "32", &p(i)]),
+            build: |i, _| try_sh("mkfs.vfat", &["-F", "32", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -101,7 +99,7 @@ pub fn cases() -> Vec<Case> {
             size: 64 * MIB,
             tools: &["mkswap"],
             needs_loop: false,
-            build: |i, _| sh("mkswap", &[&p(i)]),
+            build: |i, _| try_sh("mkswap", &[&p(i)]),
             util_finds: true,
         },
         Case {
@@ -109,7 +107,7 @@ pub fn cases() -> Vec<Case> {
             size: 256 * MIB,
             tools: &["mkfs.btrfs"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.btrfs", &["-q", "-f", "-L", "scratch", &p(i)]),
+            build: |i, _| try_sh("mkfs.btrfs", &["-q", "-f", "-L", "scratch", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -117,7 +115,7 @@ pub fn cases() -> Vec<Case> {
             size: 256 * MIB,
             tools: &["mkfs.btrfs"],
             needs_loop: false,
-            build: |i, _| sh("mkfs.btrfs", &["-q", "-f", &p(i)]),
+            build: |i, _| try_sh("mkfs.btrfs", &["-q", "-f", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -127,7 +125,7 @@ pub fn cases() -> Vec<Case> {
             needs_loop: false,
             build: |i, s| {
                 let k = key_file(s);
-                sh(
+                try_sh(
                     "cryptsetup",
                     &[
                         "luksFormat",
@@ -151,7 +149,7 @@ pub fn cases() -> Vec<Case> {
             needs_loop: false,
             build: |i, s| {
                 let k = key_file(s);
-                sh(
+                try_sh(
                     "cryptsetup",
                     &[
                         "luksFormat",
@@ -178,7 +176,7 @@ pub fn cases() -> Vec<Case> {
             needs_loop: false,
             build: |i, s| {
                 let k = key_file(s);
-                sh(
+                try_sh(
                     "cryptsetup",
                     &[
                         "luksFormat",
@@ -203,7 +201,7 @@ pub fn cases() -> Vec<Case> {
             size: 128 * MIB,
             tools: &["sgdisk"],
             needs_loop: false,
-            build: |i, _| sh("sgdisk", &["-o", &p(i)]),
+            build: |i, _| try_sh("sgdisk", &["-o", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -211,7 +209,7 @@ pub fn cases() -> Vec<Case> {
             size: 128 * MIB,
             tools: &["sgdisk"],
             needs_loop: false,
-            build: |i, _| sh("sgdisk", &["-o", "-n", "1:0:0", "-c", "1:data", &p(i)]),
+            build: |i, _| try_sh("sgdisk", &["-o", "-n", "1:0:0", "-c", "1:data", &p(i)]),
             util_finds: true,
         },
         Case {
@@ -222,7 +220,7 @@ pub fn cases() -> Vec<Case> {
             tools: &["sgdisk"],
             needs_loop: false,
             build: |i, _| {
-                sh(
+                try_sh(
                     "sgdisk",
                     &["-o", "-n", "1:0:0", "-c", "1:sp_zos-cache", &p(i)],
                 )
@@ -237,13 +235,13 @@ pub fn cases() -> Vec<Case> {
             tools: &["sgdisk", "mkfs.ext4"],
             needs_loop: false,
             build: |i, _| {
-                sh(
+                try_sh(
                     "sgdisk",
                     &["-o", "-n", "1:2048:0", "-c", "1:sp_zos-cache", &p(i)],
                 )?;
                 // Partition 1 starts at LBA 2048 (1 MiB) and ends before the backup GPT.
                 let blocks = ((128 * MIB - 1024 * 1024 - 34 * 512) / 4096).to_string();
-                sh(
+                try_sh(
                     "mkfs.ext4",
                     &[
                         "-q",
@@ -266,7 +264,7 @@ pub fn cases() -> Vec<Case> {
             tools: &["sgdisk"],
             needs_loop: false,
             build: |i, _| {
-                sh("sgdisk", &["-o", "-n", "1:0:0", &p(i)])?;
+                try_sh("sgdisk", &["-o", "-n", "1:0:0", &p(i)])?;
                 zero(i, 0, 34 * 512)
             },
             util_finds: false,
@@ -276,7 +274,7 @@ pub fn cases() -> Vec<Case> {
             size: 128 * MIB,
             tools: &["sfdisk"],
             needs_loop: false,
-            build: |i, _| run("sfdisk", &["-q", &p(i)], Some(b"label: dos\n,,83\n")),
+            build: |i, _| try_run("sfdisk", &["-q", &p(i)], Some(b"label: dos\n,,83\n")),
             util_finds: true,
         },
         Case {
@@ -284,7 +282,7 @@ pub fn cases() -> Vec<Case> {
             size: 128 * MIB,
             tools: &["sfdisk"],
             needs_loop: false,
-            build: |i, _| run("sfdisk", &["-q", &p(i)], Some(b"label: dos\n")),
+            build: |i, _| try_run("sfdisk", &["-q", &p(i)], Some(b"label: dos\n")),
             util_finds: true,
         },
         Case {
@@ -293,8 +291,8 @@ pub fn cases() -> Vec<Case> {
             tools: &["mkfs.ext4", "wipefs"],
             needs_loop: false,
             build: |i, _| {
-                sh("mkfs.ext4", &["-q", "-F", &p(i)])?;
-                sh("wipefs", &["-q", "-a", &p(i)])
+                try_sh("mkfs.ext4", &["-q", "-F", &p(i)])?;
+                try_sh("wipefs", &["-q", "-a", &p(i)])
             },
             util_finds: false,
         },
@@ -305,7 +303,7 @@ pub fn cases() -> Vec<Case> {
             needs_loop: true,
             build: |i, _| {
                 let l = Loop::attach(i)?;
-                sh("pvcreate", &["-q", "-y", "-ff", &l.dev])
+                try_sh("pvcreate", &["-q", "-y", "-ff", &l.dev])
             },
             util_finds: true,
         },
@@ -359,17 +357,17 @@ pub fn ends(image: &Path) -> (Vec<u8>, Vec<u8>, u64) {
 }
 
 /// Makes the image of case `name` in `scratch` (sparse file of the case's size).
-pub fn make(name: &str, scratch: &Scratch) -> Result<std::path::PathBuf, String> {
+pub fn make(name: &str, scratch: &TempDir) -> Result<std::path::PathBuf, String> {
     make_as(name, &format!("{name}.img"), scratch)
 }
 
 /// As [`make`], into file `file` of `scratch` (two images of one case).
-pub fn make_as(name: &str, file: &str, scratch: &Scratch) -> Result<std::path::PathBuf, String> {
+pub fn make_as(name: &str, file: &str, scratch: &TempDir) -> Result<std::path::PathBuf, String> {
     let case = cases()
         .into_iter()
         .find(|c| c.name == name)
         .ok_or_else(|| format!("no image case {name}"))?;
-    let image = scratch.path(file);
+    let image = scratch.join(file);
     let f = std::fs::File::create(&image).map_err(|e| e.to_string())?;
     f.set_len(case.size).map_err(|e| e.to_string())?;
     drop(f);

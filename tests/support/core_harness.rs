@@ -10,45 +10,35 @@ use nodeboot::core::input::{EffectOutput, EffectResult, Input, Mode};
 use nodeboot::core::policy::Policy;
 use nodeboot::time::Instant;
 use nodeboot::wire::uevent::{Uevent, UeventAction};
-use std::collections::BTreeMap;
 
 pub fn block_add(name: &str) -> Uevent {
     block_uevent(name, None)
 }
 
-/// An `add` uevent for disk `name`, or for its partition `number` (`namepN`).
+/// An `add` uevent for disk `name`, or for its partition `number` (`namepN`): the
+/// partition's is the one the replay world sends (`trace::sim::partition_uevent`).
 pub fn block_uevent(disk: &str, partition: Option<u32>) -> Uevent {
-    let (name, devpath, devtype) = match partition {
-        None => (
-            disk.to_owned(),
-            format!("/devices/virtual/block/{disk}"),
-            "disk",
-        ),
-        Some(n) => {
-            let part = nodeboot::world::effects::partition_name(disk, n);
-            let devpath = format!("/devices/virtual/block/{disk}/{part}");
-            (part, devpath, "partition")
-        }
-    };
-    let mut env = BTreeMap::new();
-    for (k, v) in [
+    let devpath = format!("/devices/virtual/block/{disk}");
+    if let Some(n) = partition {
+        let part = nodeboot::trace::sim::partition_name(disk, n);
+        return nodeboot::trace::sim::partition_uevent(&devpath, &part, n);
+    }
+    let env = [
         ("ACTION", "add"),
         ("DEVPATH", devpath.as_str()),
         ("SUBSYSTEM", "block"),
-        ("DEVTYPE", devtype),
-        ("DEVNAME", name.as_str()),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
-    if let Some(n) = partition {
-        env.insert("PARTN".into(), n.to_string());
-    }
+        ("DEVTYPE", "disk"),
+        ("DEVNAME", disk),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     Uevent {
         action: UeventAction::Add,
         devpath,
         subsystem: "block".into(),
-        devtype: Some(devtype.into()),
-        devname: Some(name),
+        devtype: Some("disk".into()),
+        devname: Some(disk.to_owned()),
         seqnum: None,
         env,
     }

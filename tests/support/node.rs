@@ -5,8 +5,9 @@
 //! Dropping a `Node` kills the process if it still runs and unmounts everything it
 //! mounted under its root (deepest first) before the loop devices go.
 
-#![allow(dead_code)]
-
+use super::Netns;
+use super::cmd::terminate;
+use super::mount::unmount_under;
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -14,40 +15,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The binary under test: `NB_HARDEN_BIN` when set (another build), else this build's.
 pub fn binary() -> PathBuf {
     std::env::var_os("NB_HARDEN_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nodeboot")))
-}
-
-/// A network namespace `nbh<tag>-<pid>` with `lo` up; deleted on drop.
-pub struct Netns(pub String);
-
-impl Netns {
-    pub fn new(tag: &str) -> Netns {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        // Interface-name-like and unique per test process and call (tests run in
-        // parallel threads).
-        let name = format!(
-            "nbh{tag}{}-{}",
-            std::process::id() % 100_000,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        super::sh("ip", &["netns", "add", &name]).unwrap();
-        super::sh("ip", &["-n", &name, "link", "set", "lo", "up"]).unwrap();
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+        .unwrap_or_else(|| PathBuf::from(super::run::BIN))
 }
 
 pub struct Node {
@@ -101,7 +73,7 @@ impl Node {
         std::fs::create_dir_all(root).unwrap();
         let ns = Netns::new(tag);
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.0])
+        cmd.args(["netns", "exec", &ns.name])
             .args(wrapper)
             .arg(binary())
             .args(args)
@@ -145,7 +117,10 @@ impl Node {
 
     /// The network namespace nodeboot runs in.
     pub fn netns(&self) -> &str {
-        self.ns.as_ref().map(|n| n.0.as_str()).unwrap_or_default()
+        self.ns
+            .as_ref()
+            .map(|n| n.name.as_str())
+            .unwrap_or_default()
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -209,27 +184,16 @@ impl Node {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), sig);
     }
 
-    /// SIGTERM, then wait up to 20 s (SIGKILL after that).
+    /// SIGTERM, then wait up to 20 s (SIGKILL after that, and a failure).
     pub fn stop(&mut self) -> ExitStatus {
         if let Some(st) = self.status {
             return st;
         }
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(20);
-        let child = self.child.as_mut().unwrap();
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                self.status = Some(st);
-                return st;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                let st = child.wait().unwrap();
-                self.status = Some(st);
-                panic!("nodeboot did not stop within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (st, in_time) = terminate(self.child.as_mut().unwrap(), Duration::from_secs(20));
+        let st = st.unwrap();
+        self.status = Some(st);
+        assert!(in_time, "nodeboot did not stop within 20 s of SIGTERM");
+        st
     }
 
     /// Children of nodeboot that are zombies (exited, not reaped).
@@ -268,28 +232,6 @@ pub fn children_of(ppid: u32) -> Vec<(u32, String, String)> {
         }
     }
     out
-}
-
-/// Unmounts every mount point under `root`, deepest first.
-pub fn unmount_under(root: &Path) {
-    for _ in 0..3 {
-        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return;
-        };
-        let root = root.display().to_string();
-        let mut points: Vec<String> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-            .filter(|m| m == &root || m.starts_with(&format!("{root}/")))
-            .collect();
-        if points.is_empty() {
-            return;
-        }
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            let _ = Command::new("umount").args(["-l", &p]).status();
-        }
-    }
 }
 
 impl Drop for Node {

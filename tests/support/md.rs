@@ -4,12 +4,12 @@
 //! then written as mdadm lays it out (md_p.h), and the test requires that mdadm
 //! itself (`mdadm --examine` on a loop device) and util-linux accept it.
 
-use super::{Loop, Scratch, output, sh};
+use super::{Loop, TempDir, try_output, try_sh};
 use std::path::Path;
 
 const MD_MAGIC: u32 = 0xa92b_4efc;
 
-pub fn make(image: &Path, scratch: &Scratch, version: &str) -> Result<(), String> {
+pub fn make(image: &Path, scratch: &TempDir, version: &str) -> Result<(), String> {
     if Path::new("/proc/mdstat").exists() {
         return with_mdadm(image, scratch, version);
     }
@@ -24,7 +24,7 @@ pub fn make(image: &Path, scratch: &Scratch, version: &str) -> Result<(), String
     write_at(image, off, &sb)?;
     // The oracle's oracle: mdadm must see a member of this version.
     let l = Loop::attach(image)?;
-    let examine = output("mdadm", &["--examine", &l.dev])?;
+    let examine = try_output("mdadm", &["--examine", &l.dev])?;
     let want = if version == "0.90" {
         "0.90.00"
     } else {
@@ -50,8 +50,8 @@ impl Drop for Stop {
     }
 }
 
-fn with_mdadm(image: &Path, scratch: &Scratch, version: &str) -> Result<(), String> {
-    let other = scratch.path(&format!("md-peer-{version}.img"));
+fn with_mdadm(image: &Path, scratch: &TempDir, version: &str) -> Result<(), String> {
+    let other = scratch.join(&format!("md-peer-{version}.img"));
     let f = std::fs::File::create(&other).map_err(|e| e.to_string())?;
     f.set_len(std::fs::metadata(image).map_err(|e| e.to_string())?.len())
         .map_err(|e| e.to_string())?;
@@ -59,7 +59,7 @@ fn with_mdadm(image: &Path, scratch: &Scratch, version: &str) -> Result<(), Stri
     let b = Loop::attach(&other)?;
     let md = format!("/dev/md/nbh{}", version.replace('.', ""));
     let _stop = Stop(md.clone());
-    sh(
+    try_sh(
         "mdadm",
         &[
             "--create",

@@ -393,14 +393,14 @@ fn mounts_of(device: &str) -> Vec<String> {
 
 #[test]
 fn unmount_undoes_only_our_mount_and_detaches_a_busy_one() {
-    if !require_root("unmount_undoes_only_our_mount_and_detaches_a_busy_one") {
+    if !require_root("unmount_undoes_only_our_mount_and_detaches_a_busy_one", &[]) {
         return;
     }
     let _s = serial();
     let tmp = TempDir::new("umnt");
     let root = tmp.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let disk = LoopDisk::new(tmp.path(), "umnt", 256, None);
+    let disk = LoopDisk::prepared(tmp.path(), "umnt", 256, None);
     let confine = disk.confinement(&root);
     prepared(&disk, &confine);
     let part = disk.part(1);

@@ -120,7 +120,7 @@ fn status_of_the_replayed_boot() {
         "\nCache\n  ready     sda1  log logs/",
         "leased (2.30s)",
         "gave up (30.0s)",
-        "\nGate\n  released  reachable after 3.04s",
+        "\nGate\n  released  reachable after 3.03s",
     ] {
         assert!(out.contains(want), "{want:?} missing in:\n{out}");
     }

@@ -36,10 +36,12 @@ pub mod sysfs;
 pub mod uevent_sock;
 pub mod worker;
 
+mod api;
+pub use api::{Core, Stats, StopHandle};
+
 pub use entry::{init_main, run_main};
 
-use crate::core::Reactor;
-use crate::core::action::{Action, EffectId, ShutdownKind};
+use crate::core::action::{EffectId, ShutdownKind};
 use crate::core::event::{Event, Record};
 use crate::core::input::{EffectResult, Input, SignalKind};
 use crate::time::Instant;
@@ -56,7 +58,7 @@ use rtnl_sock::RtnlSocket;
 use signals::Signals;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use uevent_sock::UeventSocket;
 use worker::Worker;
 
@@ -67,59 +69,6 @@ const WAKER: Token = Token(4);
 const LOG_LISTENER: Token = Token(5);
 /// Timer rounds per loop turn, at most.
 const MAX_TIMER_ROUNDS: usize = 1024;
-
-/// What the loop drives: the reactor, or a scripted stand-in in tests.
-pub trait Core {
-    fn handle(&mut self, now: Instant, input: Input);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_action(&mut self) -> Option<Action>;
-    fn poll_record(&mut self) -> Option<Record>;
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-impl Core for Reactor {
-    fn handle(&mut self, now: Instant, input: Input) {
-        Reactor::handle(self, now, input)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Reactor::handle_timeout(self, now)
-    }
-    fn poll_action(&mut self) -> Option<Action> {
-        Reactor::poll_action(self)
-    }
-    fn poll_record(&mut self) -> Option<Record> {
-        Reactor::poll_record(self)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Reactor::poll_timeout(self)
-    }
-}
-
-/// Ends a run from another thread (an embedding or a test): the core gets
-/// `Signal { Stop }` as if SIGTERM had arrived.
-#[derive(Clone)]
-pub struct StopHandle {
-    flag: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl StopHandle {
-    pub fn stop(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let _ = self.waker.wake();
-    }
-}
-
-/// Counters a test or benchmark can read while the loop runs.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Returns from `epoll_wait` (an idle loop with no timer must not have any).
-    pub wakeups: AtomicU64,
-    /// Returns from `epoll_wait` with no ready source (a timeout, or EINTR).
-    pub empty_wakeups: AtomicU64,
-    /// Inputs handed to the core.
-    pub inputs: AtomicU64,
-}
 
 pub struct World<C: Core> {
     core: C,

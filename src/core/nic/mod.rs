@@ -15,6 +15,7 @@ mod client;
 #[cfg(test)]
 pub(crate) mod harness;
 mod lease;
+mod link;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -258,14 +259,7 @@ impl Network {
 
     pub fn on_timer(&mut self, cx: &mut Ctx, timer: &Timer) {
         match timer {
-            Timer::CarrierConfirm(index) => {
-                if let Some(nic) = self.nics.get_mut(index)
-                    && let Some(since) = nic.carrier_pending.take()
-                {
-                    set_carrier(cx, nic, true, Some(cx.now.millis_since(since)));
-                    self.reconcile(cx, *index);
-                }
-            }
+            Timer::CarrierConfirm(index) => self.confirm_carrier(cx, *index),
             Timer::DhcpGiveUp(name) => self.give_up(cx, name),
             Timer::DhcpRestart(name) => {
                 if let Some(index) = self.index_of(name) {
@@ -321,51 +315,6 @@ impl Network {
             "{head}: carrier {carrier}, {client}, addresses [{}]",
             addresses.join(", ")
         )
-    }
-
-    /// Admin state and carrier, compared with what we knew.
-    fn apply_flags(&mut self, cx: &mut Ctx, link: &LinkState) {
-        let Some(nic) = self.nics.get_mut(&link.index) else {
-            return;
-        };
-        nic.admin_up = link.admin_up();
-        if nic.admin_up {
-            nic.up_requested = false;
-        } else if nic.managed && !nic.up_requested && !self.stopping_all {
-            nic.up_requested = true;
-            let id = cx.effect(
-                Owner::Net,
-                Effect::SetLinkUp {
-                    index: link.index,
-                    nic: nic.name.clone(),
-                },
-            );
-            self.link_ups.insert(id, nic.name.clone());
-        }
-        // A carrier the kernel has not confirmed is held until it has lasted
-        // `carrier_confirm` (timer `CarrierConfirm`); anything else applies at once.
-        let reported = link.carrier();
-        let hold = reported
-            && !nic.carrier
-            && link.carrier_unconfirmed()
-            && !self.policy.carrier_confirm.is_zero();
-        if hold {
-            if nic.carrier_pending.is_none() {
-                nic.carrier_pending = Some(cx.now);
-                if nic.managed {
-                    cx.log(Event::NicCarrierUnconfirmed {
-                        nic: nic.name.clone(),
-                    });
-                }
-                let at = cx.now + self.policy.carrier_confirm;
-                cx.set_timer(Timer::CarrierConfirm(link.index), at);
-            }
-            return;
-        }
-        if nic.carrier_pending.take().is_some() {
-            cx.cancel_timer(&Timer::CarrierConfirm(link.index));
-        }
-        set_carrier(cx, nic, reported, None);
     }
 
     /// Make the NIC's client match what it wants: start one, or stop the one it has.
@@ -447,25 +396,6 @@ impl Network {
             .iter()
             .find(|(_, nic)| nic.name == name)
             .map(|(index, _)| *index)
-    }
-}
-
-/// Record a carrier change; `unconfirmed_ms` says it was accepted after a hold.
-fn set_carrier(cx: &mut Ctx, nic: &mut Nic, carrier: bool, unconfirmed_ms: Option<u64>) {
-    if carrier == nic.carrier {
-        return;
-    }
-    nic.carrier = carrier;
-    if nic.managed {
-        cx.log(Event::NicCarrier {
-            nic: nic.name.clone(),
-            up: carrier,
-            unconfirmed_ms,
-        });
-    }
-    if !carrier {
-        // A give-up lasts until the carrier goes down and comes back.
-        nic.gave_up = false;
     }
 }
 

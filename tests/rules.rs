@@ -100,6 +100,8 @@ fn good_directory_sets_every_kind_of_value() {
     assert_eq!(p.cache.pool_mount, Policy::default().cache.pool_mount);
     assert_eq!(p.net.give_up, Duration::from_secs(45));
     assert_eq!(p.net.dhcp_command, s(&["dhclient", "-d", "{nic}"]));
+    // Zero is allowed: trust the flags.
+    assert_eq!(p.net.carrier_confirm, Duration::ZERO);
     assert_eq!(p.net.include, s(&["*"]));
     assert_eq!(
         p.gate.targets,
@@ -227,6 +229,11 @@ fn semantic_errors_point_at_the_bad_value() {
             "dhcp_command must contain the `{nic}` placeholder",
         ),
         ("network.toml", 2, "`give_up`: 2h is too long (at most 10m)"),
+        (
+            "network.toml",
+            3,
+            "`carrier_confirm`: 5m is too long (at most 1m)",
+        ),
     ];
     assert_eq!(got.len(), want.len(), "{got:?}");
     for ((f, l, m), (wf, wl, wm)) in got.iter().zip(want) {

@@ -87,11 +87,12 @@ pub fn summary(dir: &str, p: &Policy) -> String {
         p.cache.exclude.join(", "),
     ));
     out.push_str(&format!(
-        "network:  NICs [{}] minus [{}], dhcp `{}`, give up after {}\n",
+        "network:  NICs [{}] minus [{}], dhcp `{}`, give up after {}, unconfirmed carrier held {}\n",
         p.net.include.join(", "),
         p.net.exclude.join(", "),
         p.net.dhcp_command.join(" "),
         d(p.net.give_up),
+        d(p.net.carrier_confirm),
     ));
     out.push_str(&format!(
         "gate:     reach {}, timeout {} (attempt {}, retry every {})\n",

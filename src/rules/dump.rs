@@ -29,7 +29,9 @@ fn write_keys<T>(keys: &'static [Key<T>], target: &mut T, out: &mut String) {
             Field::Str(f) => Some(quote(f(target))),
             Field::Bool(f) => Some(f(target).to_string()),
             Field::Count(f, _, _) => Some(f(target).to_string()),
-            Field::Dur(f, _) => Some(quote(&schema::format_duration(*f(target)))),
+            Field::Dur(f, _) | Field::DurOrZero(f, _) => {
+                Some(quote(&schema::format_duration(*f(target))))
+            }
             Field::List(f) => Some(list(f(target))),
             Field::OptList(f) => f(target).as_deref().map(list),
         };

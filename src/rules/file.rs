@@ -107,7 +107,8 @@ fn set_from_toml<T>(
                 .map_err(|_| format!("must be between {lo} and {hi}, found {n}"))?;
             *f(target) = schema::check_count(n, *lo, *hi)?;
         }
-        Field::Dur(f, max) => {
+        Field::Dur(f, max) | Field::DurOrZero(f, max) => {
+            let zero_ok = matches!(field, Field::DurOrZero(..));
             let d = if let Some(s) = v.as_str() {
                 schema::parse_duration(s)?
             } else if let Some(n) = integer(v) {
@@ -118,7 +119,7 @@ fn set_from_toml<T>(
                     "expected a duration (\"30s\", \"500ms\", \"2m\" or whole seconds), found {found}"
                 ));
             };
-            *f(target) = schema::check_duration(d, *max)?;
+            *f(target) = schema::check_duration_or_zero(d, *max, zero_ok)?;
         }
         Field::List(f) => *f(target) = string_list(v)?,
         Field::OptList(f) => *f(target) = Some(string_list(v)?),

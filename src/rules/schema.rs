@@ -13,6 +13,8 @@ pub(crate) enum Field<T> {
     Count(fn(&mut T) -> &mut usize, usize, usize),
     /// A duration, > 0 and at most the bound.
     Dur(fn(&mut T) -> &mut Duration, Duration),
+    /// A duration, 0 (= off) or at most the bound.
+    DurOrZero(fn(&mut T) -> &mut Duration, Duration),
     List(fn(&mut T) -> &mut Vec<String>),
     /// A list that may be absent (absent = no restriction).
     OptList(fn(&mut T) -> &mut Option<Vec<String>>),
@@ -115,7 +117,7 @@ pub(crate) static NETWORK_KEYS: &[Key<Policy>] = &[
     },
     Key {
         name: "carrier_confirm",
-        field: Field::Dur(|p| &mut p.net.carrier_confirm, MINUTE),
+        field: Field::DurOrZero(|p| &mut p.net.carrier_confirm, MINUTE),
     },
     Key {
         name: "give_up",
@@ -321,7 +323,16 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Check a duration against its bounds (shared by files and the command line).
 pub(crate) fn check_duration(d: Duration, max: Duration) -> Result<Duration, String> {
-    if d.is_zero() {
+    check_duration_or_zero(d, max, false)
+}
+
+/// The same, with zero allowed when `zero_ok` (a key where 0 turns something off).
+pub(crate) fn check_duration_or_zero(
+    d: Duration,
+    max: Duration,
+    zero_ok: bool,
+) -> Result<Duration, String> {
+    if d.is_zero() && !zero_ok {
         Err("must be greater than zero".into())
     } else if d > max {
         Err(format!(
@@ -353,6 +364,9 @@ pub(crate) fn set_from_text<T>(field: &Field<T>, target: &mut T, text: &str) -> 
             *f(target) = check_count(n, *lo, *hi)?;
         }
         Field::Dur(f, max) => *f(target) = check_duration(parse_duration(text)?, *max)?,
+        Field::DurOrZero(f, max) => {
+            *f(target) = check_duration_or_zero(parse_duration(text)?, *max, true)?
+        }
         Field::List(f) => *f(target) = split_list(text),
         Field::OptList(f) => *f(target) = Some(split_list(text)),
     }

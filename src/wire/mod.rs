@@ -11,6 +11,7 @@
 //! - [`btrfs`]: the superblock at 64 KiB (label, fsid, generation; crc32c checked).
 //! - [`signature`]: "is this disk in use?" probes over the head and tail of a disk.
 //! - [`bytes`], [`crc`]: bounds-checked reads and the two CRCs the formats need.
+//! - [`devname`]: the kernel's names for partitions.
 //!
 //! Each parser's tests run on bytes captured from a real kernel or written by the real
 //! tools (`testdata/`), and each has a `never_panics` property test (truncated,
@@ -19,6 +20,7 @@
 pub mod btrfs;
 pub mod bytes;
 pub mod crc;
+pub mod devname;
 pub mod gpt;
 pub mod mbr;
 pub mod rtnetlink;

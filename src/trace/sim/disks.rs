@@ -6,6 +6,7 @@ use crate::core::input::{DiskProbe, EffectOutput, EffectResult, Input, Partition
 use crate::core::policy::glob_match;
 use crate::time::Instant;
 use crate::trace::world::DiskSpec;
+pub use crate::wire::devname::partition_name;
 use crate::wire::uevent::{Uevent, UeventAction};
 use std::collections::BTreeMap;
 
@@ -159,15 +160,6 @@ impl Sim {
             .filter(|rest| !rest.contains('/'))
             .map(str::to_owned)
             .collect()
-    }
-}
-
-/// `sda` + 1 → `sda1`; `nvme0n1` + 1 → `nvme0n1p1`; `loop3` + 1 → `loop3p1`.
-pub fn partition_name(disk: &str, number: u32) -> String {
-    if disk.ends_with(|c: char| c.is_ascii_digit()) {
-        format!("{disk}p{number}")
-    } else {
-        format!("{disk}{number}")
     }
 }
 

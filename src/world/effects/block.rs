@@ -4,6 +4,7 @@
 
 use super::error::{EffectError, Result};
 use super::mountinfo;
+pub use crate::wire::devname::partition_name;
 use crate::world::confine::Confinement;
 use std::path::{Component, Path, PathBuf};
 
@@ -27,16 +28,6 @@ pub fn check_name(name: &str) -> Result<()> {
 /// the kernel name. Any other path stays as it is and then fails [`check_name`].
 pub fn device_name(source: &str) -> &str {
     source.strip_prefix("/dev/").unwrap_or(source)
-}
-
-/// `<disk>p<N>` when the disk name ends with a digit (loop0p1, nvme0n1p1), else
-/// `<disk><N>` (sda1): the kernel's own rule.
-pub fn partition_name(disk: &str, number: u32) -> String {
-    if disk.ends_with(|c: char| c.is_ascii_digit()) {
-        format!("{disk}p{number}")
-    } else {
-        format!("{disk}{number}")
-    }
 }
 
 /// `<sys>/class/block/<dev>`.
@@ -189,14 +180,6 @@ pub fn ensure_under_root(confine: &Confinement, real: &Path) -> Result<()> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partition_names_follow_the_kernel() {
-        assert_eq!(partition_name("loop0", 1), "loop0p1");
-        assert_eq!(partition_name("nvme0n1", 2), "nvme0n1p2");
-        assert_eq!(partition_name("sda", 1), "sda1");
-        assert_eq!(partition_name("vdb", 3), "vdb3");
-    }
 
     #[test]
     fn names_and_paths_cannot_escape() {

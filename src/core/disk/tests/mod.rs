@@ -129,11 +129,7 @@ fn is_cache_effect(effect: &Effect) -> bool {
 }
 
 fn part_name(disk: &str) -> String {
-    if disk.ends_with(|c: char| c.is_ascii_digit()) {
-        format!("{disk}p1")
-    } else {
-        format!("{disk}1")
-    }
+    crate::wire::devname::partition_name(disk, 1)
 }
 
 impl World {

@@ -129,7 +129,6 @@ impl Ctx {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{Ctx, Owner};
     use crate::core::action::{ChildRole, Effect, KillSignal};

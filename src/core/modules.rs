@@ -73,7 +73,6 @@ pub fn preload_now(coldplug_done: bool, drivers_loading: usize) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

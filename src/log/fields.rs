@@ -156,12 +156,6 @@ impl ser::Serializer for Capture {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::core::event::{Event, Verdict};

@@ -166,7 +166,6 @@ fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -273,12 +273,6 @@ impl slog::Drain for StreamDrain {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::core::event::{Event, Verdict};

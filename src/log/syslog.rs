@@ -188,7 +188,6 @@ impl super::Sink for SyslogSink {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -108,7 +108,6 @@ pub fn read_backlog(path: &Path) -> io::Result<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;

@@ -202,7 +202,6 @@ pub(crate) fn host_port(t: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -271,12 +271,6 @@ impl<R: BufRead> Iterator for TraceReader<R> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::core::input::Mode;

@@ -64,12 +64,6 @@ pub fn parse_superblock(head: &[u8]) -> Result<Btrfs> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;

@@ -100,12 +100,6 @@ pub fn uuid(b: &[u8; 16]) -> String {
 /// Test support: a deterministic xorshift PRNG and the "never panics" harness that
 /// every parser's property test runs (random, truncated and bit-flipped inputs).
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 pub mod fuzz {
     pub struct XorShift(pub u64);
 

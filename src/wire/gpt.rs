@@ -229,12 +229,6 @@ pub fn parse_backup(tail: &[u8], disk_size: u64) -> Result<Gpt> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;

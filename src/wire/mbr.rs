@@ -76,12 +76,6 @@ pub fn parse(sector0: &[u8]) -> Result<Mbr> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::wire::bytes::fuzz;

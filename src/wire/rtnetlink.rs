@@ -268,10 +268,4 @@ pub fn set_link_up(index: u32, seq: u32) -> Vec<u8> {
 
 #[cfg(test)]
 #[path = "rtnetlink_tests.rs"]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests;

@@ -318,10 +318,4 @@ fn partition_tables(d: &Disk, add: &mut impl FnMut(&'static str, u64)) {
 
 #[cfg(test)]
 #[path = "signature_tests.rs"]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests;

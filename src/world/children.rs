@@ -288,12 +288,6 @@ fn split_lines(partial: &mut Vec<u8>, lines: &mut Vec<String>) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -226,12 +226,6 @@ fn device_allowed(confine: &Confinement, name: &str) -> bool {
 fn _assert_result_type(_: EffectResult) {}
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use std::path::PathBuf;

@@ -184,12 +184,6 @@ pub fn load_policy(dir: Option<&str>, cmdline: Option<&str>) -> (Policy, Vec<Eve
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

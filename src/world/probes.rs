@@ -113,12 +113,6 @@ pub fn resolve(target: &str, hosts: &Path) -> Result<SocketAddr, String> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

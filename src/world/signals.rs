@@ -127,12 +127,6 @@ fn wait_one(pid: i32) -> Option<(i32, ExitStatus)> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -122,12 +122,6 @@ fn env_of(text: &str, devpath: &str, subsystem: &str) -> BTreeMap<String, String
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -204,5 +204,4 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests;

@@ -2,8 +2,6 @@
 //! time through `poll_timeout()`, and collects the effects and records it produces
 //! (smoltcp's DHCP tests and quinn's `Pair` in miniature).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-
 use crate::core::Reactor;
 use crate::core::action::{Action, EffectId};
 use crate::core::event::Event;

@@ -17,7 +17,6 @@ pub(super) fn from_output_line(line: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::from_output_line;
 

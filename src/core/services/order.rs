@@ -126,7 +126,6 @@ fn set_flag(flags: &mut [bool], i: usize) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

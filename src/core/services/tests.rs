@@ -2,8 +2,6 @@
 //! (release is decided by the reactor from the cache and the gate; see the last test
 //! for that through the reactor).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-
 use super::{HEALTHY_RUN, Services};
 use crate::core::action::{ChildRole, Effect, EffectId, KillSignal};
 use crate::core::ctx::Ctx;

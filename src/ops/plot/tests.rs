@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use super::svg::{CHART_W, layout};
 use super::timeline::{Kind, build};
 use super::*;

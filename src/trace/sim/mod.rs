@@ -15,12 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 mod children;
 mod disks;
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests;
 
 pub use disks::{partition_name, partition_uevent};

@@ -177,7 +177,6 @@ pub fn ensure_under_root(confine: &Confinement, real: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

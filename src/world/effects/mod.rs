@@ -218,7 +218,6 @@ fn effect_name(effect: &Effect) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::path::PathBuf;

@@ -135,7 +135,6 @@ fn already_mounted(dev_path: &Path, source: &str, target: &Path, options: &str) 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

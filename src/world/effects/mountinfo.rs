@@ -82,7 +82,6 @@ pub fn is_mounted(entries: &[MountEntry], dev: Option<(u32, u32)>, dev_path: &st
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,8 +1,6 @@
 //! Timelines for the cache disk (smoltcp DHCP style): a fake world answers the
 //! reactor's effects from a table of disks, time jumps from timer to timer, and each
 //! test asserts the log stream and the effects requested.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-
 mod decide;
 mod devices;
 mod steps;

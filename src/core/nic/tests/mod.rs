@@ -1,8 +1,6 @@
 //! Timelines for NICs and their DHCP clients, through the whole reactor: link
 //! handling here, DHCP client supervision in `dhcp.rs`.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-
 mod carrier;
 mod dhcp;
 

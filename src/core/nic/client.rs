@@ -2,7 +2,7 @@
 
 use super::Nic;
 use crate::core::action::{ChildRole, Effect, EffectId, KillSignal};
-use crate::core::ctx::{Ctx, Note, Owner};
+use crate::core::ctx::{Ctx, Owner};
 use crate::core::event::Event;
 use crate::core::policy::NetPolicy;
 use crate::core::timer::Timer;
@@ -108,5 +108,4 @@ pub(super) fn leased(
         address: address.to_owned(),
         after_ms,
     });
-    cx.note(Note::NetworkChanged);
 }

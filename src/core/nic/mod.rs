@@ -163,6 +163,7 @@ impl Network {
         }
         nic.addresses.insert(address.to_owned());
         if nic.managed {
+            // What is reachable may have changed (the gate tries again at once).
             cx.note(Note::NetworkChanged);
         }
         if let Some(id) = nic.client
@@ -254,6 +255,9 @@ impl Network {
             && nic.client == Some(id)
         {
             leased(cx, &self.policy, nic, client, &address);
+            // The address itself is still on its way (the client's script): its own
+            // `on_address` will say so again; the gate may try now.
+            cx.note(Note::NetworkChanged);
         }
     }
 

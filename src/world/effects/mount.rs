@@ -8,7 +8,7 @@
 
 use super::block;
 use super::error::{EffectError, Result};
-use super::mountinfo;
+use super::mountinfo::{self, MountEntry};
 use crate::world::confine::Confinement;
 use nix::mount::{MntFlags, MsFlags};
 use std::path::Path;
@@ -94,19 +94,15 @@ pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> 
     };
     block::ensure_under_root(confine, &real_target)?;
     let dev_path = confine.dev(source);
-    let entries = mountinfo::read()
-        .map_err(|e| EffectError::io("read", Path::new("/proc/self/mountinfo"), e))?;
-    let alt = format!("/dev/{source}");
-    let dev = dev_path.to_string_lossy();
-    // The last mount on a directory is the one visible there.
-    match entries.iter().rev().find(|e| e.mount_point == real_target) {
+    match visible_mount(&real_target)? {
         None => return Ok(()),
-        Some(e) if e.source == dev || e.source == alt => {}
+        Some(e) if is_from(&e, &dev_path, source) => {}
         Some(e) => {
             return Err(EffectError::Refused(format!(
-                "{} is mounted from {}, not {dev}",
+                "{} is mounted from {}, not {}",
                 real_target.display(),
-                e.source
+                e.source,
+                dev_path.display()
             )));
         }
     }
@@ -122,16 +118,23 @@ pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> 
 }
 
 fn already_mounted(dev_path: &Path, source: &str, target: &Path, options: &str) -> Result<bool> {
+    let want_root = subvol_root(options);
+    Ok(visible_mount(target)?.is_some_and(|e| {
+        is_from(&e, dev_path, source) && want_root.as_ref().is_none_or(|r| &e.root == r)
+    }))
+}
+
+/// The mount visible on `target`: the last one mounted there.
+fn visible_mount(target: &Path) -> Result<Option<MountEntry>> {
     let entries = mountinfo::read()
         .map_err(|e| EffectError::io("read", Path::new("/proc/self/mountinfo"), e))?;
-    let dev = dev_path.to_string_lossy();
-    let alt = format!("/dev/{source}");
-    let want_root = subvol_root(options);
-    // The last mount on a directory is the one visible there.
-    let top = entries.iter().rev().find(|e| e.mount_point == target);
-    Ok(top.is_some_and(|e| {
-        (e.source == dev || e.source == alt) && want_root.as_ref().is_none_or(|r| &e.root == r)
-    }))
+    Ok(entries.into_iter().rev().find(|e| e.mount_point == target))
+}
+
+/// Whether the mount table names `source` as the entry's device, by the confined
+/// device path or by `/dev/<source>`.
+fn is_from(entry: &MountEntry, dev_path: &Path, source: &str) -> bool {
+    entry.source == dev_path.to_string_lossy() || entry.source == format!("/dev/{source}")
 }
 
 #[cfg(test)]

@@ -249,12 +249,15 @@ impl Reactor {
 
     /// Send the pending preloads once [`modules::preload_now`] says so.
     fn start_preloads(&mut self) {
+        if self.preload_pending.is_empty() {
+            return;
+        }
         let drivers = self
             .module_loads
             .values()
             .filter(|l| l.holds_settle())
             .count();
-        if self.preload_pending.is_empty() || !modules::preload_now(self.coldplug_done, drivers) {
+        if !modules::preload_now(self.coldplug_done, drivers) {
             return;
         }
         for module in std::mem::take(&mut self.preload_pending) {

@@ -460,3 +460,94 @@ fn keys_may_sit_under_a_header_naming_the_section() {
     assert_eq!(p.net.give_up, Duration::from_secs(20));
     assert_eq!(p.gate, Policy::default().gate);
 }
+
+#[test]
+fn mount_points_must_not_cover_system_directories_or_each_other() {
+    let (p, errors) = rules::load_or_default(&fixture("mounts"));
+    let got = located(&errors);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].1), ("cache.toml", 2));
+    assert!(
+        got[0].2.contains("would cover a system directory"),
+        "{got:?}"
+    );
+    assert_eq!((got[1].0.as_str(), got[1].1), ("cache.toml", 3));
+    assert!(
+        got[1].2.contains("log_mount and pool_mount must differ"),
+        "{got:?}"
+    );
+    // The invalid file falls back to the defaults; the valid one still applies.
+    assert_eq!(p.cache, Policy::default().cache);
+    assert_eq!(p.gate.timeout, Duration::from_secs(20));
+
+    let mut p = Policy::default();
+    for word in [
+        "nodeboot.cache.pool_mount=/",
+        "nodeboot.cache.log_mount=/dev",
+        "nodeboot.cache.cache_mount=/sys/fs",
+        "nodeboot.cache.pool_mount=/run",
+        "nodeboot.cache.pool_mount=/var/log",
+        "nodeboot.cache.pool_mount=/var",
+    ] {
+        let errors = cmdline::apply(&mut p, word);
+        assert_eq!(errors.len(), 1, "{word}: {errors:?}");
+    }
+    assert_eq!(p, Policy::default());
+}
+
+#[test]
+fn labels_longer_than_a_gpt_partition_name_are_rejected() {
+    let (p, errors) = rules::load_or_default(&fixture("label-too-long"));
+    let got = located(&errors);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].1), ("cache.toml", 1));
+    assert!(got[0].2.contains("GPT partition name"), "{got:?}");
+    assert_eq!(p.cache.label, "sp_zos-cache");
+    let mut p = Policy::default();
+    let long = format!("nodeboot.label={}", "x".repeat(37));
+    assert_eq!(cmdline::apply(&mut p, &long).len(), 1);
+    assert!(cmdline::apply(&mut p, &format!("nodeboot.label={}", "x".repeat(36))).is_empty());
+    assert_eq!(p.cache.label, "x".repeat(36));
+}
+
+/// A FIFO (nobody writes it: a blocking open would hang PID 1 forever), a device
+/// (`/dev/zero` never ends) and an oversize file are refused without reading them, each
+/// with an error; their sections keep the defaults and the other files still apply.
+#[test]
+fn rules_files_are_read_only_when_regular_and_small() {
+    let dir = support::temp::TempDir::new("rules-limits");
+    let fifo = dir.join("cache.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("network.toml")).unwrap();
+    let big = format!(
+        "timeout = \"20s\"\n#{}\n",
+        "x".repeat(rules::MAX_FILE_BYTES as usize)
+    );
+    std::fs::write(dir.join("gate.toml"), big).unwrap();
+    std::fs::write(dir.join("boot.toml"), "modprobe = false\n").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(rules::load_or_default(&path));
+    });
+    let (p, errors) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("loading the rules hung on a FIFO or a device");
+    let got = located(&errors);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let find = |f: &str| {
+        got.iter()
+            .find(|(n, _, _)| n == f)
+            .map(|(_, _, m)| m.clone())
+    };
+    assert!(find("cache.toml").unwrap().contains("not a regular file"));
+    assert!(find("network.toml").unwrap().contains("not a regular file"));
+    assert!(find("gate.toml").unwrap().contains("larger than"));
+    assert_eq!(p.cache, Policy::default().cache);
+    assert_eq!(p.net, Policy::default().net);
+    assert_eq!(p.gate, Policy::default().gate);
+    assert!(
+        !p.modprobe,
+        "boot.toml, a regular small file, still applies"
+    );
+}

@@ -134,9 +134,17 @@ pub fn load_or_default(dir: &Path) -> (Policy, Vec<RulesError>) {
     (policy, errors)
 }
 
-/// The file's text; `None` when absent (not an error) or unreadable (an error).
+/// The largest rules file read; a bigger one is an error (its section keeps the
+/// defaults). Real rules files are a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The file's text; `None` when absent (not an error) or unreadable (an error). Only a
+/// regular file under [`MAX_FILE_BYTES`] is read: the open is non-blocking (a FIFO
+/// must not hang PID 1 before its loop runs), its type and size come from `fstat` on
+/// the open file (no race with a rename), and the read itself is capped (`/dev/zero`
+/// or a growing file must not exhaust memory).
 fn read(path: &Path, errors: &mut Vec<RulesError>) -> Option<String> {
-    match std::fs::read_to_string(path) {
+    match read_bounded(path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
@@ -148,4 +156,32 @@ fn read(path: &Path, errors: &mut Vec<RulesError>) -> Option<String> {
             None
         }
     }
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} bytes, larger than {MAX_FILE_BYTES}", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("grew past {MAX_FILE_BYTES} bytes while read"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8"))
 }

@@ -27,28 +27,35 @@ pub(crate) fn cache(c: &CachePolicy) -> Problems {
     if let Err(m) = label(&c.label) {
         out.push(problem("label", m));
     }
-    for (key, path) in [
+    let mounts = [
         ("pool_mount", &c.pool_mount),
         ("cache_mount", &c.cache_mount),
         ("log_mount", &c.log_mount),
-    ] {
-        if !path.starts_with('/') {
-            out.push(problem(
-                key,
-                format!("mount point must be an absolute path, found {path:?}"),
-            ));
-        } else if path.split('/').any(|part| part == "..") {
-            out.push(problem(
-                key,
-                format!("mount point must not contain `..`, found {path:?}"),
-            ));
+    ];
+    let mut clean = Vec::new();
+    for (key, path) in mounts {
+        match mount_point(path) {
+            Ok(p) => clean.push((key, p)),
+            Err(m) => out.push(problem(key, m)),
         }
     }
-    if c.cache_mount == c.log_mount {
-        out.push(problem(
-            "log_mount",
-            "log_mount and cache_mount must differ".into(),
-        ));
+    // Every pair of mount points, blamed on the later key: equal ones hide each other,
+    // and one inside another hides it (or, for the pool, copies the logs into
+    // themselves).
+    for (i, (key, path)) in clean.iter().enumerate() {
+        for (other_key, other) in clean.iter().take(i) {
+            if path == other {
+                out.push(problem(
+                    key,
+                    format!("{key} and {other_key} must differ, both are {path:?}"),
+                ));
+            } else if is_under(path, other) || is_under(other, path) {
+                out.push(problem(
+                    key,
+                    format!("{key} {path:?} and {other_key} {other:?} must not be nested"),
+                ));
+            }
+        }
     }
     if c.mount_options.chars().any(char::is_whitespace) {
         out.push(problem(
@@ -141,12 +148,59 @@ pub(crate) fn module_name(m: &str) -> Result<(), String> {
     }
 }
 
-/// A btrfs label (also the GPT partition name): non-empty, at most 255 bytes, no `/`.
+/// Directories a cache mount must never cover: the root itself, the kernel's virtual
+/// filesystems (and anything under them), and `/run` (nodeboot's socket and lock).
+const FORBIDDEN_MOUNTS: &[&str] = &["/", "/proc", "/sys", "/dev", "/run"];
+/// Of those, the ones whose subdirectories are forbidden too (`/run/x` may be a
+/// legitimate tmpfs place; `/proc/x` never is).
+const FORBIDDEN_TREES: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// A mount point, normalised (`//var/log/` → `/var/log`): absolute, no `..` or `.`,
+/// none of [`FORBIDDEN_MOUNTS`].
+pub(crate) fn mount_point(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "mount point must be an absolute path, found {path:?}"
+        ));
+    }
+    if path.split('/').any(|part| part == ".." || part == ".") || path.contains('\0') {
+        return Err(format!(
+            "mount point must not contain `..` or `.`, found {path:?}"
+        ));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let clean = format!("/{}", parts.join("/"));
+    if FORBIDDEN_MOUNTS.contains(&clean.as_str())
+        || FORBIDDEN_TREES.iter().any(|t| is_under(&clean, t))
+    {
+        return Err(format!(
+            "mount point {path:?} would cover a system directory (not /, /proc, /sys, /dev, /run)"
+        ));
+    }
+    Ok(clean)
+}
+
+/// `path` strictly inside `dir` (both normalised).
+fn is_under(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/') || dir == "/")
+}
+
+/// A GPT partition name holds 36 UTF-16 code units; the label is also that name.
+pub const GPT_NAME_UNITS: usize = 36;
+
+/// A btrfs label (also the GPT partition name): non-empty, at most 255 bytes and 36
+/// UTF-16 units, no `/`.
 pub(crate) fn label(l: &str) -> Result<(), String> {
+    let units = l.encode_utf16().count();
     if l.is_empty() {
         Err("label must not be empty".into())
     } else if l.len() > 255 {
         Err(format!("label is {} bytes long (at most 255)", l.len()))
+    } else if units > GPT_NAME_UNITS {
+        Err(format!(
+            "label is {units} UTF-16 units long (a GPT partition name holds at most {GPT_NAME_UNITS})"
+        ))
     } else if l.contains('/') || l.contains('\0') {
         Err(format!("label must not contain `/`, found {l:?}"))
     } else {
@@ -254,6 +308,37 @@ mod tests {
         assert!(label("").is_err());
         assert!(label("a/b").is_err());
         assert!(label(&"x".repeat(256)).is_err());
-        assert!(label(&"x".repeat(255)).is_ok());
+        assert!(label(&"x".repeat(36)).is_ok());
+        assert!(label(&"x".repeat(37)).is_err());
+        // 36 characters outside the BMP are 72 UTF-16 units.
+        assert!(label(&"\u{1F600}".repeat(18)).is_ok());
+        assert!(label(&"\u{1F600}".repeat(19)).is_err());
+    }
+
+    #[test]
+    fn mount_points() {
+        assert_eq!(mount_point("//var/log/").as_deref(), Ok("/var/log"));
+        assert_eq!(mount_point("/run/x").as_deref(), Ok("/run/x"));
+        for bad in [
+            "/", "//", "/proc", "/sys/", "/dev", "/run", "/proc/x", "/dev/shm", "var", "/a/../b",
+            "/a/./b",
+        ] {
+            assert!(mount_point(bad).is_err(), "{bad}");
+        }
+        let nested = CachePolicy {
+            log_mount: "/mnt/pool/logs".into(),
+            pool_mount: "/mnt/pool".into(),
+            ..CachePolicy::default()
+        };
+        let p = cache(&nested);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "log_mount");
+        let same = CachePolicy {
+            log_mount: "/mnt/pool/".into(),
+            pool_mount: "/mnt/pool".into(),
+            ..CachePolicy::default()
+        };
+        assert_eq!(cache(&same).len(), 1);
+        assert!(cache(&CachePolicy::default()).is_empty());
     }
 }

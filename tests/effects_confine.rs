@@ -59,6 +59,7 @@ fn disk_writes(dev: &str) -> Vec<Effect> {
         Effect::Mkfs {
             device: dev.into(),
             label: "sp_zos-cache".into(),
+            force: false,
         },
         Effect::Mount {
             source: dev.into(),

@@ -7,7 +7,7 @@ mod support;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::{DiskProbe, EffectOutput};
 use nodeboot::world::confine::Confinement;
-use nodeboot::world::effects::{Plan, plan, run_blocking};
+use nodeboot::world::effects::{Plan, disklock, plan, run_blocking};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
 use std::time::Duration;
@@ -70,8 +70,77 @@ fn prepared(disk: &LoopDisk, confine: &Confinement) {
     let mkfs = Effect::Mkfs {
         device: disk.part(1),
         label: LABEL.into(),
+        force: false,
     };
     run_planned(&mkfs, confine);
+    disklock::release(&disk.name);
+}
+
+/// Another process's `flock(LOCK_EX|LOCK_NB)` on the whole disk fails (as udev's would).
+fn flock_refused(disk: &LoopDisk) -> bool {
+    let f = std::fs::File::open(&disk.dev).unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+}
+
+#[test]
+fn the_table_is_written_only_on_a_disk_still_empty_under_the_exclusive_open() {
+    // Data written after the probe (a race the core cannot see): refused, unchanged.
+    let Some((_turn, tmp, disk)) = loop_ssd_test("still_empty", "race", 64, None) else {
+        return;
+    };
+    let confine = disk.confinement(tmp.path());
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&disk.dev)
+            .unwrap();
+        f.seek(SeekFrom::Start(300 << 10)).unwrap();
+        f.write_all(b"someone else's bytes").unwrap();
+        f.sync_all().unwrap();
+    }
+    let before = sha256_file(&disk.dev);
+    let err = blocking(&write_table(&disk), &confine).unwrap_err();
+    assert!(err.contains("no longer empty"), "{err}");
+    assert_eq!(sha256_file(&disk.dev), before, "written although not empty");
+    assert!(!disklock::is_held(&disk.name));
+}
+
+#[test]
+fn mkfs_force_only_on_a_partition_proven_ours() {
+    // sgdisk's default partition, named like ours, made visible: mkfs -f is refused
+    // (not our type GUID); plain mkfs is planned without -f.
+    let Some((_turn, tmp, disk)) = loop_ssd_test(
+        "mkfs_force_only_on_ours",
+        "force",
+        256,
+        Some(&["sgdisk", "-o", "-n", "1:0:0", "-c", "1:sp_zos-cache"]),
+    ) else {
+        return;
+    };
+    let confine = disk.confinement(tmp.path());
+    sh(&["partx", "-a", disk.dev_str()]);
+    let mkfs = |force| Effect::Mkfs {
+        device: disk.part(1),
+        label: LABEL.into(),
+        force,
+    };
+    let err = plan(&mkfs(true), &confine).unwrap_err();
+    assert!(err.contains("not proven nodeboot's"), "{err}");
+    assert!(err.contains("type GUID"), "{err}");
+    let Plan::Command(argv) = plan(&mkfs(false), &confine).unwrap() else {
+        panic!("mkfs is a command");
+    };
+    assert!(!argv.iter().any(|a| a == "-f"), "{argv:?}");
+    // The same disk with nodeboot's type GUID: -f is allowed.
+    let t = format!("1:{}", nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE);
+    sh(&["sgdisk", "-t", &t, disk.dev_str()]);
+    let Plan::Command(argv) = plan(&mkfs(true), &confine).unwrap() else {
+        panic!("mkfs is a command");
+    };
+    assert!(argv.iter().any(|a| a == "-f"), "{argv:?}");
+    disklock::release(&disk.name);
+    sh(&["partx", "-d", disk.dev_str()]);
 }
 
 #[test]
@@ -96,7 +165,12 @@ fn gpt_then_partition_then_btrfs() {
     let cols: Vec<&str> = rows[0].split_whitespace().collect();
     assert_eq!(cols[0], "1");
     assert_eq!(cols[1], "2048", "1 MiB aligned start: {table}");
-    assert_eq!(cols[5], "8300", "Linux filesystem type: {table}");
+    // nodeboot's own type GUID (sgdisk shows it as code FFFF: unknown to it).
+    let info = sh(&["sgdisk", "-i", "1", &disk.dev.to_string_lossy()]);
+    assert!(
+        info.contains(&nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE.to_uppercase()),
+        "{info}"
+    );
     assert_eq!(*cols.last().unwrap(), LABEL);
     assert!(sh(&["sgdisk", "-v", &disk.dev.to_string_lossy()]).contains("No problems found"));
 
@@ -114,6 +188,15 @@ fn gpt_then_partition_then_btrfs() {
     assert_eq!(p.partitions.len(), 1);
     assert_eq!(p.partitions[0].name, LABEL);
     assert_eq!(p.partitions[0].start_lba, 2048);
+    assert_eq!(
+        p.partitions[0].type_guid,
+        nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE
+    );
+    assert_eq!(p.sector_size, 512);
+    assert_eq!(
+        p.partitions[0].start_lba + p.partitions[0].size_lba - 1,
+        p.last_usable_lba
+    );
     assert!(
         p.signatures.iter().any(|s| s == "gpt"),
         "{:?}",
@@ -157,6 +240,7 @@ fn gpt_then_partition_then_btrfs() {
     let mkfs = Effect::Mkfs {
         device: disk.part(1),
         label: LABEL.into(),
+        force: false,
     };
     // The disk is the unit of permission: allowing only the partition's name is not
     // enough, allowing the disk covers the partition.
@@ -168,7 +252,13 @@ fn gpt_then_partition_then_btrfs() {
         plan(&mkfs, &only_part).unwrap_err(),
         format!("refused: {} is not on the disk allow-list", disk.name)
     );
+    // The disk is still locked from the table write (flock LOCK_EX), and mkfs runs
+    // under that lock.
+    assert!(disklock::is_held(&disk.name));
+    assert!(flock_refused(&disk));
     run_planned(&mkfs, &confine);
+    disklock::release(&disk.name);
+    assert!(!flock_refused(&disk));
     let t = std::time::Instant::now();
     let p = probe(&confine, &disk.part(1));
     eprintln!("probe_disk (partition): {:?}", t.elapsed());
@@ -292,6 +382,7 @@ fn mount_and_subvolumes_under_a_temp_root() {
     let mkfs = Effect::Mkfs {
         device: disk.part(1),
         label: LABEL.into(),
+        force: false,
     };
     assert!(plan(&mkfs, &confine).unwrap_err().starts_with("busy:"));
 }
@@ -361,6 +452,7 @@ fn dry_run_writes_nothing() {
         Effect::Mkfs {
             device: disk.name.clone(),
             label: LABEL.into(),
+            force: false,
         },
     ] {
         let err = plan(&effect, &confine).unwrap_err();

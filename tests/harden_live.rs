@@ -16,17 +16,13 @@ use support::node::{Node, base_args};
 use support::{Loop, TempDir, images, require_root, sha256_file};
 
 /// Cases the live run must never write: every oracle image but our own interrupted
-/// prepare (which nodeboot rightly finishes) and the zero control.
+/// prepare (nodeboot's marker: which nodeboot rightly finishes) and the zero control.
+/// Partitions merely named like ours are foreign like any other.
 fn foreign_cases() -> Vec<&'static str> {
     images::cases()
         .iter()
         .map(|c| c.name)
-        .filter(|n| {
-            !matches!(
-                *n,
-                "zeros" | "gpt-named-sp_zos-cache" | "gpt-sp_zos-cache-holding-ext4"
-            )
-        })
+        .filter(|n| !matches!(*n, "zeros" | "gpt-nodeboot-marked"))
         .collect()
 }
 
@@ -169,38 +165,69 @@ fn live_run_over_the_oracle_images_writes_none_of_them() {
     );
 }
 
-#[test]
-fn our_partition_name_over_foreign_data_is_refused_live() {
-    if !require_root("live interrupted prepare", &[]) {
-        return;
-    }
-    // A GPT with one partition named sp_zos-cache looks like our interrupted prepare;
-    // its partition holds an ext4. nodeboot adds the partition (BLKPG), probes it,
-    // refuses to format, and does not fall back to the blank disk next to it.
-    let scratch = TempDir::new("live-interrupted");
-    let mut disks = attach(&scratch, &["gpt-sp_zos-cache-holding-ext4", "zeros"]);
+/// A partition named like ours but without nodeboot's type GUID, over data (an ext4
+/// with a file, or bytes no probe knows): `in-use`, the whole image unchanged (sha256),
+/// and the blank disk beside it — someone else's disk is no reason to hold back — is
+/// the one prepared, without `mkfs -f`.
+fn name_only_is_in_use(tag: &str, cases: &[&'static str], cmdline: Option<&str>) {
+    let scratch = TempDir::new(tag);
+    let mut disks = attach(&scratch, cases);
     let root = scratch.join("root");
-    let mut node = Node::start("intr", &disk_args(&root, &disks), &root);
+    let mut args = disk_args(&root, &disks);
+    if let Some(words) = cmdline {
+        let at = args.iter().position(|a| a == "--cmdline").unwrap() + 1;
+        args[at] = format!("{} {words}", args[at]);
+    }
+    let mut node = Node::start(tag, &args, &root);
     let end = node.wait_for("a cache decision", 120, decided);
-    // Give a wrong fallback the time to happen.
-    std::thread::sleep(Duration::from_secs(4));
+    let v = verdicts(&node, &disks);
     let events = node.events();
     let status = node.stop();
     drop(node);
-    eprintln!("interrupted: {end}");
-    assert_eq!(end["event"], "cache.failed", "{end}");
+    eprintln!("{tag}: {end}\nverdicts: {v:#?}");
     assert!(
-        end["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("ext4") || e.contains("refus")),
-        "{end}"
+        events.iter().all(|e| e["event"] != "rules.error"),
+        "{tag}: {events:?}"
     );
+    for case in cases.iter().filter(|c| **c != "zeros") {
+        assert_eq!(v.get(case).map(String::as_str), Some("in-use"), "{case}");
+    }
     assert!(
-        !events.iter().any(|v| v["event"] == "cache.selected"),
-        "a disk was selected after the refusal"
+        !events.iter().any(|e| e["event"] == "cache.resumed"),
+        "{tag}: a name-only partition was resumed"
     );
+    assert_eq!(end["event"], "cache.ready", "{end}");
     assert!(status.success(), "nodeboot exited {status}");
-    assert!(changed(&mut disks).is_empty(), "an image was written");
+    assert_eq!(changed(&mut disks), vec!["zeros"], "{tag}: written images");
+}
+
+#[test]
+fn our_partition_name_over_foreign_data_is_in_use_live() {
+    if !require_root("live name-only partition", &["sgdisk", "mkfs.ext4"]) {
+        return;
+    }
+    name_only_is_in_use(
+        "nameonly",
+        &[
+            "gpt-sp_zos-cache-holding-ext4",
+            "gpt-sp_zos-cache-holding-random",
+            "gpt-named-sp_zos-cache",
+            "zeros",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn a_cmdline_label_equal_to_sgdisk_s_default_name_proves_nothing_live() {
+    if !require_root("live label from the command line", &["sgdisk"]) {
+        return;
+    }
+    name_only_is_in_use(
+        "defname",
+        &["gpt-default-name-holding-random", "zeros"],
+        Some("\"nodeboot.label=Linux filesystem\""),
+    );
 }
 
 /// A loop minor no device uses yet (`losetup /dev/loopN` then makes it, with `add`).
@@ -650,4 +677,127 @@ fn a_power_cut_after_mkfs_is_finished_without_formatting_again() {
         return;
     }
     power_cut_after("mkfs");
+}
+
+/// A power cut during mkfs: our marked table (nodeboot's type GUID, our layout) and on
+/// its partition a btrfs whose superblock magic never made it to the disk (tree
+/// blocks and the rest of the superblock are there: data no probe names). The next
+/// boot resumes that disk and finishes it with `mkfs -f`; the blank disk beside it is
+/// never touched.
+#[test]
+fn our_marked_disk_with_a_partial_btrfs_is_resumed_and_finished_live() {
+    if !require_root("live partial mkfs", &["sgdisk", "mkfs.btrfs"]) {
+        return;
+    }
+    let scratch = TempDir::new("partial");
+    let size: u64 = 256 << 20;
+    let image = scratch.join("marked.img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let t = format!("1:{}", nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE);
+    let img = image.display().to_string();
+    support::sh(&[
+        "sgdisk",
+        "-o",
+        "-n",
+        "1:0:0",
+        "-t",
+        &t,
+        "-c",
+        "1:sp_zos-cache",
+        &img,
+    ]);
+    // Partition 1: LBA 2048 to the last usable LBA (size/512 - 34).
+    let part_len = (size / 512 - 34 - 2048 + 1) * 512;
+    let fs = scratch.join("part.img");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(part_len)
+        .unwrap();
+    support::sh(&[
+        "mkfs.btrfs",
+        "-q",
+        "-f",
+        "-L",
+        "sp_zos-cache",
+        &fs.display().to_string(),
+    ]);
+    let mut bytes = std::fs::read(&fs).unwrap();
+    // The superblock at 64 KiB loses its magic (`_BHRfS_M` at +64): unfinished.
+    bytes[65536 + 64..65536 + 72].fill(0);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&image)
+            .unwrap();
+        f.seek(SeekFrom::Start(1 << 20)).unwrap();
+        f.write_all(&bytes).unwrap();
+    }
+    drop(bytes);
+    let before = sha256_file(&image);
+    let lo = Loop::attach(&image).unwrap();
+    lo.set_ssd();
+    let mut disks = attach(&scratch, &["zeros"]);
+    disks.insert(
+        0,
+        Disk {
+            case: "marked-partial-btrfs",
+            image: image.clone(),
+            lo: Some(lo),
+            before,
+        },
+    );
+    let root = scratch.join("root");
+    let mut node = Node::start("partial", &disk_args(&root, &disks), &root);
+    let end = node.wait_for("a cache decision", 120, decided);
+    let events = node.events();
+    let status = node.stop();
+    drop(node);
+    eprintln!("partial mkfs: {end}");
+    let ours = disks[0].name();
+    let v = verdicts_of(&events, &ours);
+    assert_eq!(v.as_deref(), Some("cache"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "cache.resumed" && e["disk"] == ours.as_str()),
+        "{events:?}"
+    );
+    assert_eq!(end["event"], "cache.ready", "{end}");
+    assert!(
+        end["device"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("{ours}p"))),
+        "{end}"
+    );
+    assert!(status.success(), "nodeboot exited {status}");
+    let changed = changed(&mut disks);
+    assert_eq!(
+        changed,
+        vec!["marked-partial-btrfs"],
+        "only our disk is written"
+    );
+    // Finished: the partition now holds a complete btrfs with our label.
+    let (head, _, _) = images::ends(&image);
+    let g = nodeboot::wire::gpt::parse(&head).unwrap();
+    assert!(nodeboot::wire::gpt::nodeboot_layout(&g).is_ok());
+    let mut sb = vec![0u8; 1 << 20];
+    use std::os::unix::fs::FileExt;
+    std::fs::File::open(&image)
+        .unwrap()
+        .read_exact_at(&mut sb, 1 << 20)
+        .unwrap();
+    let label = nodeboot::wire::btrfs::parse_superblock(&sb).map(|b| b.label);
+    assert_eq!(label.ok().as_deref(), Some("sp_zos-cache"));
+}
+
+fn verdicts_of(events: &[Value], disk: &str) -> Option<String> {
+    events
+        .iter()
+        .rev()
+        .find(|v| v["event"] == "disk.seen" && v["disk"] == disk)
+        .and_then(|v| v["verdict"].as_str().map(str::to_owned))
 }

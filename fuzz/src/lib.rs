@@ -643,12 +643,23 @@ mod core_impl {
             p.signatures.push("btrfs".into());
         }
         if flags & 0xc0 == 0x40 {
+            // Named like ours or not, nodeboot's type GUID or the Linux default,
+            // spanning the disk or not: only marker and layout together are ours.
+            let ours = b.bit();
+            let spans = b.bit();
             p.partition_table = Some("gpt".into());
+            p.sector_size = 512;
+            p.last_usable_lba = 2048 + (1 << 20) - 1 + if spans { 0 } else { 8 };
             p.partitions.push(PartitionEntry {
                 number: 1,
                 name: if b.bit() { LABEL.into() } else { "data".into() },
                 start_lba: 2048,
                 size_lba: 1 << 20,
+                type_guid: if ours {
+                    nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE.into()
+                } else {
+                    nodeboot::wire::gpt::TYPE_LINUX_FS.into()
+                },
             });
         }
         p
@@ -666,10 +677,21 @@ mod core_impl {
             && !p.unreadable
     }
 
+    /// Proven ours: exactly nodeboot's table (its type GUID, 1 MiB aligned, to the
+    /// last usable LBA) and nothing else on the disk. A name proves nothing.
     fn is_ours_half_done(p: &DiskProbe) -> bool {
         p.partition_table.as_deref() == Some("gpt")
-            && p.partitions.len() == 1
-            && p.partitions.iter().all(|e| e.name == LABEL)
+            && p.btrfs_label.is_none()
+            && p.signatures.iter().all(|s| s == "gpt" || s == "PMBR")
+            && matches!(p.partitions.as_slice(), [e] if nodeboot::wire::gpt::check_layout(
+                e.number,
+                &e.type_guid,
+                e.start_lba,
+                e.size_lba,
+                p.sector_size,
+                p.last_usable_lba,
+            )
+            .is_ok())
     }
 
     pub fn check(data: &[u8]) {
@@ -862,21 +884,25 @@ mod core_impl {
                         );
                         tables.push(disk.clone());
                     }
-                    Effect::Mkfs { device, .. } => {
+                    Effect::Mkfs { device, force, .. } => {
+                        // Without -f only on an empty partition; with -f on nothing but
+                        // an unfinished mkfs (`unknown-data`).
                         let p = probes.get(device);
                         assert!(
                             p.is_some_and(|p| !p.unreadable
                                 && p.btrfs_label.is_none()
-                                && p.signatures.iter().all(|s| s == "unknown-data")),
-                            "mkfs on {device}, probe {p:?}"
+                                && p.signatures.iter().all(|s| *force && s == "unknown-data")),
+                            "mkfs (force {force}) on {device}, probe {p:?}"
                         );
                         let disk = DISKS
                             .iter()
                             .find(|d| nodeboot::world::effects::partition_name(d, 1) == *device);
+                        let ours =
+                            disk.is_some_and(|d| probes.get(*d).is_some_and(is_ours_half_done));
                         assert!(
-                            disk.is_some_and(|d| tables.iter().any(|t| t == d)
-                                || probes.get(*d).is_some_and(is_ours_half_done)),
-                            "mkfs on {device}, whose disk was neither partitioned here nor ours"
+                            ours || (!force && disk.is_some_and(|d| tables.iter().any(|t| t == d))),
+                            "mkfs (force {force}) on {device}, whose disk was neither \
+                             partitioned here nor proven ours"
                         );
                         mkfs.push(device.clone());
                     }

@@ -51,8 +51,16 @@ pub enum Effect {
     /// partition device appears, `BLKPG_ADD_PARTITION` with the table's geometry.
     /// Done when the request was made; the core waits for the partition's uevent.
     AddPartition { disk: String, number: u32 },
-    /// `mkfs.btrfs -f -L <label> /dev/<device>`.
-    Mkfs { device: String, label: String },
+    /// `mkfs.btrfs -L <label> /dev/<device>`, with `-f` only when `force`: the core asks
+    /// for it only on a partition proven ours (nodeboot's type GUID and layout, an
+    /// unfinished mkfs on it), and the world re-checks that proof on the disk before it
+    /// passes `-f`; otherwise mkfs itself refuses to overwrite a filesystem.
+    Mkfs {
+        device: String,
+        label: String,
+        #[serde(default)]
+        force: bool,
+    },
     /// Make the directory `target` (and parents), then mount.
     Mount {
         source: String,

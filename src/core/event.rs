@@ -106,6 +106,10 @@ pub enum Event {
     },
     #[serde(rename = "cache.pruned")]
     CachePruned { subvolume: String, ok: bool },
+    /// A second filesystem labelled like the cache (`device`) besides the one chosen or
+    /// mounted (`other`): never mounted over the first; the operator must clean up.
+    #[serde(rename = "cache.duplicate")]
+    CacheDuplicate { device: String, other: String },
 
     /// A `modprobe` finished: a device's driver (`modalias`) or a module preloaded at
     /// start (`module`, rules key `boot.preload_modules`); `ms` is how long it ran.
@@ -279,6 +283,7 @@ impl Event {
             | Event::DhcpRestarting { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
             Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
+            Event::CacheDuplicate { .. } => Level::Warn,
             Event::ChildOutput { .. }
             | Event::NicCarrierUnconfirmed { .. }
             | Event::GateProbe { .. }

@@ -176,6 +176,12 @@ pub struct DiskProbe {
     pub partition_table: Option<String>,
     /// Entries of the partition table (GPT names where there are any).
     pub partitions: Vec<PartitionEntry>,
+    /// For a GPT: its logical sector size and last usable LBA (0 when unknown), so the
+    /// core can check that a table is exactly the layout nodeboot writes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sector_size: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub last_usable_lba: u64,
     /// Every signature recognised anywhere probed: `btrfs`, `ext4`, `swap`, `LVM2_member`, …
     pub signatures: Vec<String>,
     /// The label of a btrfs superblock, if one was found.
@@ -191,6 +197,13 @@ pub struct PartitionEntry {
     pub name: String,
     pub start_lba: u64,
     pub size_lba: u64,
+    /// The GPT partition type GUID, lower case (empty for a DOS entry).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub type_guid: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,16 @@ pub const SIGNATURE: &[u8; 8] = b"EFI PART";
 pub const SECTOR_SIZES: [usize; 2] = [512, 4096];
 /// Type GUID of a Linux filesystem partition (`8300` in sgdisk).
 pub const TYPE_LINUX_FS: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+/// Type GUID of nodeboot's cache partition: the marker that proves a disk is ours. A
+/// fixed random GUID (generated once for nodeboot, never used by anything else), so a
+/// partition only merely *named* like ours is never taken for ours.
+pub const TYPE_NODEBOOT_CACHE: &str = "63c82dd0-a35a-4a0e-99b3-c2bf5ad6e168";
+/// [`TYPE_NODEBOOT_CACHE`] in the on-disk mixed-endian byte order.
+pub const TYPE_NODEBOOT_CACHE_BYTES: [u8; 16] = [
+    0xd0, 0x2d, 0xc8, 0x63, 0x5a, 0xa3, 0x0e, 0x4a, 0x99, 0xb3, 0xc2, 0xbf, 0x5a, 0xd6, 0xe1, 0x68,
+];
+/// Our partition starts on a 1 MiB boundary.
+pub const ALIGN_BYTES: u64 = 1 << 20;
 const HEADER_MIN: usize = 92;
 const ENTRY_MIN: usize = 128;
 /// Sanity bound on one entry: the spec allows 128 × 2^n; nothing real exceeds this.
@@ -55,6 +65,52 @@ struct Header {
     entries: usize,
     entry_size: usize,
     entries_crc: u32,
+}
+
+/// Is this exactly the table nodeboot writes: one used entry, in slot 1, with
+/// nodeboot's type GUID, starting on a 1 MiB boundary and ending on the last usable
+/// LBA? `Err` says what differs.
+pub fn nodeboot_layout(g: &Gpt) -> std::result::Result<&GptPartition, String> {
+    let [p] = g.partitions.as_slice() else {
+        return Err(format!("{} partitions, not 1", g.partitions.len()));
+    };
+    check_layout(
+        p.number,
+        &p.type_guid,
+        p.first_lba,
+        p.last_lba.saturating_sub(p.first_lba).saturating_add(1),
+        g.sector_size as u64,
+        g.last_usable_lba,
+    )?;
+    Ok(p)
+}
+
+/// The layout rule of [`nodeboot_layout`] on plain numbers (the core checks a probe's
+/// entries with it too).
+pub fn check_layout(
+    number: u32,
+    type_guid: &str,
+    start_lba: u64,
+    size_lba: u64,
+    sector_size: u64,
+    last_usable_lba: u64,
+) -> std::result::Result<(), String> {
+    if !type_guid.eq_ignore_ascii_case(TYPE_NODEBOOT_CACHE) {
+        return Err(format!("type GUID {type_guid}, not nodeboot's"));
+    }
+    if number != 1 {
+        return Err(format!("partition number {number}, not 1"));
+    }
+    if sector_size == 0 || !(start_lba.saturating_mul(sector_size)).is_multiple_of(ALIGN_BYTES) {
+        return Err(format!("start LBA {start_lba} not 1 MiB aligned"));
+    }
+    let last = start_lba.saturating_add(size_lba).saturating_sub(1);
+    if size_lba == 0 || last != last_usable_lba {
+        return Err(format!(
+            "ends at LBA {last}, not the last usable LBA {last_usable_lba}"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks and decodes a header sector (signature, size, CRC32).
@@ -291,6 +347,27 @@ mod tests {
         assert_eq!(g.partitions[0].first_lba, 256);
         assert_eq!(g.partitions[0].last_lba, 16378);
         assert!(g.protective_mbr);
+    }
+
+    #[test]
+    fn nodeboot_marker_and_layout() {
+        assert_eq!(bytes::guid(&TYPE_NODEBOOT_CACHE_BYTES), TYPE_NODEBOOT_CACHE);
+        // sgdisk's default-named Linux partition, even spanning the disk, is not ours.
+        let g = parse(HEAD_4K).unwrap();
+        let err = nodeboot_layout(&g).unwrap_err();
+        assert!(err.contains("type GUID"), "{err}");
+        let ok =
+            |n, start, size, last| check_layout(n, TYPE_NODEBOOT_CACHE, start, size, 512, last);
+        assert_eq!(ok(1, 2048, 100, 2147), Ok(()));
+        assert!(ok(2, 2048, 100, 2147).is_err());
+        assert!(ok(1, 2047, 101, 2147).is_err(), "unaligned");
+        assert!(ok(1, 2048, 99, 2147).is_err(), "short of the end");
+        assert!(ok(1, 2048, 0, 2047).is_err());
+        assert_eq!(
+            check_layout(1, TYPE_NODEBOOT_CACHE, 256, 10, 4096, 265),
+            Ok(())
+        );
+        assert!(check_layout(1, TYPE_NODEBOOT_CACHE, 256, 10, 0, 265).is_err());
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl<C: Core> World<C> {
             }
             return;
         }
+        track_disk_step(id, &effect, confine);
         let registry = self.poll.registry();
         match effect {
             Effect::Spawn { argv, .. } => {
@@ -125,6 +126,22 @@ impl<C: Core> World<C> {
                 Err(e) => self.answer(id, Err(e)),
             },
         }
+    }
+}
+
+/// Disk steps are remembered with their disk, so that their answers can end the disk's
+/// lock ([`effects::disklock`]): mkfs's answer always, any failed step's too.
+fn track_disk_step(id: crate::core::action::EffectId, effect: &Effect, confine: &Confinement) {
+    use effects::disklock;
+    match effect {
+        Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
+            disklock::track(id, disk, false);
+        }
+        Effect::Mkfs { device, .. } => {
+            let disk = effects::parent_disk(confine, device).unwrap_or_else(|| device.clone());
+            disklock::track(id, &disk, true);
+        }
+        _ => {}
     }
 }
 
@@ -253,6 +270,7 @@ mod tests {
         let mkfs = Effect::Mkfs {
             device: "vda1".into(),
             label: "x".into(),
+            force: false,
         };
         assert!(check(&mkfs, &c, false).is_err());
         let mount = Effect::Mount {

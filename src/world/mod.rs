@@ -325,6 +325,9 @@ impl<C: Core> World<C> {
             let Some(input) = self.pending.pop_front() else {
                 return;
             };
+            if let Input::EffectDone { id, result } = &input {
+                effects::disklock::answered(*id, result.is_ok());
+            }
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.record(self.now, &input)
             {

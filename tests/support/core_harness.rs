@@ -158,6 +158,8 @@ pub fn probe_from_bytes(head: &[u8], tail: &[u8], size: u64) -> EffectResult {
     }
     if let Ok(g) = gpt::parse(head).or_else(|_| gpt::parse_backup(tail, size)) {
         p.partition_table = Some("gpt".into());
+        p.sector_size = g.sector_size as u64;
+        p.last_usable_lba = g.last_usable_lba;
         p.partitions = g
             .partitions
             .iter()
@@ -166,6 +168,7 @@ pub fn probe_from_bytes(head: &[u8], tail: &[u8], size: u64) -> EffectResult {
                 name: q.name.clone(),
                 start_lba: q.first_lba,
                 size_lba: q.last_lba.saturating_sub(q.first_lba) + 1,
+                type_guid: q.type_guid.clone(),
             })
             .collect();
     } else if let Ok(m) = mbr::parse(head)

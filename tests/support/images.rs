@@ -32,6 +32,27 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Fill a byte range of an image with pseudo-random bytes (data no probe recognises,
+/// as a power cut during someone else's write, or an encrypted volume, leaves).
+fn noise(path: &Path, off: u64, len: u64) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    f.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    f.write_all(&bytes).map_err(|e| e.to_string())
+}
+
 /// Zero a byte range of an image (keeps it sparse-sized).
 fn zero(path: &Path, off: u64, len: u64) -> Result<(), String> {
     use std::io::{Seek, SeekFrom, Write};
@@ -213,8 +234,8 @@ pub fn cases() -> Vec<Case> {
             util_finds: true,
         },
         Case {
-            // Our own label as a GPT partition name but no filesystem: an interrupted
-            // prepare (the core calls it `cache`, never `unused`).
+            // Our own label as a GPT partition name, sgdisk's default type, no
+            // filesystem: a name proves nothing, so someone else's (`in-use`).
             name: "gpt-named-sp_zos-cache",
             size: 128 * MIB,
             tools: &["sgdisk"],
@@ -224,6 +245,51 @@ pub fn cases() -> Vec<Case> {
                     "sgdisk",
                     &["-o", "-n", "1:0:0", "-c", "1:sp_zos-cache", &p(i)],
                 )
+            },
+            util_finds: true,
+        },
+        Case {
+            // Exactly the table nodeboot writes (its type GUID, 1 MiB aligned, to the
+            // last usable LBA), no filesystem: our interrupted prepare (`cache`).
+            name: "gpt-nodeboot-marked",
+            size: 128 * MIB,
+            tools: &["sgdisk"],
+            needs_loop: false,
+            build: |i, _| {
+                let t = format!("1:{}", nodeboot::wire::gpt::TYPE_NODEBOOT_CACHE);
+                try_sh(
+                    "sgdisk",
+                    &["-o", "-n", "1:0:0", "-t", &t, "-c", "1:sp_zos-cache", &p(i)],
+                )
+            },
+            util_finds: true,
+        },
+        Case {
+            // Named like our partition (sgdisk's default type), holding data no probe
+            // recognises: once "resumed" and formatted by name; now `in-use`.
+            name: "gpt-sp_zos-cache-holding-random",
+            size: 128 * MIB,
+            tools: &["sgdisk"],
+            needs_loop: false,
+            build: |i, _| {
+                try_sh(
+                    "sgdisk",
+                    &["-o", "-n", "1:0:0", "-c", "1:sp_zos-cache", &p(i)],
+                )?;
+                noise(i, MIB, 4 * MIB)
+            },
+            util_finds: true,
+        },
+        Case {
+            // sgdisk's default partition (named "Linux filesystem") holding data: the
+            // label may be set to that name on the kernel command line.
+            name: "gpt-default-name-holding-random",
+            size: 128 * MIB,
+            tools: &["sgdisk"],
+            needs_loop: false,
+            build: |i, _| {
+                try_sh("sgdisk", &["-o", "-n", "1:0:0", &p(i)])?;
+                noise(i, MIB, 4 * MIB)
             },
             util_finds: true,
         },

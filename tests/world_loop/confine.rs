@@ -16,10 +16,12 @@ pub fn confined_run_never_touches_other_disks() {
             Effect::Mkfs {
                 device: "vda".into(),
                 label: "nb".into(),
+                force: false,
             },
             Effect::Mkfs {
                 device: n.clone(),
                 label: "nb".into(),
+                force: false,
             },
             Effect::SetLinkUp {
                 index: 1,

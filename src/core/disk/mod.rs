@@ -7,7 +7,9 @@
 //! ([`verdict`]). The decision waits for coldplug, then for a quiet period with no new
 //! block device and no probe outstanding, bounded by `settle_max`; it is taken once
 //! (again only for a disk hot-plugged after `cache.none`). The prepare runs one effect
-//! at a time ([`prepare`]).
+//! at a time ([`prepare`]). A labelled filesystem plugged after a failed prepare is
+//! mounted (`cache.found`); one plugged while another cache is in use is only named
+//! (`cache.duplicate`).
 //!
 //! **Order.** "First" disk means the smallest sysfs devpath, then the smallest name.
 //! The devpath is the hardware topology (PCI bus, controller, port, namespace), which
@@ -33,7 +35,7 @@ use crate::time::Instant;
 use crate::wire::uevent::{Uevent, UeventAction};
 use known::Known;
 use prepare::{PartitionView, Prepare};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use verdict::{Judgement, PartView};
 
 /// A block device (whole disk or partition) as the uevents and probes described it.
@@ -75,6 +77,8 @@ pub struct Cache {
     phase: Phase,
     /// `Note::CacheSettled` was sent (it is sent once per boot).
     noted: bool,
+    /// Devices already named in a `cache.duplicate` (each is named once).
+    warned: BTreeSet<String>,
     /// Driver loads (`modprobe`) still running: a disk behind a driver that is still
     /// loading has not announced itself yet, so no decision is taken while any runs.
     drivers_loading: usize,
@@ -87,6 +91,7 @@ impl Cache {
             devices: Known::default(),
             phase: Phase::Scanning,
             noted: false,
+            warned: BTreeSet::new(),
             drivers_loading: 0,
         }
     }
@@ -360,7 +365,13 @@ impl Cache {
                 }
             }
             Phase::Settling { .. } => self.maybe_decide(cx),
-            _ => {}
+            Phase::Failed { .. } | Phase::Active(_) => {
+                let fresh = self.devices.get(&disk).is_some_and(|d| !d.decided_on);
+                if let (true, Some(device)) = (fresh, judged.and_then(|j| j.labelled)) {
+                    self.on_labelled_later(cx, &disk, &device);
+                }
+            }
+            Phase::Scanning => {}
         }
     }
 

@@ -54,6 +54,21 @@ impl Cache {
                     && d.probe.as_ref().is_some_and(|p| p.rotational != ssd)
             })
         };
+        // Two labelled filesystems: the first (by devpath) is used, each other one is a
+        // warning naming both, and is never mounted.
+        let mut labelled = judged.iter().filter_map(|(_, _, j)| j.labelled.as_deref());
+        if let Some(first) = labelled.next() {
+            for other in labelled {
+                self.warned.insert(other.to_owned());
+                cx.log(Event::CacheDuplicate {
+                    device: other.to_owned(),
+                    other: first.to_owned(),
+                });
+            }
+        }
+        let marked = judged
+            .iter()
+            .find(|(_, _, j)| j.marked && !j.interrupted && j.labelled.is_none());
         let prepare =
             if let Some((disk, _, j)) = judged.iter().find(|(_, _, j)| j.labelled.is_some()) {
                 let device = j.labelled.clone().unwrap_or_default();
@@ -71,6 +86,12 @@ impl Cache {
                     from_step: from.name().into(),
                 });
                 Some(Prepare::new(disk, &device, from))
+            } else if let Some((disk, _, j)) = marked {
+                // Our marker on a disk we cannot finish: fail loudly rather than prepare
+                // a second disk and leave the first one orphaned.
+                let (disk, reason) = ((*disk).to_owned(), j.reason.clone());
+                self.mark_decided(&judged_names(&judged));
+                return self.fail_marked(cx, &disk, &reason);
             } else if let Some((disk, d, _)) = unused(true).or_else(|| unused(false)) {
                 let ssd = d.probe.as_ref().is_some_and(|p| !p.rotational);
                 cx.log(Event::CacheSelected {
@@ -81,12 +102,8 @@ impl Cache {
             } else {
                 None
             };
-        let seen: Vec<String> = judged.iter().map(|(n, _, _)| (*n).to_owned()).collect();
-        for name in seen {
-            if let Some(d) = self.devices.get_mut(&name) {
-                d.decided_on = true;
-            }
-        }
+        let seen = judged_names(&judged);
+        self.mark_decided(&seen);
         match prepare {
             Some(mut prepare) => {
                 prepare.start(cx, &self.policy);
@@ -115,6 +132,58 @@ impl Cache {
         }
     }
 
+    fn mark_decided(&mut self, names: &[String]) {
+        for name in names {
+            if let Some(d) = self.devices.get_mut(name) {
+                d.decided_on = true;
+            }
+        }
+    }
+
+    /// `cache.failed step=resume`: a disk bearing nodeboot's marker that is not
+    /// exactly our layout, or holds something other than an unfinished mkfs.
+    fn fail_marked(&mut self, cx: &mut Ctx, disk: &str, reason: &str) {
+        cx.log(Event::CacheFailed {
+            device: disk.to_owned(),
+            step: "resume".into(),
+            error: format!(
+                "{reason}; a disk bearing nodeboot's partition type is never passed over for another"
+            ),
+        });
+        self.phase = Phase::Failed {
+            device: disk.to_owned(),
+            step: "resume".into(),
+        };
+        self.note_settled(cx);
+    }
+
+    /// A labelled filesystem appeared on `disk` after a failed prepare or after
+    /// `cache.none`... or while another one is in use: mount it only when no cache is
+    /// mounted or being prepared; otherwise it is a duplicate, named once.
+    pub(super) fn on_labelled_later(&mut self, cx: &mut Ctx, disk: &str, device: &str) {
+        match &self.phase {
+            Phase::Failed { .. } => {
+                cx.log(Event::CacheFound {
+                    device: device.to_owned(),
+                });
+                self.mark_decided(&[disk.to_owned()]);
+                let mut prepare = Prepare::new(disk, device, Step::MountPool);
+                prepare.start(cx, &self.policy);
+                self.phase = Phase::Active(prepare);
+            }
+            Phase::Active(p) if p.disk != disk => {
+                let other = p.device.clone();
+                if self.warned.insert(device.to_owned()) {
+                    cx.log(Event::CacheDuplicate {
+                        device: device.to_owned(),
+                        other,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub(super) fn on_progress(&mut self, cx: &mut Ctx, progress: Progress) {
         match progress {
             Progress::Working => {}
@@ -137,4 +206,8 @@ impl Cache {
             cx.note(Note::CacheSettled);
         }
     }
+}
+
+fn judged_names(judged: &[(&str, &Device, Judgement)]) -> Vec<String> {
+    judged.iter().map(|(n, _, _)| (*n).to_owned()).collect()
 }

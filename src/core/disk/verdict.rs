@@ -6,6 +6,7 @@
 use crate::core::event::Verdict;
 use crate::core::input::DiskProbe;
 use crate::core::policy::{CachePolicy, any_match, glob_match};
+use crate::wire::gpt::{TYPE_NODEBOOT_CACHE, check_layout};
 
 /// Kernel name prefixes of block devices that are never a cache disk: virtual,
 /// stacked, network or optical devices. `loop` is in the list unless the policy
@@ -62,9 +63,13 @@ pub struct Judgement {
     pub reason: String,
     /// The device holding our labelled filesystem (the disk or one of its partitions).
     pub labelled: Option<String>,
-    /// The disk holds our own interrupted prepare (GPT with one partition named after
-    /// the label, no filesystem yet).
+    /// The disk holds our own interrupted prepare: exactly the table nodeboot writes
+    /// (marker type GUID, one 1 MiB-aligned partition spanning the disk), and on the
+    /// partition nothing but, at most, an unfinished mkfs.
     pub interrupted: bool,
+    /// The disk bears nodeboot's marker (a partition with its type GUID). Such a disk
+    /// is resumed or the cache fails loudly: it never lets another disk be chosen.
+    pub marked: bool,
 }
 
 impl Judgement {
@@ -74,15 +79,22 @@ impl Judgement {
             reason: reason.into(),
             labelled: None,
             interrupted: false,
+            marked: false,
         }
+    }
+
+    fn marked(mut self, marked: bool) -> Judgement {
+        self.marked = marked;
+        self
     }
 }
 
 /// Judge a disk from its own probe and the probes of its known partitions (all of
 /// them answered). Order of questions: removable or USB → `excluded`; our label
-/// anywhere → `cache`; our interrupted
-/// prepare → `cache`; then the first thing found that makes it used → `in-use`; only a
-/// disk that passes every check is `unused`.
+/// anywhere → `cache`; our marker with exactly our layout and at most an unfinished
+/// mkfs → `cache` (interrupted); our marker otherwise, or our name without it →
+/// `in-use`; then the first thing found that makes it used → `in-use`; only a disk
+/// that passes every check is `unused`.
 pub fn judge(label: &str, disk: &str, probe: &DiskProbe, parts: &[PartView<'_>]) -> Judgement {
     // Removable media and USB disks are a kind of device, like loop or sr, that only
     // the probe (sysfs) reveals: `excluded`, even when they carry our label.
@@ -105,21 +117,38 @@ pub fn judge(label: &str, disk: &str, probe: &DiskProbe, parts: &[PartView<'_>])
         j.labelled = Some(p.name.to_owned());
         return j;
     }
+    let marked = probe
+        .partitions
+        .iter()
+        .any(|p| p.type_guid.eq_ignore_ascii_case(TYPE_NODEBOOT_CACHE));
     if let Some(reason) = device_in_use(probe) {
-        return Judgement::new(Verdict::InUse, reason);
+        return Judgement::new(Verdict::InUse, reason).marked(marked);
     }
-    if is_our_table(label, probe) {
-        let foreign = parts
-            .iter()
-            .find_map(|p| ours_unfinished(p.probe).map(|r| format!("{r} on {}", p.name)));
-        return match foreign {
-            Some(reason) => Judgement::new(Verdict::InUse, reason),
+    if marked {
+        let problem = our_layout(probe).err().or_else(|| {
+            parts
+                .iter()
+                .find_map(|p| ours_unfinished(p.probe).map(|r| format!("{r} on {}", p.name)))
+        });
+        return match problem {
+            Some(reason) => Judgement::new(Verdict::InUse, reason).marked(true),
             None => {
-                let mut j = Judgement::new(Verdict::Cache, "interrupted prepare");
+                let mut j = Judgement::new(Verdict::Cache, "interrupted prepare").marked(true);
                 j.interrupted = true;
                 j
             }
         };
+    }
+    // Our name without our marker proves nothing: anyone may name a partition so (and
+    // the label may be a common name such as sgdisk's "Linux filesystem").
+    if let Some(p) = probe.partitions.iter().find(|p| p.name == label) {
+        return Judgement::new(
+            Verdict::InUse,
+            format!(
+                "gpt partition {} named {label} without nodeboot's type GUID",
+                p.number
+            ),
+        );
     }
     if let Some(table) = &probe.partition_table {
         return Judgement::new(Verdict::InUse, format!("partition table {table}"));
@@ -157,22 +186,48 @@ fn device_in_use(probe: &DiskProbe) -> Option<String> {
     Some(reason)
 }
 
-/// A GPT whose only entry is named after the label, and nothing but the table on the
-/// disk itself: what our `partition` step leaves behind.
-fn is_our_table(label: &str, probe: &DiskProbe) -> bool {
-    probe.partition_table.as_deref() == Some("gpt")
-        && matches!(probe.partitions.as_slice(), [only] if only.name == label)
-        && probe
-            .signatures
-            .iter()
-            .all(|s| TABLE_SIGNATURES.contains(&s.as_str()))
-        && probe.btrfs_label.is_none()
+/// Exactly the table our `partition` step writes ([`check_layout`]), and nothing but
+/// the table on the disk itself.
+fn our_layout(probe: &DiskProbe) -> Result<(), String> {
+    if probe.partition_table.as_deref() != Some("gpt") {
+        return Err("nodeboot's partition type outside a GPT".into());
+    }
+    let [p] = probe.partitions.as_slice() else {
+        return Err(format!(
+            "nodeboot's partition type among {} partitions",
+            probe.partitions.len()
+        ));
+    };
+    check_layout(
+        p.number,
+        &p.type_guid,
+        p.start_lba,
+        p.size_lba,
+        probe.sector_size,
+        probe.last_usable_lba,
+    )
+    .map_err(|e| format!("nodeboot's partition type, but {e}"))?;
+    if let Some(sig) = probe
+        .signatures
+        .iter()
+        .find(|s| !TABLE_SIGNATURES.contains(&s.as_str()))
+    {
+        return Err(format!(
+            "nodeboot's partition type, but signature {sig} on the disk"
+        ));
+    }
+    if let Some(l) = &probe.btrfs_label {
+        return Err(format!(
+            "nodeboot's partition type, but a btrfs labelled {l} on the disk"
+        ));
+    }
+    Ok(())
 }
 
 /// Why the partition of our own table holds something that is not an unfinished
 /// `mkfs.btrfs` of ours: any known signature, or a btrfs with another label.
 /// `unknown-data` alone is tolerated there: a power cut during mkfs leaves tree
-/// blocks without a superblock, and only we name a GPT partition after the label.
+/// blocks without a superblock, and only nodeboot writes its partition type GUID.
 pub fn ours_unfinished(probe: &DiskProbe) -> Option<String> {
     if probe.unreadable {
         return Some("unreadable".into());

@@ -73,12 +73,17 @@ impl Sim {
             return Err(format!("/dev/{disk}: no such device"));
         };
         let sectors = d.spec.probe.size_bytes / SECTOR;
+        // The table the live world writes: nodeboot's type GUID, 1 MiB aligned, up to
+        // the last usable LBA (a 128-entry backup array and header take 33 sectors).
         d.spec.probe.partition_table = Some("gpt".into());
+        d.spec.probe.sector_size = SECTOR;
+        d.spec.probe.last_usable_lba = sectors.saturating_sub(34);
         d.spec.probe.partitions = vec![PartitionEntry {
             number: 1,
             name: part_name.to_owned(),
             start_lba: 2048,
             size_lba: sectors.saturating_sub(2048 + 33),
+            type_guid: crate::wire::gpt::TYPE_NODEBOOT_CACHE.into(),
         }];
         Ok(EffectOutput::Done)
     }
@@ -128,10 +133,18 @@ impl Sim {
         Ok(EffectOutput::Done)
     }
 
-    pub(super) fn mkfs(&mut self, device: &str, label: &str) -> EffectResult {
+    pub(super) fn mkfs(&mut self, device: &str, label: &str, force: bool) -> EffectResult {
         let Some(d) = self.disk_mut(device) else {
             return Err(format!("/dev/{device}: no such device"));
         };
+        // Like mkfs.btrfs: without `-f` it refuses a device holding a known signature.
+        let p = &d.spec.probe;
+        let known = p.signatures.iter().find(|s| *s != "unknown-data");
+        if let (false, Some(sig)) = (force, known.or(p.btrfs_label.as_ref())) {
+            return Err(format!(
+                "mkfs.btrfs exited 1: /dev/{device} appears to contain an existing filesystem ({sig})"
+            ));
+        }
         d.spec.probe.signatures = vec!["btrfs".into()];
         d.spec.probe.btrfs_label = Some(label.to_owned());
         Ok(EffectOutput::Done)

@@ -222,7 +222,11 @@ impl Sim {
                 let at = now + self.latency(&name) * 2;
                 self.add_partition(at, disk, *number)
             }
-            Effect::Mkfs { device, label } => self.mkfs(device, label),
+            Effect::Mkfs {
+                device,
+                label,
+                force,
+            } => self.mkfs(device, label, *force),
             Effect::Mount { source, fstype, .. } => self.mount(source, fstype),
             Effect::Unmount { .. } => Ok(EffectOutput::Done),
             Effect::CreateSubvolume { path } => {

@@ -78,6 +78,7 @@ fn prepare_steps_change_what_later_probes_see() {
             Effect::Mkfs {
                 device: "sda1".into(),
                 label: "sp_zos-cache".into(),
+                force: false,
             },
         ),
     );

@@ -16,7 +16,9 @@
 //! - a dry run writes nothing: `plan` refuses every write with "dry run: would …".
 
 mod block;
+pub use block::parent_disk;
 mod copy;
+pub mod disklock;
 mod error;
 mod mount;
 pub mod mountinfo;
@@ -57,13 +59,22 @@ pub fn run_blocking(effect: &Effect, confine: &Confinement) -> EffectResult {
 
 fn classify(effect: &Effect, confine: &Confinement) -> Plan {
     match effect {
-        Effect::Mkfs { device, label } => Plan::Command(vec![
-            "mkfs.btrfs".into(),
-            "-f".into(),
-            "-L".into(),
-            label.clone(),
-            confine.dev(device).to_string_lossy().into_owned(),
-        ]),
+        Effect::Mkfs {
+            device,
+            label,
+            force,
+        } => {
+            let mut argv = vec!["mkfs.btrfs".to_owned()];
+            if *force {
+                argv.push("-f".into());
+            }
+            argv.extend([
+                "-L".into(),
+                label.clone(),
+                confine.dev(device).to_string_lossy().into_owned(),
+            ]);
+            Plan::Command(argv)
+        }
         Effect::LoadModule { modalias } => {
             Plan::Command(vec!["modprobe".into(), "-b".into(), modalias.clone()])
         }
@@ -117,13 +128,24 @@ fn check(effect: &Effect, confine: &Confinement) -> Result<()> {
             }
             dry(format!("add partition {number} of {disk}"))
         }
-        Effect::Mkfs { device, label } => {
+        Effect::Mkfs {
+            device,
+            label,
+            force,
+        } => {
             block::ensure_allowed(confine, device)?;
             if label.is_empty() || label.len() > 255 || label.contains('\0') {
                 return Err(EffectError::Invalid(format!("label {label:?}")));
             }
-            dry(format!("mkfs.btrfs -f -L {label} {device}"))?;
-            block::ensure_unused(confine, device)
+            let f = if *force { "-f " } else { "" };
+            dry(format!("mkfs.btrfs {f}-L {label} {device}"))?;
+            block::ensure_unused(confine, device)?;
+            if *force {
+                // `-f` overwrites whatever is there: only on a partition whose disk
+                // holds exactly nodeboot's table, read again from the disk now.
+                partition::ensure_ours(confine, device)?;
+            }
+            Ok(())
         }
         Effect::Mount { source, target, .. } => {
             block::ensure_allowed(confine, block::device_name(source))?;
@@ -248,6 +270,7 @@ mod tests {
             Effect::Mkfs {
                 device: "vda".into(),
                 label: "x".into(),
+                force: true,
             },
         ] {
             let err = plan(&effect, &c).unwrap_err();
@@ -262,13 +285,21 @@ mod tests {
         let mkfs = Effect::Mkfs {
             device: "nbtest0".into(),
             label: "sp_zos-cache".into(),
+            force: false,
         };
+        // `-f` on a device not proven ours (here: no disk to read) is refused.
+        let forced = Effect::Mkfs {
+            device: "nbtest0".into(),
+            label: "sp_zos-cache".into(),
+            force: true,
+        };
+        let err = plan(&forced, &c).unwrap_err();
+        assert!(err.contains("not proven nodeboot's"), "{err}");
         // Mkfs rechecks the mount table (readable here) and sysfs (absent: no holders).
         assert_eq!(
             plan(&mkfs, &c).unwrap(),
             Plan::Command(vec![
                 "mkfs.btrfs".into(),
-                "-f".into(),
                 "-L".into(),
                 "sp_zos-cache".into(),
                 "/nonexistent-dev/nbtest0".into()

@@ -1,17 +1,20 @@
-//! `WritePartitionTable` (a fresh GPT, one partition spanning the disk, written with
-//! gptman while the disk is held open `O_EXCL`) and `AddPartition` (`BLKRRPART`, then
+//! `WritePartitionTable` (a fresh GPT, one partition of nodeboot's own type spanning
+//! the disk, written with gptman while the disk is held open `O_EXCL`, after its first
+//! and last bytes were read again as empty through that open, and locked until mkfs:
+//! [`disklock`]) and `AddPartition` (`BLKRRPART`, then
 //! `BLKPG_ADD_PARTITION` with the table's geometry: kernels without partition-table
 //! parsers only ever see partitions that way).
 #![allow(unsafe_code)]
 
-use super::block;
 use super::error::{EffectError, Result};
+use super::{block, disklock, probe};
+use crate::wire;
 use crate::world::confine::Confinement;
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 
 mod ioctl {
     use nix::{ioctl_none, ioctl_read_bad, ioctl_write_ptr_bad, request_code_none};
@@ -42,12 +45,12 @@ mod ioctl {
     ioctl_write_ptr_bad!(blkpg, request_code_none!(0x12, 105), BlkpgIoctlArg);
 }
 
-/// GPT type "Linux filesystem data" 0FC63DAF-8483-4772-8E79-3D69D8477DE4, in the
-/// on-disk mixed-endian byte order.
-const LINUX_FS_TYPE: [u8; 16] = [
-    0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4,
-];
-const ALIGN_BYTES: u64 = 1 << 20;
+/// nodeboot's own partition type: the marker that proves the disk is ours.
+const NODEBOOT_TYPE: [u8; 16] = wire::gpt::TYPE_NODEBOOT_CACHE_BYTES;
+const ALIGN_BYTES: u64 = wire::gpt::ALIGN_BYTES;
+/// Bytes read from a disk's start to find its GPT (a 128-entry array with 4096-byte
+/// sectors ends at 24 KiB).
+const GPT_HEAD: usize = 64 << 10;
 /// A GPT partition name holds 36 UTF-16 code units.
 const MAX_NAME_UNITS: usize = 36;
 
@@ -84,14 +87,84 @@ fn sector_size(file: &File, disk: &str) -> Result<u64> {
     }
 }
 
-/// Does the disk already carry exactly the table we would write (one used entry,
-/// named `name`)? Then writing again is not needed: an interrupted prepare resumes.
-fn has_our_table(file: &mut File, sector: u64, name: &str) -> bool {
-    let Ok(gpt) = gptman::GPT::read_from(file, sector) else {
-        return false;
+/// Does the disk already carry exactly the table we would write (nodeboot's type GUID,
+/// one partition, our layout)? Then writing again is not needed: an interrupted
+/// prepare resumes. The name is not looked at: it proves nothing.
+fn has_our_table(file: &File) -> bool {
+    read_gpt(file).is_ok_and(|g| wire::gpt::nodeboot_layout(&g).is_ok())
+}
+
+fn read_gpt(file: &File) -> std::io::Result<wire::gpt::Gpt> {
+    let mut head = vec![0u8; GPT_HEAD];
+    let n = file.read_at(&mut head, 0)?;
+    head.truncate(n);
+    wire::gpt::parse(&head)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// The disk's first and last bytes, read through the fd we hold `O_EXCL`, hold no
+/// table, no signature, no non-zero byte the probe does not know: the verdict
+/// `unused` the core decided on still holds now that nobody else can claim the disk.
+fn ensure_still_empty(file: &mut File, disk: &str) -> Result<()> {
+    let path = std::path::Path::new(disk);
+    let size = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| EffectError::io("seek", path, e))?;
+    let head_len = size.min(wire::signature::PROBE_HEAD as u64);
+    let tail_len = size.min(wire::signature::PROBE_TAIL as u64);
+    let mut head = vec![0u8; usize::try_from(head_len).unwrap_or(0)];
+    let mut tail = vec![0u8; usize::try_from(tail_len).unwrap_or(0)];
+    file.read_exact_at(&mut head, 0)
+        .and_then(|()| file.read_exact_at(&mut tail, size - tail_len))
+        .map_err(|e| EffectError::io("read", path, e))?;
+    let mut seen = crate::core::input::DiskProbe {
+        size_bytes: size,
+        ..Default::default()
     };
-    let used: Vec<_> = gpt.iter().filter(|(_, p)| p.is_used()).collect();
-    matches!(used.as_slice(), [(1, p)] if p.partition_name.as_str() == name)
+    probe::fill_contents(&mut seen, &head, &tail);
+    let found = seen
+        .partition_table
+        .map(|t| format!("partition table {t}"))
+        .or_else(|| seen.signatures.first().map(|s| format!("signature {s}")))
+        .or_else(|| seen.btrfs_label.map(|l| format!("btrfs labelled {l}")));
+    match found {
+        Some(what) => Err(EffectError::Busy(format!(
+            "{disk} is no longer empty ({what}): not writing a table"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuse `mkfs -f` on `device` unless it is partition 1 of a disk holding exactly the
+/// table nodeboot writes (its type GUID and layout), read from the disk now.
+pub fn ensure_ours(confine: &Confinement, device: &str) -> Result<()> {
+    let refuse = |why: String| {
+        EffectError::Refused(format!(
+            "mkfs -f on {device}: not proven nodeboot's ({why})"
+        ))
+    };
+    let disk =
+        block::parent_disk(confine, device).ok_or_else(|| refuse("not a partition".into()))?;
+    let number: Option<u32> =
+        block::attr(confine, device, "partition").and_then(|n| n.parse().ok());
+    let file = File::open(confine.dev(&disk)).map_err(|e| refuse(format!("open {disk}: {e}")))?;
+    ensure_block_device(&file, &disk)?;
+    let gpt = read_gpt(&file).map_err(|e| refuse(format!("{disk}: no GPT: {e}")))?;
+    let p = wire::gpt::nodeboot_layout(&gpt).map_err(|e| refuse(format!("{disk}: {e}")))?;
+    if Some(p.number) != number {
+        return Err(refuse(format!(
+            "partition {number:?}, the table's is {}",
+            p.number
+        )));
+    }
+    // A resumed prepare wrote no table this boot: lock the disk for its mkfs now (one
+    // try; udev's shared lock is momentary, and the proof above stands without it).
+    if !disklock::is_held(&disk)
+        && let Ok(lock) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    {
+        disklock::hold(&disk, lock);
+    }
+    Ok(())
 }
 
 fn random_guid() -> std::io::Result<[u8; 16]> {
@@ -130,12 +203,31 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
             _ => EffectError::io("open", &path, e),
         })?;
     ensure_block_device(&file, disk)?;
+    // The lock udev and our own later steps see, on a second (plain) fd: it outlives
+    // this function, the O_EXCL claim does not (see `disklock`).
+    // A disk this world already holds (a table write repeated) keeps its lock.
+    let lock =
+        if disklock::is_held(disk) {
+            None
+        } else {
+            let lock_fd = File::open(&path).map_err(|e| EffectError::io("open", &path, e))?;
+            Some(disklock::lock(lock_fd).map_err(|e| {
+                EffectError::Busy(format!("{disk} is locked by another process ({e})"))
+            })?)
+        };
+    let hold = |lock: Option<_>| {
+        if let Some(l) = lock {
+            disklock::hold(disk, l);
+        }
+    };
     // Defence in depth: re-check now that we hold the device.
     block::ensure_unused(confine, disk)?;
     let sector = sector_size(&file, disk)?;
-    if has_our_table(&mut file, sector, name) {
+    if has_our_table(&file) {
+        hold(lock);
         return Ok(());
     }
+    ensure_still_empty(&mut file, disk)?;
     let guid = random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
     let mut gpt = gptman::GPT::new_from(&mut file, sector, guid).map_err(|e| gpt_err(disk, e))?;
     let align = (ALIGN_BYTES / sector).max(1);
@@ -149,7 +241,7 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
     let part_guid =
         random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
     let entry = gptman::GPTPartitionEntry {
-        partition_type_guid: LINUX_FS_TYPE,
+        partition_type_guid: NODEBOOT_TYPE,
         unique_partition_guid: part_guid,
         starting_lba: first,
         ending_lba: last,
@@ -163,6 +255,7 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
     gpt.write_into(&mut file).map_err(|e| gpt_err(disk, e))?;
     file.sync_all()
         .map_err(|e| EffectError::io("fsync", &path, e))?;
+    hold(lock);
     Ok(())
 }
 

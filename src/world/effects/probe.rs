@@ -81,7 +81,7 @@ fn read_ends(
     Ok((head, tail))
 }
 
-fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
+pub(super) fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
     let signatures: Vec<String> = wire::signature::probe(head, tail, probe.size_bytes)
         .into_iter()
         .map(|s| s.name.to_string())
@@ -90,6 +90,8 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
     let gpt = wire::gpt::parse(head).or_else(|_| wire::gpt::parse_backup(tail, probe.size_bytes));
     if let Ok(gpt) = gpt {
         probe.partition_table = Some("gpt".into());
+        probe.sector_size = gpt.sector_size as u64;
+        probe.last_usable_lba = gpt.last_usable_lba;
         probe.partitions = gpt
             .partitions
             .iter()
@@ -98,6 +100,7 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
                 name: p.name.clone(),
                 start_lba: p.first_lba,
                 size_lba: p.last_lba.saturating_sub(p.first_lba).saturating_add(1),
+                type_guid: p.type_guid.clone(),
             })
             .collect();
     } else if let Ok(mbr) = wire::mbr::parse(head)
@@ -117,6 +120,7 @@ fn fill_contents(probe: &mut DiskProbe, head: &[u8], tail: &[u8]) {
                 name: String::new(),
                 start_lba: u64::from(p.start_lba),
                 size_lba: u64::from(p.sectors),
+                type_guid: String::new(),
             })
             .collect();
     }

@@ -59,8 +59,9 @@ pub struct Prepare {
     log_name: Option<String>,
     prune: VecDeque<String>,
     ready: bool,
-    /// Finishing an earlier boot's prepare: an unfinished mkfs of ours
-    /// (`unknown-data`) on the partition may be formatted again.
+    /// Finishing an earlier boot's prepare on a disk proven ours (nodeboot's type GUID
+    /// and layout): an unfinished mkfs of ours (`unknown-data`) on the partition may
+    /// be formatted again (`mkfs -f`).
     resumed: bool,
     /// Mounts this prepare made, in the order made (undone last first on failure).
     mounted: Vec<Mounted>,
@@ -119,6 +120,8 @@ impl Prepare {
             Step::Mkfs => Effect::Mkfs {
                 device: self.device.clone(),
                 label: policy.label.clone(),
+                // Only an unfinished mkfs of ours, on a disk proven ours, is overwritten.
+                force: self.resumed,
             },
             Step::MountPool => Effect::Mount {
                 source: format!("/dev/{}", self.device),

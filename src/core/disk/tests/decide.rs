@@ -54,7 +54,8 @@ fn blank_ssd_chosen_over_rotary_and_prepared_step_by_step() {
     assert_eq!(w.written(), vec!["table sdb", "mkfs sdb1"]);
     assert!(w.effects.contains(&Effect::Mkfs {
         device: "sdb1".into(),
-        label: LABEL.into()
+        label: LABEL.into(),
+        force: false,
     }));
     assert!(w.effects.contains(&Effect::CopyTree {
         from: "/var/log".into(),
@@ -247,14 +248,11 @@ fn used_disks_are_never_selected() {
             },
             "signature btrfs",
         ),
-        // our GPT name, but something else on the disk
+        // our GPT name without our type GUID: someone else's, whatever it holds
         (
             "sdm",
-            DiskProbe {
-                signatures: vec!["LVM2_member".into()],
-                ..our_gpt(true)
-            },
-            "partition table gpt",
+            named_only(true),
+            "gpt partition 1 named sp_zos-cache without nodeboot's type GUID",
         ),
     ];
     let mut w = World::new(policy());

@@ -3,6 +3,7 @@
 //! test asserts the log stream and the effects requested.
 mod decide;
 mod devices;
+mod ownership;
 mod steps;
 mod undo;
 
@@ -95,18 +96,33 @@ fn labelled() -> DiskProbe {
     }
 }
 
-/// What our `partition` step leaves: a GPT with one entry named after the label.
+/// What our `partition` step leaves: a GPT with one entry of nodeboot's type, named
+/// after the label, 1 MiB aligned, up to the last usable LBA.
 fn our_gpt(ssd: bool) -> DiskProbe {
+    let last = (8u64 << 30) / 512 - 34;
     DiskProbe {
         partition_table: Some("gpt".into()),
+        sector_size: 512,
+        last_usable_lba: last,
         partitions: vec![PartitionEntry {
             number: 1,
             name: LABEL.into(),
             start_lba: 2048,
-            size_lba: 1000,
+            size_lba: last - 2048 + 1,
+            type_guid: crate::wire::gpt::TYPE_NODEBOOT_CACHE.into(),
         }],
         ..blank(ssd)
     }
+}
+
+/// The same layout and name, but the partition type sgdisk gives by default (Linux
+/// filesystem): someone else's partition that only bears our name.
+fn named_only(ssd: bool) -> DiskProbe {
+    let mut p = our_gpt(ssd);
+    for e in &mut p.partitions {
+        e.type_guid = crate::wire::gpt::TYPE_LINUX_FS.into();
+    }
+    p
 }
 
 fn is_cache_effect(effect: &Effect) -> bool {

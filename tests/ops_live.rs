@@ -127,3 +127,59 @@ fn logs_follow_streams_the_live_run() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+/// One instance per root: a second `nodeboot run` on the same root exits at once with
+/// code 3 and a clear error, without replacing the first one's socket (same inode, and
+/// it still answers `status`); a run on another root starts beside them.
+#[test]
+fn a_second_run_on_the_same_root_is_refused_and_the_first_socket_still_answers() {
+    use std::os::unix::fs::MetadataExt;
+    let run = start("first");
+    wait_for(run.root.path(), |v| v["boot"]["mode"] == "dry-run");
+    let socket = run.root.join("run/nodeboot.sock");
+    let inode = std::fs::metadata(&socket).unwrap().ino();
+    let mut second = Command::new(NODEBOOT)
+        .args(["run", "--dry-run", "--quiet", "--root"])
+        .arg(run.root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            support::cmd::terminate(&mut second, Duration::from_secs(5));
+            panic!("the second run on the same root was not refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("another nodeboot is running on root"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().ino(),
+        inode,
+        "the first run's socket was replaced"
+    );
+    let (code, _, err) = tool(&[
+        "status",
+        "--json",
+        "--root",
+        run.root.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "the first run's socket no longer answers: {err}");
+    // Another root: another instance, running beside the first.
+    let other = start("other-root");
+    wait_for(other.root.path(), |v| v["boot"]["mode"] == "dry-run");
+}

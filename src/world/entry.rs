@@ -1,6 +1,7 @@
 //! The two ways in: `nodeboot run` (a confined or dry run) and PID 1.
 
 use super::World;
+use super::instance;
 use super::options::{self, Settings};
 use crate::core::Reactor;
 
@@ -16,6 +17,23 @@ pub fn run_main(args: &[String]) -> i32 {
             eprintln!("nodeboot run: {e}\n{}", options::RUN_USAGE);
             return 2;
         }
+    };
+    // One instance per root, taken before the log socket is bound (binding replaces a
+    // stale socket file: it must never be the first instance's live one) and before
+    // any disk is touched. An unconfined dry run without a socket needs no lock.
+    let _instance = if settings.socket.is_some() || !settings.confine.dry_run {
+        match instance::acquire(&settings.confine.root) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("nodeboot run: {e}");
+                return match e {
+                    instance::InstanceError::Running { .. } => instance::EXIT_ANOTHER_INSTANCE,
+                    instance::InstanceError::Io { .. } => 1,
+                };
+            }
+        }
+    } else {
+        None
     };
     let core = Reactor::new(settings.policy.clone());
     let mut world = match World::new(core, settings) {
@@ -52,6 +70,11 @@ pub fn init_main() -> i32 {
         Some("nodeboot.log=human") => settings.stderr = Some(crate::log::Format::Human),
         _ => {}
     }
+    // PID 1 is the only instance by definition: a lock it cannot take (no /run) is
+    // reported, never a reason not to boot.
+    let _instance = instance::acquire(std::path::Path::new("/"))
+        .map_err(|e| eprintln!("nodeboot: instance lock: {e}"))
+        .ok();
     match World::new(Reactor::new(settings.policy.clone()), settings) {
         Ok(mut world) => match world.run() {
             Ok(kind) => super::init::power(kind),

@@ -22,6 +22,7 @@ mod entry;
 pub mod error;
 mod exec;
 pub mod init;
+pub mod instance;
 pub mod journal;
 pub mod logsink;
 pub mod logsock;

@@ -169,7 +169,7 @@ fn live_run_over_the_oracle_images_writes_none_of_them() {
 /// with a file, or bytes no probe knows): `in-use`, the whole image unchanged (sha256),
 /// and the blank disk beside it — someone else's disk is no reason to hold back — is
 /// the one prepared, without `mkfs -f`.
-fn name_only_is_in_use(tag: &str, cases: &[&'static str], cmdline: Option<&str>) {
+fn name_only_is_in_use(tag: &str, cases: &[&'static str], cmdline: Option<&str>, reason: &str) {
     let scratch = TempDir::new(tag);
     let mut disks = attach(&scratch, cases);
     let root = scratch.join("root");
@@ -192,11 +192,29 @@ fn name_only_is_in_use(tag: &str, cases: &[&'static str], cmdline: Option<&str>)
     for case in cases.iter().filter(|c| **c != "zeros") {
         assert_eq!(v.get(case).map(String::as_str), Some("in-use"), "{case}");
     }
+    // The reason shows the label in force (from the command line when given).
+    for d in disks.iter().filter(|d| d.case != "zeros") {
+        let name = d.name();
+        let seen = events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "disk.seen" && e["disk"] == name.as_str())
+            .unwrap();
+        assert!(
+            seen["reason"].as_str().is_some_and(|r| r.contains(reason)),
+            "{}: {seen}",
+            d.case
+        );
+    }
     assert!(
         !events.iter().any(|e| e["event"] == "cache.resumed"),
         "{tag}: a name-only partition was resumed"
     );
-    assert_eq!(end["event"], "cache.ready", "{end}");
+    let seen: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "disk.seen")
+        .collect();
+    assert_eq!(end["event"], "cache.ready", "{end}\n{seen:#?}");
     assert!(status.success(), "nodeboot exited {status}");
     assert_eq!(changed(&mut disks), vec!["zeros"], "{tag}: written images");
 }
@@ -215,11 +233,12 @@ fn our_partition_name_over_foreign_data_is_in_use_live() {
             "zeros",
         ],
         None,
+        "named sp_zos-cache without nodeboot's type GUID",
     );
 }
 
 #[test]
-fn a_cmdline_label_equal_to_sgdisk_s_default_name_proves_nothing_live() {
+fn a_cmdline_label_equal_to_a_common_partition_name_proves_nothing_live() {
     if !require_root("live label from the command line", &["sgdisk"]) {
         return;
     }
@@ -227,6 +246,7 @@ fn a_cmdline_label_equal_to_sgdisk_s_default_name_proves_nothing_live() {
         "defname",
         &["gpt-default-name-holding-random", "zeros"],
         Some("\"nodeboot.label=Linux filesystem\""),
+        "named Linux filesystem without nodeboot's type GUID",
     );
 }
 

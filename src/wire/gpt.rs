@@ -352,7 +352,7 @@ mod tests {
     #[test]
     fn nodeboot_marker_and_layout() {
         assert_eq!(bytes::guid(&TYPE_NODEBOOT_CACHE_BYTES), TYPE_NODEBOOT_CACHE);
-        // sgdisk's default-named Linux partition, even spanning the disk, is not ours.
+        // Named like ours, sgdisk's default type, spanning the disk: still not ours.
         let g = parse(HEAD_4K).unwrap();
         let err = nodeboot_layout(&g).unwrap_err();
         assert!(err.contains("type GUID"), "{err}");

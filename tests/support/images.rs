@@ -281,14 +281,18 @@ pub fn cases() -> Vec<Case> {
             util_finds: true,
         },
         Case {
-            // sgdisk's default partition (named "Linux filesystem") holding data: the
-            // label may be set to that name on the kernel command line.
+            // A Linux partition named as gdisk names it by default ("Linux
+            // filesystem", its type's name), holding data: the label may be set to
+            // that name on the kernel command line.
             name: "gpt-default-name-holding-random",
             size: 128 * MIB,
             tools: &["sgdisk"],
             needs_loop: false,
             build: |i, _| {
-                try_sh("sgdisk", &["-o", "-n", "1:0:0", &p(i)])?;
+                try_sh(
+                    "sgdisk",
+                    &["-o", "-n", "1:0:0", "-c", "1:Linux filesystem", &p(i)],
+                )?;
                 noise(i, MIB, 4 * MIB)
             },
             util_finds: true,

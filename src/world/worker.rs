@@ -1,26 +1,98 @@
-//! The worker thread for effects that must block (disk probes, GPT, BLKPG, mount,
-//! subvolumes, copies): `effects::run_blocking` runs there, one effect at a time, and
-//! each result comes back through a channel plus the loop's `mio::Waker`.
+//! The worker threads for effects that must block (disk probes, GPT, BLKPG, mount,
+//! subvolumes, copies): `effects::run_blocking` runs there, and each result comes back
+//! through a channel plus the loop's `mio::Waker`.
+//!
+//! Why a small pool and not one FIFO thread (issue 9, point 3): a probe of a dying
+//! disk or a hung mount can block in the kernel (D-state) for good, and behind it
+//! every later effect would wait too. So:
+//! - effects run in **lanes**: one per disk (its probes, table writes, mounts, in the
+//!   order asked), one for the cache filesystem's subvolumes and copies. A lane runs
+//!   one effect at a time; different lanes run side by side, so probes of different
+//!   disks never queue behind one another or behind a write;
+//! - at most [`MAX_THREADS`] threads in total. When the core abandons an effect past
+//!   its deadline (`Effect::Cancel`), its thread is **abandoned**: its lane is free
+//!   again, its result will be dropped, and it is counted as stuck until it returns
+//!   (if ever). A thread stuck for good keeps its slot, so the count is bounded;
+//! - when every thread is busy or stuck, a new effect **fails at once** with an error
+//!   saying so, rather than waiting for a thread that may never come back; a lane's
+//!   queue is bounded too ([`LANE_QUEUE_MAX`]).
+//!
+//! Ordering: the core asks for one prepare step at a time (the next only after the
+//! previous answered or timed out), so lanes only have to keep the order between a
+//! prepare step and a probe of the same disk.
 
 use super::confine::Confinement;
 use super::error::{Result, WorldError};
 use crate::core::action::{Effect, EffectId};
 use crate::core::input::EffectResult;
-use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// Threads in total, busy, idle and abandoned alike.
+pub const MAX_THREADS: usize = 8;
+/// Effects waiting behind the one running in a lane.
+pub const LANE_QUEUE_MAX: usize = 32;
+
+type Job = (EffectId, Effect);
+
+/// The effect a thread runs.
+struct Running {
+    id: EffectId,
+    lane: String,
+    effect: String,
+    /// The core gave up on it: the result is dropped when (if) it comes.
+    abandoned: bool,
+}
+
+struct Thread {
+    jobs: Sender<Job>,
+    running: Option<Running>,
+}
+
 pub struct Worker {
-    jobs: Sender<(EffectId, Effect)>,
-    results: Receiver<(EffectId, EffectResult)>,
+    confine: Confinement,
+    waker: Arc<mio::Waker>,
+    threads: Vec<Thread>,
+    result_tx: Sender<(usize, EffectId, EffectResult)>,
+    results: Receiver<(usize, EffectId, EffectResult)>,
+    /// Lanes with an effect running.
+    busy: BTreeSet<String>,
+    /// Effects waiting for their lane, in the order asked.
+    queued: BTreeMap<String, VecDeque<Job>>,
+    /// Answers decided without running anything (a queued effect that could not be
+    /// given a thread); handed out by the next `results`.
+    immediate: Vec<(EffectId, EffectResult)>,
 }
 
 impl Worker {
-    /// Start the thread (after signals are blocked: it inherits the mask).
+    /// Start the pool with one thread (after signals are blocked: threads inherit
+    /// the mask); more start as lanes need them, up to [`MAX_THREADS`].
     pub fn start(confine: Confinement, waker: Arc<mio::Waker>) -> Result<Worker> {
-        let (jobs, job_rx) = unbounded::<(EffectId, Effect)>();
         let (result_tx, results) = unbounded();
+        let mut w = Worker {
+            confine,
+            waker,
+            threads: Vec::new(),
+            result_tx,
+            results,
+            busy: BTreeSet::new(),
+            queued: BTreeMap::new(),
+            immediate: Vec::new(),
+        };
+        w.spawn_thread()
+            .map_err(|source| WorldError::Worker { source })?;
+        Ok(w)
+    }
+
+    fn spawn_thread(&mut self) -> std::io::Result<usize> {
+        let index = self.threads.len();
+        let (jobs, job_rx) = unbounded::<Job>();
+        let confine = self.confine.clone();
+        let waker = self.waker.clone();
+        let result_tx = self.result_tx.clone();
         std::thread::Builder::new()
-            .name("nodeboot-worker".into())
+            .name(format!("nodeboot-worker-{index}"))
             .spawn(move || {
                 for (id, effect) in job_rx {
                     // With `panic = "abort"` (release) a panic ends the process anyway;
@@ -28,31 +100,314 @@ impl Worker {
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         super::effects::run_blocking(&effect, &confine)
                     }))
-                    .unwrap_or_else(|_| Err("the effect panicked on the worker thread".into()));
-                    if result_tx.send((id, result)).is_err() {
+                    .unwrap_or_else(|_| Err("the effect panicked on a worker thread".into()));
+                    if result_tx.send((index, id, result)).is_err() {
                         return;
                     }
                     let _ = waker.wake();
                 }
-            })
-            .map_err(|source| WorldError::Worker { source })?;
-        Ok(Worker { jobs, results })
+            })?;
+        self.threads.push(Thread {
+            jobs,
+            running: None,
+        });
+        Ok(index)
     }
 
-    pub fn submit(&self, id: EffectId, effect: Effect) -> std::result::Result<(), String> {
-        self.jobs
+    /// Run `effect` in its lane: now, or after the effects ahead of it in the lane.
+    /// An error means it will never run (no thread free, lane queue full).
+    pub fn submit(&mut self, id: EffectId, effect: Effect) -> std::result::Result<(), String> {
+        let lane = lane_of(&effect);
+        if self.busy.contains(&lane) {
+            let queue = self.queued.entry(lane.clone()).or_default();
+            if queue.len() >= LANE_QUEUE_MAX {
+                return Err(format!(
+                    "{LANE_QUEUE_MAX} effects already wait for {lane} behind a stuck one"
+                ));
+            }
+            queue.push_back((id, effect));
+            return Ok(());
+        }
+        self.dispatch(id, effect, lane)
+    }
+
+    fn dispatch(
+        &mut self,
+        id: EffectId,
+        effect: Effect,
+        lane: String,
+    ) -> std::result::Result<(), String> {
+        let idle = self.threads.iter().position(|t| t.running.is_none());
+        let index = match idle {
+            Some(i) => i,
+            None if self.threads.len() < MAX_THREADS => self
+                .spawn_thread()
+                .map_err(|e| format!("cannot start a worker thread: {e}"))?,
+            None => {
+                return Err(format!(
+                    "no worker thread free: all {MAX_THREADS} busy ({} abandoned, stuck in the kernel)",
+                    self.stuck()
+                ));
+            }
+        };
+        let name = super::exec::effect_name(&effect);
+        let Some(thread) = self.threads.get_mut(index) else {
+            return Err("worker thread index out of range".into());
+        };
+        thread
+            .jobs
             .send((id, effect))
-            .map_err(|_| "worker thread is gone".to_owned())
+            .map_err(|_| "worker thread is gone".to_owned())?;
+        thread.running = Some(Running {
+            id,
+            lane: lane.clone(),
+            effect: name,
+            abandoned: false,
+        });
+        self.busy.insert(lane);
+        Ok(())
     }
 
-    /// Every result ready now.
-    pub fn results(&self) -> Vec<(EffectId, EffectResult)> {
-        let mut out = Vec::new();
-        loop {
-            match self.results.try_recv() {
-                Ok(r) => out.push(r),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return out,
+    /// Threads whose effect was abandoned and has not returned.
+    pub fn stuck(&self) -> usize {
+        self.threads
+            .iter()
+            .filter(|t| t.running.as_ref().is_some_and(|r| r.abandoned))
+            .count()
+    }
+
+    /// The core gave up on effect `id` (its deadline passed). A queued effect is
+    /// dropped; a running one has its thread abandoned: returns the effect's name
+    /// and how many threads are now stuck, for the log.
+    pub fn cancel(&mut self, id: EffectId) -> Option<(String, usize)> {
+        for queue in self.queued.values_mut() {
+            queue.retain(|(queued, _)| *queued != id);
+        }
+        let running = self
+            .threads
+            .iter_mut()
+            .filter_map(|t| t.running.as_mut())
+            .find(|r| r.id == id && !r.abandoned)?;
+        running.abandoned = true;
+        let (effect, lane) = (running.effect.clone(), running.lane.clone());
+        self.lane_free(&lane);
+        Some((effect, self.stuck()))
+    }
+
+    /// `lane` has nothing running any more: start the next effect waiting for it.
+    fn lane_free(&mut self, lane: &str) {
+        self.busy.remove(lane);
+        let Some(queue) = self.queued.get_mut(lane) else {
+            return;
+        };
+        let next = queue.pop_front();
+        if queue.is_empty() {
+            self.queued.remove(lane);
+        }
+        if let Some((id, effect)) = next
+            && let Err(e) = self.dispatch(id, effect, lane.to_owned())
+        {
+            self.immediate.push((id, Err(e)));
+            // Hand the error out now, and let the next queued effect try too.
+            let _ = self.waker.wake();
+            self.lane_free(lane);
+        }
+    }
+
+    /// Every result ready now (abandoned effects' results are dropped).
+    pub fn results(&mut self) -> Vec<(EffectId, EffectResult)> {
+        let mut out = std::mem::take(&mut self.immediate);
+        while let Ok((index, id, result)) = self.results.try_recv() {
+            let running = self.threads.get_mut(index).and_then(|t| t.running.take());
+            match running {
+                Some(r) if r.abandoned => {} // its lane was freed at the cancel
+                Some(r) => {
+                    out.push((id, result));
+                    self.lane_free(&r.lane);
+                }
+                None => out.push((id, result)),
             }
         }
+        out.append(&mut self.immediate);
+        out
+    }
+}
+
+/// The lane of a blocking effect: the disk it works on (a partition's disk), or the
+/// cache filesystem for subvolumes and copies.
+fn lane_of(effect: &Effect) -> String {
+    let device = match effect {
+        Effect::ProbeDisk { device } | Effect::Mkfs { device, .. } => device.as_str(),
+        Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
+            disk.as_str()
+        }
+        Effect::Mount { source, .. } | Effect::Unmount { source, .. } => {
+            match source.strip_prefix("/dev/") {
+                Some(dev) => dev,
+                None => return format!("fs:{source}"),
+            }
+        }
+        _ => return "cache-fs".into(),
+    };
+    format!("disk:{}", disk_of(device))
+}
+
+/// The disk of a partition by the kernel's naming (`sda1` → `sda`, `nvme0n1p2` →
+/// `nvme0n1`, `loop3p1` → `loop3`); a name that is no partition is its own disk.
+/// Only for ordering: a name read wrongly costs parallelism, never safety.
+fn disk_of(name: &str) -> &str {
+    let trimmed = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if trimmed.len() == name.len() {
+        return name;
+    }
+    if let Some(p) = trimmed.strip_suffix('p')
+        && p.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return p;
+    }
+    let scsi_like = ["sd", "vd", "hd", "xvd"]
+        .iter()
+        .any(|prefix| trimmed.starts_with(prefix))
+        && trimmed.chars().all(|c| c.is_ascii_lowercase());
+    if scsi_like { trimmed } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_share_their_disks_lane() {
+        assert_eq!(disk_of("sda1"), "sda");
+        assert_eq!(disk_of("sda"), "sda");
+        assert_eq!(disk_of("nvme0n1p2"), "nvme0n1");
+        assert_eq!(disk_of("nvme0n1"), "nvme0n1");
+        assert_eq!(disk_of("loop3p1"), "loop3");
+        assert_eq!(disk_of("loop3"), "loop3");
+        assert_eq!(disk_of("md0"), "md0");
+        let probe = |d: &str| Effect::ProbeDisk { device: d.into() };
+        assert_eq!(lane_of(&probe("sdb1")), lane_of(&probe("sdb")));
+        assert_ne!(lane_of(&probe("sdb")), lane_of(&probe("sdc")));
+    }
+
+    /// A fake `/dev` and `/sys`: `hangN` are FIFOs nobody writes (opening one to
+    /// probe it blocks in the kernel for real), `ok0` a readable 1 MiB file.
+    struct Fake {
+        dir: std::path::PathBuf,
+        confine: Confinement,
+    }
+
+    impl Fake {
+        fn new(hung: usize) -> Fake {
+            let dir = std::env::temp_dir().join(format!("nodeboot-worker-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut names: Vec<String> = (0..hung).map(|i| format!("hang{i}")).collect();
+            names.push("ok0".into());
+            for name in &names {
+                let sys = dir.join("sys/class/block").join(name);
+                std::fs::create_dir_all(&sys).unwrap();
+                std::fs::write(sys.join("size"), "2048\n").unwrap();
+            }
+            std::fs::create_dir_all(dir.join("dev")).unwrap();
+            for name in names.iter().filter(|n| n.starts_with("hang")) {
+                nix::unistd::mkfifo(&dir.join("dev").join(name), nix::sys::stat::Mode::S_IRWXU)
+                    .unwrap();
+            }
+            std::fs::write(dir.join("dev/ok0"), vec![0u8; 1 << 20]).unwrap();
+            let confine = Confinement {
+                root: dir.join("root"),
+                disks: Some(vec!["hang*".into(), "ok*".into()]),
+                nics: Some(Vec::new()),
+                dry_run: false,
+                dev_dir: dir.join("dev"),
+                sys_dir: dir.join("sys"),
+            };
+            Fake { dir, confine }
+        }
+
+        /// Let every blocked open through (a writer that closes at once: EOF).
+        fn unblock(&self) {
+            use std::os::unix::fs::OpenOptionsExt;
+            for entry in std::fs::read_dir(self.dir.join("dev")).unwrap() {
+                let path = entry.unwrap().path();
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&path);
+            }
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            self.unblock();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn probe(id: u64, device: &str) -> (EffectId, Effect) {
+        (
+            EffectId(id),
+            Effect::ProbeDisk {
+                device: device.into(),
+            },
+        )
+    }
+
+    /// Results until `id` answers (or 10 s pass: a generous bound, not a timing
+    /// claim), letting the hung opens through first when `unblock`.
+    fn wait_for(w: &mut Worker, id: u64, unblock: Option<&Fake>) -> Vec<EffectId> {
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            if let Some(fake) = unblock {
+                fake.unblock();
+            }
+            seen.extend(w.results().into_iter().map(|(i, _)| i));
+            if seen.contains(&EffectId(id)) {
+                return seen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("effect {id} never answered; got {seen:?}");
+    }
+
+    #[test]
+    fn a_hung_probe_holds_no_other_disk_and_an_exhausted_pool_fails_fast() {
+        let fake = Fake::new(MAX_THREADS + 1);
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let mut w = Worker::start(fake.confine.clone(), waker).unwrap();
+        // hang0's probe blocks in open(2); ok0's is answered meanwhile.
+        let (id, e) = probe(1, "hang0");
+        w.submit(id, e).unwrap();
+        let (id, e) = probe(2, "ok0");
+        w.submit(id, e).unwrap();
+        assert!(!wait_for(&mut w, 2, None).contains(&EffectId(1)));
+        // A second probe of hang0 waits in hang0's lane…
+        let (id, e) = probe(3, "hang0");
+        w.submit(id, e).unwrap();
+        assert_eq!(w.queued.get("disk:hang0").map(VecDeque::len), Some(1));
+        // …until the core abandons the first: its thread is counted stuck, the lane
+        // moves on (to another thread).
+        assert_eq!(w.cancel(EffectId(1)), Some(("probe_disk".into(), 1)));
+        assert_eq!(w.cancel(EffectId(1)), None, "abandoned once");
+        assert!(w.queued.is_empty());
+        // Fill the pool with hung probes of other disks: the one past the limit fails
+        // at once, with an error that says why.
+        let mut next = 10;
+        let refused = (1..=MAX_THREADS).find_map(|i| {
+            next += 1;
+            let (id, e) = probe(next, &format!("hang{i}"));
+            w.submit(id, e).err()
+        });
+        let error = refused.expect("the pool is bounded");
+        assert!(error.contains("no worker thread free"), "{error}");
+        assert!(error.contains("1 abandoned"), "{error}");
+        assert_eq!(w.threads.len(), MAX_THREADS);
+        assert_eq!(w.stuck(), 1);
+        // The hung opens end: every thread comes back, the abandoned one's result is
+        // dropped, the others answered.
+        let answered = wait_for(&mut w, 3, Some(&fake));
+        assert!(!answered.contains(&EffectId(1)));
     }
 }

@@ -243,52 +243,6 @@ impl Reactor {
         }
     }
 
-    /// A blocking effect missed its deadline: abandon it in the world first (so the
-    /// steps its owner takes next do not queue behind it), then fail it for its
-    /// owner with `timed out after …`, as if the world had answered so. Its late
-    /// answer, if one ever comes, finds no owner and is ignored.
-    fn on_effect_deadline(&mut self, id: action::EffectId) {
-        let Some(armed) = self.cx.take_deadline(id) else {
-            return; // answered meanwhile
-        };
-        let Some(owner) = self.cx.owner(id) else {
-            return;
-        };
-        self.cx.log(Event::EffectTimeout {
-            effect: armed.effect.into(),
-            target: armed.target.clone(),
-            after_ms: u64::try_from(armed.after.as_millis()).unwrap_or(u64::MAX),
-        });
-        let abandon = match armed.abandon {
-            deadline::Abandon::Kill => Effect::Kill {
-                child: id,
-                signal: action::KillSignal::Kill,
-            },
-            deadline::Abandon::Cancel => Effect::Cancel { probe: id },
-        };
-        self.cx.effect(Owner::Reactor, abandon);
-        self.cx.forget(id);
-        self.route_done(Some(owner), id, &Err(deadline::timed_out(armed.after)));
-    }
-
-    /// Services have waited `cache.hold_services_max` since the gate opened: start
-    /// them without the cache, and say so.
-    fn on_cache_hold_over(&mut self) {
-        if self.cache.is_settled() || self.shutting_down.is_some() {
-            return;
-        }
-        self.hold_expired = true;
-        self.cx.log(Event::CacheHoldExpired {
-            state: self.cache.summary(),
-            after_ms: self.cache_hold_ms(),
-        });
-        self.cx.note(Note::CacheSettled);
-    }
-
-    fn cache_hold_ms(&self) -> u64 {
-        u64::try_from(self.hold_services_max.as_millis()).unwrap_or(u64::MAX)
-    }
-
     fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
         if let Some(load) = self.module_loads.remove(&id) {
             let ms = Some(self.cx.now.millis_since(load.since()));

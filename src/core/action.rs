@@ -6,8 +6,11 @@
 //! **The world's contract**, as the live loop (`world::exec`) and the scenario
 //! simulator (`trace::sim`) keep it:
 //! - Every effect is answered once with `EffectDone`, a refused one with an error —
-//!   except `Shutdown`, which ends the run, and a `Connect` that was `Cancel`led
-//!   before it finished, which is never answered.
+//!   except `Shutdown`, which ends the run, and a `Connect` or blocking effect that
+//!   was `Cancel`led before it finished, which is never answered.
+//! - A blocking effect (probe, table write, mkfs, mount, modprobe, …) that misses its
+//!   deadline is abandoned by the core (`Kill` for a child, `Cancel` for a worker
+//!   effect; see [`deadline`](super::deadline)); an answer that still comes is ignored.
 //! - `Spawn` is answered `Spawned` when the child runs, and the child's end comes later
 //!   as `ChildExited` with the `Spawn`'s id (also after a `Kill`).
 //! - `Kill` and `Cancel` are answered `Done` (or an error: no such child, say), but the
@@ -90,7 +93,9 @@ pub enum Effect {
     /// Non-blocking TCP connect to `target` (`host:port`): `Done` when connected.
     Connect { target: String },
     /// Abandon the `Connect` with id `probe` (its per-attempt timeout passed, or the
-    /// gate opened): close its socket; the probe is not answered any more.
+    /// gate opened): close its socket; the probe is not answered any more. Also
+    /// abandons a worker-thread effect past its deadline: dropped if still queued,
+    /// its thread given up on if it runs (its answer, if any, is dropped).
     Cancel { probe: EffectId },
     /// Sync, then reboot or power off (PID 1), or end the run (otherwise).
     Shutdown { kind: ShutdownKind },

@@ -2,6 +2,7 @@
 //! queue, the log records, the timer table, and notes between parts of the core.
 
 use super::action::{Action, Effect, EffectId};
+use super::deadline::{Armed, Deadlines};
 use super::event::{Event, Level, Record};
 use super::timer::{Timer, TimerTable};
 use crate::time::Instant;
@@ -39,6 +40,11 @@ pub struct Ctx {
     notes: VecDeque<Note>,
     /// (monotonic, wall-clock seconds) at `Input::Start`.
     wall_origin: Option<(Instant, u64)>,
+    /// The deadline of each kind of blocking effect, from the policy.
+    pub deadlines: Deadlines,
+    /// Effects in flight with a deadline armed (`Timer::EffectDeadline`); an entry
+    /// leaves with its owner, so this stays as small as the owner table.
+    armed: BTreeMap<EffectId, Armed>,
 }
 
 impl Ctx {
@@ -54,11 +60,16 @@ impl Ctx {
         let id = EffectId(self.next_id);
         match &effect {
             Effect::Cancel { probe } => {
-                self.owners.remove(probe);
+                self.forget(*probe);
             }
             Effect::Kill { .. } | Effect::Shutdown { .. } => {}
             _ => {
                 self.owners.insert(id, owner);
+                if let Some(armed) = self.deadlines.of(&effect) {
+                    self.timers
+                        .set(Timer::EffectDeadline(id), self.now + armed.after);
+                    self.armed.insert(id, armed);
+                }
             }
         }
         self.actions.push_back(Action { id, effect });
@@ -99,9 +110,23 @@ impl Ctx {
         self.owners.get(&id).copied()
     }
 
-    /// The effect is over (finished, failed, or its child exited): forget its owner.
+    /// The effect is over (finished, failed, or its child exited): forget its owner
+    /// and its deadline.
     pub(crate) fn forget(&mut self, id: EffectId) {
         self.owners.remove(&id);
+        self.end_deadline(id);
+    }
+
+    /// The effect answered in time (or is forgotten): its deadline no longer applies.
+    pub(crate) fn end_deadline(&mut self, id: EffectId) {
+        if self.armed.remove(&id).is_some() {
+            self.timers.cancel(&Timer::EffectDeadline(id));
+        }
+    }
+
+    /// The deadline of `id` fired: what it was, if the effect is still awaited.
+    pub(crate) fn take_deadline(&mut self, id: EffectId) -> Option<Armed> {
+        self.armed.remove(&id)
     }
 
     /// Effects whose outcome the core still waits for (children count until they exit).

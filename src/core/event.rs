@@ -260,6 +260,32 @@ pub enum Event {
     },
     #[serde(rename = "shutdown")]
     Shutdown { kind: String },
+
+    /// A blocking effect did not answer within its deadline (`effect` its name,
+    /// `target` the device, mount point, path or module): it is abandoned (a child
+    /// killed, a worker effect cancelled) and fails with `timed out after …`.
+    #[serde(rename = "effect.timeout")]
+    EffectTimeout {
+        effect: String,
+        target: String,
+        after_ms: u64,
+    },
+    /// The gate opened while the cache is still being decided or prepared (`state`):
+    /// services wait for it at most `max_ms` (rules key `cache.hold_services_max`).
+    #[serde(rename = "cache.waiting")]
+    CacheWaiting { state: String, max_ms: u64 },
+    /// Services waited `after_ms` for the cache, which is still at `state`: they
+    /// start anyway, without it.
+    #[serde(rename = "cache.hold_expired")]
+    CacheHoldExpired { state: String, after_ms: u64 },
+    /// The live world gave up waiting on a worker thread whose effect was abandoned
+    /// (stuck in the kernel, D-state): `stuck` threads are held so, of `max`.
+    #[serde(rename = "worker.abandoned")]
+    WorkerAbandoned {
+        effect: String,
+        stuck: usize,
+        max: usize,
+    },
 }
 
 impl Event {
@@ -280,7 +306,10 @@ impl Event {
             | Event::LogSuppressed { .. }
             | Event::UeventOverflow {}
             | Event::ServiceRestarting { .. }
-            | Event::DhcpRestarting { .. } => Level::Warn,
+            | Event::DhcpRestarting { .. }
+            | Event::EffectTimeout { .. }
+            | Event::CacheHoldExpired { .. }
+            | Event::WorkerAbandoned { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
             Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
             Event::CacheDuplicate { .. } => Level::Warn,

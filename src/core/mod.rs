@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod ctx;
+pub mod deadline;
 pub mod disk;
 pub mod event;
 pub mod gate;
@@ -49,12 +50,20 @@ pub struct Reactor {
     gate: gate::Gate,
     services: services::Services,
     shutting_down: Option<ShutdownKind>,
+    /// How long services wait for the cache once the gate is open.
+    hold_services_max: Duration,
+    /// They waited that long: they no longer wait for the cache.
+    hold_expired: bool,
 }
 
 impl Reactor {
     pub fn new(policy: Policy) -> Reactor {
+        let mut cx = Ctx::default();
+        cx.deadlines = deadline::Deadlines::from_policy(&policy);
         Reactor {
-            cx: Ctx::default(),
+            cx,
+            hold_services_max: policy.cache.hold_services_max,
+            hold_expired: false,
             mode: None,
             modprobe: policy.modprobe,
             modaliases: BTreeSet::new(),
@@ -134,17 +143,12 @@ impl Reactor {
             } => self.net.on_address(cx, index, &address, added),
             Input::EffectDone { id, result } => {
                 let owner = cx.owner(id);
-                if !matches!(result, Ok(EffectOutput::Spawned { .. })) {
+                if matches!(result, Ok(EffectOutput::Spawned { .. })) {
+                    cx.end_deadline(id);
+                } else {
                     cx.forget(id);
                 }
-                match owner {
-                    Some(Owner::Reactor) => self.on_own_effect_done(id, &result),
-                    Some(Owner::Cache) => self.cache.on_done(cx, id, &result),
-                    Some(Owner::Net) => self.net.on_done(cx, id, &result),
-                    Some(Owner::Gate) => self.gate.on_done(cx, id, &result),
-                    Some(Owner::Services) => self.services.on_done(cx, id, &result),
-                    None => {} // late answer to something already forgotten
-                }
+                self.route_done(owner, id, &result);
             }
             Input::ChildExited { id, status } => {
                 let owner = cx.owner(id);
@@ -183,6 +187,8 @@ impl Reactor {
                 }
                 Timer::ServiceRestart(_) => self.services.on_timer(cx, &timer),
                 Timer::ShutdownGrace => self.finish_shutdown(),
+                Timer::EffectDeadline(id) => self.on_effect_deadline(id),
+                Timer::CacheHold => self.on_cache_hold_over(),
             }
             self.settle_notes();
         }
@@ -216,6 +222,25 @@ impl Reactor {
 
     pub fn mode(&self) -> Option<Mode> {
         self.mode
+    }
+
+    /// Hand an effect's outcome to the part of the core that asked for it; `None`
+    /// is a late answer to something already forgotten (cancelled, timed out).
+    fn route_done(
+        &mut self,
+        owner: Option<Owner>,
+        id: action::EffectId,
+        result: &input::EffectResult,
+    ) {
+        let cx = &mut self.cx;
+        match owner {
+            Some(Owner::Reactor) => self.on_own_effect_done(id, result),
+            Some(Owner::Cache) => self.cache.on_done(cx, id, result),
+            Some(Owner::Net) => self.net.on_done(cx, id, result),
+            Some(Owner::Gate) => self.gate.on_done(cx, id, result),
+            Some(Owner::Services) => self.services.on_done(cx, id, result),
+            None => {}
+        }
     }
 
     fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
@@ -276,11 +301,24 @@ impl Reactor {
             match note {
                 Note::NetworkChanged => self.gate.on_network_change(&mut self.cx),
                 Note::CacheSettled | Note::GateReleased => {
-                    if self.shutting_down.is_none()
-                        && self.cache.is_settled()
-                        && self.gate.is_released()
-                    {
+                    let cache_done = self.cache.is_settled() || self.hold_expired;
+                    if cache_done {
+                        self.cx.cancel_timer(&Timer::CacheHold);
+                    }
+                    if self.shutting_down.is_some() || !self.gate.is_released() {
+                        continue;
+                    }
+                    if cache_done {
                         self.services.on_release(&mut self.cx);
+                    } else if !self.cx.timers.is_armed(&Timer::CacheHold) {
+                        // Whatever the cache is doing, it holds services back for at
+                        // most `cache.hold_services_max` after the gate opened.
+                        let at = self.cx.now + self.hold_services_max;
+                        self.cx.set_timer(Timer::CacheHold, at);
+                        self.cx.log(Event::CacheWaiting {
+                            state: self.cache.summary(),
+                            max_ms: self.cache_hold_ms(),
+                        });
                     }
                 }
             }

@@ -366,4 +366,37 @@ mod tests {
         assert_eq!(loads[1]["ok"], false);
         assert_eq!(loads[1]["ms"], 5000);
     }
+
+    #[test]
+    fn a_driver_load_that_never_returns_fails_at_its_deadline() {
+        let mut b = Boot::start(Mode::Init, Policy::default());
+        b.now = Instant::from_millis(50);
+        let alias = "pci:v00001AF4d00001004";
+        b.input(Input::Uevent {
+            uevent: driver(alias),
+        });
+        let hung = b.load_of(alias).unwrap();
+        b.now = Instant::from_millis(100);
+        b.input(Input::ColdplugDone);
+        b.run_until(Instant::from_secs(29));
+        assert!(b.module_loads().is_empty());
+        assert!(b.load_of("btrfs").is_none(), "preload waits for the driver");
+        b.run_until(Instant::from_secs(31));
+        // Failed at 30 s (boot.modprobe_timeout), its child killed; the preload it
+        // held back goes out.
+        let loads = b.module_loads();
+        assert_eq!(loads.len(), 1, "{loads:?}");
+        assert_eq!(loads[0]["modalias"], alias);
+        assert_eq!(loads[0]["ok"], false);
+        assert_eq!(loads[0]["ms"], 30_000);
+        assert!(b.open.iter().any(|a| a.effect
+            == Effect::Kill {
+                child: hung,
+                signal: crate::core::action::KillSignal::Kill
+            }));
+        assert!(b.load_of("btrfs").is_some(), "{:?}", b.open);
+        // modprobe ends after all: ignored, no second record.
+        b.finish_load(alias, true);
+        assert_eq!(b.module_loads().len(), 1);
+    }
 }

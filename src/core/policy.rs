@@ -18,6 +18,10 @@ pub struct Policy {
     /// is done (`btrfs`: its load costs seconds on a slow machine; see
     /// `core::modules`).
     pub preload_modules: Vec<String>,
+    /// Deadline of one `modprobe` (a driver or a preload): past it the load is
+    /// failed, the child killed, and the settle no longer waits for it.
+    #[serde(with = "duration_ms")]
+    pub modprobe_timeout: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +56,30 @@ pub struct CachePolicy {
     pub allow_loop: bool,
     /// Mount options for the pool and its subvolumes (besides `subvol=`).
     pub mount_options: String,
+    /// Deadlines of the blocking steps (see `core::deadline`): past one, the step
+    /// fails with "timed out after …", as if the world had answered that error.
+    /// `probe_disk`.
+    #[serde(with = "duration_ms")]
+    pub probe_timeout: Duration,
+    /// `write_partition_table` and `add-partition` (BLKPG).
+    #[serde(with = "duration_ms")]
+    pub table_timeout: Duration,
+    /// `mkfs.btrfs`.
+    #[serde(with = "duration_ms")]
+    pub mkfs_timeout: Duration,
+    /// `mount` and `unmount`.
+    #[serde(with = "duration_ms")]
+    pub mount_timeout: Duration,
+    /// Creating, listing and deleting subvolumes.
+    #[serde(with = "duration_ms")]
+    pub subvolume_timeout: Duration,
+    /// Copying the early logs onto the cache.
+    #[serde(with = "duration_ms")]
+    pub copy_timeout: Duration,
+    /// Services wait for the cache (ready, none or failed) at most this long after
+    /// the gate opened; then they start anyway (`cache.hold_expired`).
+    #[serde(with = "duration_ms")]
+    pub hold_services_max: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +150,7 @@ impl Default for Policy {
             services: Vec::new(),
             modprobe: true,
             preload_modules: vec!["btrfs".into()],
+            modprobe_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -141,6 +170,13 @@ impl Default for CachePolicy {
             allow: None,
             allow_loop: false,
             mount_options: String::new(),
+            probe_timeout: Duration::from_secs(10),
+            table_timeout: Duration::from_secs(30),
+            mkfs_timeout: Duration::from_secs(120),
+            mount_timeout: Duration::from_secs(60),
+            subvolume_timeout: Duration::from_secs(30),
+            copy_timeout: Duration::from_secs(60),
+            hold_services_max: Duration::from_secs(180),
         }
     }
 }

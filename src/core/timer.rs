@@ -30,6 +30,12 @@ pub enum Timer {
     ServiceRestart(String),
     /// Children had their chance to stop: shut down now.
     ShutdownGrace,
+    /// A blocking effect (probe, table write, mkfs, mount, modprobe, …) has not
+    /// answered within its deadline (see [`deadline`](super::deadline)).
+    EffectDeadline(EffectId),
+    /// Services have waited `cache.hold_services_max` for the cache since the gate
+    /// opened: they start anyway.
+    CacheHold,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -106,6 +106,17 @@ pub fn summary(dir: &str, p: &Policy) -> String {
         if p.modprobe { "on" } else { "off" },
         list(&p.preload_modules),
     ));
+    out.push_str(&format!(
+        "deadlines: probe {}, table {}, mkfs {}, mount {}, subvolume {}, copy {}, modprobe {}; services wait for the cache at most {} after the gate\n",
+        d(p.cache.probe_timeout),
+        d(p.cache.table_timeout),
+        d(p.cache.mkfs_timeout),
+        d(p.cache.mount_timeout),
+        d(p.cache.subvolume_timeout),
+        d(p.cache.copy_timeout),
+        d(p.modprobe_timeout),
+        d(p.cache.hold_services_max),
+    ));
     out.push_str(&format!("services: {}\n", p.services.len()));
     for s in &p.services {
         let after = if s.after.is_empty() {

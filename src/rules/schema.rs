@@ -92,6 +92,37 @@ pub(crate) static CACHE_KEYS: &[Key<Policy>] = &[
         name: "mount_options",
         field: Field::Str(|p| &mut p.cache.mount_options),
     },
+    Key {
+        name: "probe_timeout",
+        field: Field::Dur(|p| &mut p.cache.probe_timeout, MINUTE.saturating_mul(10)),
+    },
+    Key {
+        name: "table_timeout",
+        field: Field::Dur(|p| &mut p.cache.table_timeout, MINUTE.saturating_mul(10)),
+    },
+    Key {
+        name: "mkfs_timeout",
+        field: Field::Dur(|p| &mut p.cache.mkfs_timeout, HOUR),
+    },
+    Key {
+        name: "mount_timeout",
+        field: Field::Dur(|p| &mut p.cache.mount_timeout, MINUTE.saturating_mul(30)),
+    },
+    Key {
+        name: "subvolume_timeout",
+        field: Field::Dur(
+            |p| &mut p.cache.subvolume_timeout,
+            MINUTE.saturating_mul(30),
+        ),
+    },
+    Key {
+        name: "copy_timeout",
+        field: Field::Dur(|p| &mut p.cache.copy_timeout, HOUR),
+    },
+    Key {
+        name: "hold_services_max",
+        field: Field::Dur(|p| &mut p.cache.hold_services_max, HOUR),
+    },
 ];
 
 pub(crate) static NETWORK_KEYS: &[Key<Policy>] = &[
@@ -161,6 +192,10 @@ pub(crate) static BOOT_KEYS: &[Key<Policy>] = &[
         name: "preload_modules",
         field: Field::List(|p| &mut p.preload_modules),
     },
+    Key {
+        name: "modprobe_timeout",
+        field: Field::Dur(|p| &mut p.modprobe_timeout, MINUTE.saturating_mul(30)),
+    },
 ];
 
 pub(crate) static SERVICE_KEYS: &[Key<ServiceSpec>] = &[
@@ -226,6 +261,7 @@ pub(crate) static SECTIONS: &[Section] = &[
             let d = Policy::default();
             p.modprobe = d.modprobe;
             p.preload_modules = d.preload_modules;
+            p.modprobe_timeout = d.modprobe_timeout;
         },
     },
 ];

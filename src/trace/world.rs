@@ -32,6 +32,9 @@ pub struct WorldSpec {
     pub fail: BTreeMap<String, String>,
     /// Module aliases whose `modprobe` fails.
     pub modules_fail: Vec<String>,
+    /// Effects that never answer anywhere (effect names: `mkfs`, `load_module`, …):
+    /// the core's deadline must end them.
+    pub hang: Vec<String>,
 }
 
 /// One block device of the fake world.
@@ -46,6 +49,9 @@ pub struct DiskSpec {
     pub fail: BTreeMap<String, String>,
     /// `AddPartition` succeeds but no partition uevent ever follows.
     pub no_partition_uevent: bool,
+    /// Effects on this device that never answer (a dying disk: `probe_disk`, `mkfs`,
+    /// `mount`, …): the core's deadline must end them.
+    pub hang: Vec<String>,
 }
 
 /// What a spawned child does. `runs` scripts successive spawns (the n-th spawn uses

@@ -80,7 +80,17 @@ impl<C: Core> World<C> {
                 }
             }
             Effect::Cancel { probe } => {
+                // A connect past its attempt timeout, or a blocking effect past its
+                // deadline: either way nothing waits on it any more.
                 self.probes.cancel(registry, probe);
+                let abandoned = self.worker.as_mut().and_then(|w| w.cancel(probe));
+                if let Some((effect, stuck)) = abandoned {
+                    self.log(Event::WorkerAbandoned {
+                        effect,
+                        stuck,
+                        max: super::worker::MAX_THREADS,
+                    });
+                }
                 self.answer(id, Ok(EffectOutput::Done));
             }
             Effect::SetLinkUp { index, .. } => {
@@ -111,7 +121,7 @@ impl<C: Core> World<C> {
                     }
                 }
                 Ok(Plan::Blocking) => {
-                    let result = match &self.worker {
+                    let result = match &mut self.worker {
                         Some(w) => w.submit(id, other),
                         None => Err("no worker thread".into()),
                     };

@@ -1,6 +1,6 @@
 //! The live world: the only module that makes syscalls. One non-async mio loop owns
 //! the uevent socket, the rtnetlink socket, a signalfd, child pipes, probe sockets,
-//! the log socket and a waker for the worker thread. It turns everything that happens
+//! the log socket and a waker for the worker threads. It turns everything that happens
 //! into `Input`s for the core and carries out the core's effects:
 //!
 //! 1. poll with the timeout `core.poll_timeout() - now` (none armed: sleep forever),

@@ -297,7 +297,7 @@ impl<C: Core> World<C> {
     }
 
     fn on_worker(&mut self) {
-        let results = match &self.worker {
+        let results = match &mut self.worker {
             Some(w) => w.results(),
             None => Vec::new(),
         };

@@ -348,10 +348,47 @@ def power_cut(workdir):
           "the resumed prepare wrote to another disk")
 
 
+def stalled_disk(workdir):
+    """The chosen disk's I/O stops answering (issue 9, point 3): once nodeboot has
+    probed the blank SSD, QMP throttles it to 1 I/O a second, so its prepare steps
+    (table write, mkfs) crawl far past their deadlines, shortened on the kernel
+    command line to keep the test quick. The step's deadline fires, the cache fails,
+    and services still start."""
+    img = images(workdir, ["ssd"])
+    deadlines = ("nodeboot.cache.table_timeout=8s nodeboot.cache.mkfs_timeout=8s "
+                 "nodeboot.cache.mount_timeout=8s nodeboot.cache.subvolume_timeout=8s")
+    g = boot(workdir, "stalled-disk", [("ssd", img["ssd"])], [{"id": "nic0", "up": True}],
+             f"{REACH} {deadlines}")
+    try:
+        seen = g.wait_event("disk.seen", CACHE_TIMEOUT, size_bytes=SIZES["ssd"])
+        check(seen.get("verdict") == "unused", f"the blank SSD: {seen}", g)
+        # Before the decision (the quiet period is 2 s): from now on 1 I/O a second.
+        # Throttling, not a dead device, because it is what QEMU does reliably under
+        # TCG; at 1 IOPS mkfs.btrfs alone needs minutes.
+        g.qmp.cmd("block_set_io_throttle", id="disk0", bps=0, bps_rd=0, bps_wr=0,
+                  iops=1, iops_rd=0, iops_wr=0)
+        selected = g.wait_event("cache.selected", 60)
+        check(selected.get("disk") == seen["disk"], f"selected {selected}", g)
+        timeout = g.wait_event("effect.timeout", 120)
+        check(timeout.get("after_ms") == 8000, f"deadline: {timeout}", g)
+        failed = g.wait_event("cache.failed", 60)
+        check("timed out after 8s" in str(failed.get("error")), f"cache.failed: {failed}", g)
+        print(f"  {timeout['effect']} on {timeout['target']} timed out; {failed}", flush=True)
+        check_services_after_gate(g)
+        started = g.find("service.started")
+        check(started and all(index_of(g, s) > index_of(g, failed) for s in started),
+              f"services before the cache settled: {started}", g)
+        check(not g.find("cache.ready"), "the stalled disk became a cache", g)
+        check(not any("Kernel panic" in t for _, t in g.lines), "kernel panic", g)
+    finally:
+        g.quit()
+
+
 SCENARIOS = {
     "first-and-second-boot": (first_and_second_boot, 600),
     "hotplug": (hotplug, 480),
     "power-cut": (power_cut, 480),
+    "stalled-disk": (stalled_disk, 420),
 }
 
 

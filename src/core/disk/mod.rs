@@ -48,6 +48,9 @@ struct Device {
     /// For a disk: why it is never considered (decided from its name).
     excluded: Option<String>,
     probe: Option<DiskProbe>,
+    /// Why the last probe failed (a world error, or its deadline: `timed out after
+    /// 10s`); the device then counts as unreadable, and the reason says why.
+    probe_error: Option<String>,
     /// The probe in flight, if any; an answer to an older one is ignored. Changed only
     /// through `Known::start_probe` / `end_probe`.
     probing: Option<EffectId>,
@@ -245,6 +248,7 @@ impl Cache {
                 number: uevent.get("PARTN").and_then(|n| n.parse().ok()),
                 excluded: excluded.clone(),
                 probe: None,
+                probe_error: None,
                 probing: None,
                 logged: None,
                 decided_on: false,
@@ -327,16 +331,20 @@ impl Cache {
     }
 
     fn on_probed(&mut self, cx: &mut Ctx, name: &str, result: &EffectResult) {
-        let probe = match result {
-            Ok(EffectOutput::Disk { probe }) => probe.clone(),
+        let (probe, error) = match result {
+            Ok(EffectOutput::Disk { probe }) => (probe.clone(), None),
             // A device we could not look at is a device we must not touch.
-            _ => DiskProbe {
-                unreadable: true,
-                ..DiskProbe::default()
-            },
+            other => (
+                DiskProbe {
+                    unreadable: true,
+                    ..DiskProbe::default()
+                },
+                Some(other.as_ref().err().cloned().unwrap_or_default()),
+            ),
         };
         if let Some(dev) = self.devices.get_mut(name) {
             dev.probe = Some(probe);
+            dev.probe_error = error;
         }
         let Some(disk) = self.disk_of(name) else {
             return;
@@ -420,7 +428,22 @@ impl Cache {
                 probe: p.probe.as_ref()?,
             });
         }
-        Some(verdict::judge(&self.policy.label, disk, probe, &parts))
+        let mut judged = verdict::judge(&self.policy.label, disk, probe, &parts);
+        // A probe that failed (a dying disk timing out) makes the disk in use; the
+        // reason names the failure rather than just "unreadable".
+        let failed = std::iter::once((disk, dev))
+            .chain(self.devices.partitions_of(disk))
+            .find_map(|(name, d)| d.probe_error.as_ref().map(|e| (name, e)));
+        if let (Verdict::InUse, Some((name, error))) = (judged.verdict, failed)
+            && !error.is_empty()
+        {
+            judged.reason = if name == disk {
+                format!("unreadable: {error}")
+            } else {
+                format!("unreadable: {name}: {error}")
+            };
+        }
+        Some(judged)
     }
 
     fn partitions_of(&self, disk: &str) -> Vec<String> {

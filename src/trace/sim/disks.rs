@@ -16,20 +16,20 @@ impl Sim {
         if let Some(e) = self.spec.fail.get(name) {
             return Some(e.clone());
         }
-        let device = match effect {
-            Effect::ProbeDisk { device } | Effect::Mkfs { device, .. } => device.as_str(),
-            Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
-                disk.as_str()
-            }
-            Effect::Mount { source, .. } | Effect::Unmount { source, .. } => {
-                source.trim_start_matches("/dev/")
-            }
-            _ => return None,
-        };
+        let device = device_of(effect)?;
         self.disks
             .get(device)
             .and_then(|d| d.spec.fail.get(name))
             .cloned()
+    }
+
+    /// This effect never answers (world-wide, or on its device).
+    pub(super) fn hangs(&self, name: &str, effect: &Effect) -> bool {
+        let named = |list: &[String]| list.iter().any(|h| h == name);
+        named(&self.spec.hang)
+            || device_of(effect)
+                .and_then(|device| self.disks.get(device))
+                .is_some_and(|d| named(&d.spec.hang))
     }
 
     pub(super) fn probe(&self, device: &str) -> EffectResult {
@@ -174,6 +174,20 @@ impl Sim {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The block device an effect works on, if any.
+fn device_of(effect: &Effect) -> Option<&str> {
+    Some(match effect {
+        Effect::ProbeDisk { device } | Effect::Mkfs { device, .. } => device.as_str(),
+        Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
+            disk.as_str()
+        }
+        Effect::Mount { source, .. } | Effect::Unmount { source, .. } => {
+            source.trim_start_matches("/dev/")
+        }
+        _ => return None,
+    })
 }
 
 /// The `add` uevent the kernel sends for a new partition.

@@ -192,6 +192,9 @@ impl Sim {
     /// Answer one action the core emitted at `now`.
     pub fn answer(&mut self, now: Instant, action: &Action) {
         let name = effect_name(&action.effect);
+        if self.hangs(&name, &action.effect) {
+            return; // a dying disk, a stuck child: only the core's deadline ends it
+        }
         if let Some(err) = self.failure(&name, &action.effect) {
             self.done(now, action, &name, Err(err));
             return;

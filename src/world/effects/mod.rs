@@ -3,7 +3,7 @@
 //! Contract with the loop (`world/mod.rs`): `plan(effect)` says how an effect runs —
 //! in the loop itself (spawn, kill, connect, link up, shutdown), as an external
 //! command run as an internal child (mkfs.btrfs, modprobe: success = exit 0), or as a
-//! blocking function on the worker thread (`run_blocking`: probes, GPT, BLKPG, mount,
+//! blocking function on a worker thread (`run_blocking`: probes, GPT, BLKPG, mount,
 //! unmount, subvolumes, copies). Every plan is checked against the [`Confinement`] first, and
 //! `run_blocking` checks again (it may be called without `plan`).
 //!
@@ -41,7 +41,7 @@ pub enum Plan {
     /// Run this command as an internal child; exit 0 is success, else the error is
     /// the exit status and the last lines of its stderr.
     Command(Vec<String>),
-    /// Call `run_blocking` on the worker thread.
+    /// Call `run_blocking` on a worker thread (`world::worker`).
     Blocking,
 }
 
@@ -51,7 +51,7 @@ pub fn plan(effect: &Effect, confine: &Confinement) -> std::result::Result<Plan,
     Ok(classify(effect, confine))
 }
 
-/// Carry out a blocking effect (on the worker thread).
+/// Carry out a blocking effect (on a worker thread).
 pub fn run_blocking(effect: &Effect, confine: &Confinement) -> EffectResult {
     check(effect, confine).map_err(|e| e.to_string())?;
     run(effect, confine).map_err(|e| e.to_string())

@@ -147,7 +147,10 @@ fn a_slow_probe_holds_the_decision_until_the_deadline() {
 
 #[test]
 fn the_deadline_decides_with_what_is_known() {
-    let mut w = World::new(policy());
+    // A probe slower than `settle_max` but within its own deadline.
+    let mut p = policy();
+    p.cache.probe_timeout = std::time::Duration::from_secs(60);
+    let mut w = World::new(p);
     w.hold.insert("sdb".into());
     w.disk(10, "sda", 1, blank(true));
     w.disk(20, "sdb", 2, blank(true));
@@ -284,7 +287,10 @@ fn used_disks_are_never_selected() {
     for (name, _, reason) in &cases {
         assert_eq!(w.seen(name), (Verdict::InUse, reason.to_string()), "{name}");
     }
-    assert_eq!(w.seen("sdz"), (Verdict::InUse, "unreadable".into()));
+    assert_eq!(
+        w.seen("sdz"),
+        (Verdict::InUse, "unreadable: sdz: no such device".into())
+    );
     assert_eq!(w.seen("sdf"), (Verdict::Excluded, "removable".into()));
     assert_eq!(w.seen("sdh"), (Verdict::Excluded, "usb".into()));
     assert!(w.has(&Event::CacheNone {
@@ -390,7 +396,10 @@ fn a_disk_hot_plugged_after_cache_none_is_used() {
 
 #[test]
 fn a_labelled_disk_answering_after_the_deadline_is_still_used() {
-    let mut w = World::new(policy());
+    // A probe slower than `settle_max` but within its own deadline.
+    let mut p = policy();
+    p.cache.probe_timeout = std::time::Duration::from_secs(60);
+    let mut w = World::new(p);
     w.hold.insert("sda".into());
     w.disk(10, "sda", 1, labelled());
     w.coldplug_done(100);

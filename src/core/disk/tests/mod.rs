@@ -1,6 +1,7 @@
 //! Timelines for the cache disk (smoltcp DHCP style): a fake world answers the
 //! reactor's effects from a table of disks, time jumps from timer to timer, and each
 //! test asserts the log stream and the effects requested.
+mod deadlines;
 mod decide;
 mod devices;
 mod ownership;
@@ -43,6 +44,8 @@ struct World {
     partitions_appear: bool,
     records: Vec<Event>,
     effects: Vec<Effect>,
+    /// `Kill` and `Cancel` effects (abandoning a step past its deadline, a connect).
+    abandons: Vec<Effect>,
     /// Verdict last logged per disk, to check every mkfs against.
     verdicts: BTreeMap<String, Verdict>,
     /// The disk chosen at decision time and its verdict then.
@@ -161,6 +164,7 @@ impl World {
             partitions_appear: true,
             records: Vec::new(),
             effects: Vec::new(),
+            abandons: Vec::new(),
             verdicts: BTreeMap::new(),
             chosen: None,
         };
@@ -246,6 +250,9 @@ impl World {
             // Other parts of the core (the gate, …) ask for their own effects.
             if is_cache_effect(&action.effect) {
                 self.effects.push(action.effect.clone());
+            }
+            if matches!(action.effect, Effect::Kill { .. } | Effect::Cancel { .. }) {
+                self.abandons.push(action.effect.clone());
             }
             self.check_safe(&action.effect);
             match &action.effect {

@@ -181,6 +181,7 @@ mod tests {
             .of(&Effect::Mkfs {
                 device: "sda1".into(),
                 label: "x".into(),
+                force: false,
             })
             .expect("mkfs has a deadline");
         assert_eq!(

@@ -67,6 +67,8 @@ impl<C: Core> World<C> {
                 self.answer(id, result);
             }
             Effect::Kill { child, signal } => {
+                // mkfs killed at its deadline: the disk's hold ends with it.
+                effects::disklock::answered(child, false);
                 let result = self
                     .children
                     .kill(child, signal)
@@ -83,6 +85,9 @@ impl<C: Core> World<C> {
                 // A connect past its attempt timeout, or a blocking effect past its
                 // deadline: either way nothing waits on it any more.
                 self.probes.cancel(registry, probe);
+                // A disk step abandoned at its deadline ends the disk's hold as a
+                // failed step would: its answer never comes.
+                effects::disklock::answered(probe, false);
                 let abandoned = self.worker.as_mut().and_then(|w| w.cancel(probe));
                 if let Some((effect, stuck)) = abandoned {
                     self.log(Event::WorkerAbandoned {

@@ -56,7 +56,7 @@ impl Ctx {
             Effect::Cancel { probe } => {
                 self.owners.remove(probe);
             }
-            Effect::Kill { .. } | Effect::Shutdown { .. } => {}
+            Effect::Kill { .. } | Effect::KillAll { .. } | Effect::Shutdown { .. } => {}
             _ => {
                 self.owners.insert(id, owner);
             }

@@ -21,8 +21,10 @@ pub mod effects;
 mod entry;
 pub mod error;
 mod exec;
+pub mod fallback;
 pub mod init;
 pub mod journal;
+pub mod kernel;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
@@ -34,12 +36,13 @@ mod sources;
 mod spawn_mask;
 pub mod sysfs;
 pub mod uevent_sock;
+pub mod watchdog;
 pub mod worker;
 
 mod api;
 pub use api::{Core, Stats, StopHandle};
 
-pub use entry::{init_main, run_main};
+pub use entry::{BOOT_SERVICE, init_command, init_main, run_main};
 
 use crate::core::action::{EffectId, ShutdownKind};
 use crate::core::event::{Event, Record};
@@ -101,6 +104,10 @@ pub struct World<C: Core> {
     shutdown: Option<ShutdownKind>,
     /// Errors met while opening the sources, logged after `boot.start`.
     setup_errors: Vec<WorldError>,
+    /// PID 1's hardware watchdog, petted from the loop (see `watchdog`).
+    watchdog: Option<watchdog::Watchdog>,
+    /// `nodeboot.debug.hang_after`: when the loop hangs on purpose.
+    hang_at: Option<Instant>,
 }
 
 impl<C: Core> World<C> {
@@ -215,6 +222,8 @@ impl<C: Core> World<C> {
             pending: VecDeque::new(),
             shutdown: None,
             setup_errors,
+            watchdog: None,
+            hang_at: None,
         })
     }
 
@@ -242,6 +251,7 @@ impl<C: Core> World<C> {
     /// off or reboots it and never returns; otherwise `run` returns `Ok(kind)`.
     pub fn run(&mut self) -> Result<ShutdownKind, WorldError> {
         self.start()?;
+        self.arm_watchdog();
         let mut events = Events::with_capacity(256);
         loop {
             if let Some(kind) = self.shutdown {
@@ -251,6 +261,8 @@ impl<C: Core> World<C> {
                 self.core.poll_timeout(),
                 self.uevent_drops.due(),
                 self.rtnl_drops.due(),
+                self.watchdog.as_ref().map(watchdog::Watchdog::due),
+                self.hang_at,
             ]
             .into_iter()
             .flatten()
@@ -270,6 +282,7 @@ impl<C: Core> World<C> {
                 self.stats.empty_wakeups.fetch_add(1, Ordering::Relaxed);
             }
             self.tick()?;
+            self.pet_watchdog();
             self.fire_timers();
             self.flush_suppressed();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
@@ -374,9 +387,28 @@ impl<C: Core> World<C> {
         });
     }
 
-    /// The core asked to shut down. Not PID 1: stop what is left and return.
+    /// The core asked to shut down (its steps are done). PID 1: disarm the watchdog
+    /// unless rebooting (a reboot that hangs is then finished by the hardware), sync
+    /// (`shutdown.step` `sync`, the last record), power off or reboot. Not PID 1: stop
+    /// what is left and return.
     fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
         if self.settings.pid1 {
+            if kind != ShutdownKind::Reboot
+                && let Some(dog) = self.watchdog.take()
+                && let Err(e) = dog.disarm()
+            {
+                self.log(Event::WorldError { error: e });
+            }
+            let started = std::time::Instant::now();
+            nix::unistd::sync();
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.log(Event::ShutdownStep {
+                step: "sync".into(),
+                ok: true,
+                ms,
+                target: None,
+                error: None,
+            });
             init::power(kind);
         }
         for pid in self.children.pids() {
@@ -389,6 +421,65 @@ impl<C: Core> World<C> {
             s.deregister(self.poll.registry());
         }
         kind
+    }
+}
+
+impl<C: Core> World<C> {
+    /// PID 1 only (`Settings::watchdog` is set by `init_main` alone, and checked
+    /// against `pid1` again here): open `/dev/watchdog`, log `watchdog.armed`.
+    fn arm_watchdog(&mut self) {
+        if let Some(after) = self.settings.hang_after
+            && self.settings.pid1
+        {
+            self.hang_at = Some(self.now + after);
+        }
+        let Some(timeout) = self.settings.watchdog.filter(|_| self.settings.pid1) else {
+            return;
+        };
+        match watchdog::Watchdog::open(watchdog::DEVICE, timeout, self.now) {
+            Ok(Some(dog)) => {
+                self.log(Event::WatchdogArmed {
+                    device: dog.device.clone(),
+                    timeout_s: dog.timeout.as_secs(),
+                    set: dog.timeout_set,
+                });
+                self.watchdog = Some(dog);
+            }
+            Ok(None) => {}
+            Err(error) => self.log(Event::WorldError { error }),
+        }
+    }
+
+    /// Pet the watchdog when due; then, under `nodeboot.debug.hang_after`, hang.
+    fn pet_watchdog(&mut self) {
+        if let Some(dog) = &mut self.watchdog
+            && let Err(error) = dog.pet_if_due(self.now)
+        {
+            self.log(Event::WorldError { error });
+        }
+        if let Some(at) = self.hang_at
+            && self.now >= at
+        {
+            self.log(Event::DebugHang {
+                after_s: self.settings.hang_after.unwrap_or_default().as_secs(),
+            });
+            // Fault injection: the loop stops here for good, as a loop stuck in a
+            // syscall would; only the watchdog (or a power cycle) gets the node back.
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+    }
+
+    /// The loop failed (PID 1 falls back to reaping): the watchdog is disarmed, so
+    /// the node stays up for its fallback (reboot on request, emergency shell)
+    /// rather than being reset while an operator looks at it.
+    pub fn after_failure(&mut self) {
+        if let Some(dog) = self.watchdog.take()
+            && let Err(e) = dog.disarm()
+        {
+            eprintln!("nodeboot: {e}");
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod kernel;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
+mod pid1;
 pub mod probes;
 pub mod ratelimit;
 pub mod rtnl_sock;
@@ -106,6 +107,9 @@ pub struct World<C: Core> {
     setup_errors: Vec<WorldError>,
     /// PID 1's hardware watchdog, petted from the loop (see `watchdog`).
     watchdog: Option<watchdog::Watchdog>,
+    /// No `/dev/watchdog` yet: look again at `.0` until `.1` (its driver may be
+    /// loaded by a modalias during the boot).
+    watchdog_retry: Option<(Instant, Instant)>,
     /// `nodeboot.debug.hang_after`: when the loop hangs on purpose.
     hang_at: Option<Instant>,
 }
@@ -223,6 +227,7 @@ impl<C: Core> World<C> {
             shutdown: None,
             setup_errors,
             watchdog: None,
+            watchdog_retry: None,
             hang_at: None,
         })
     }
@@ -262,6 +267,7 @@ impl<C: Core> World<C> {
                 self.uevent_drops.due(),
                 self.rtnl_drops.due(),
                 self.watchdog.as_ref().map(watchdog::Watchdog::due),
+                self.watchdog_retry.map(|(at, _)| at),
                 self.hang_at,
             ]
             .into_iter()
@@ -421,65 +427,6 @@ impl<C: Core> World<C> {
             s.deregister(self.poll.registry());
         }
         kind
-    }
-}
-
-impl<C: Core> World<C> {
-    /// PID 1 only (`Settings::watchdog` is set by `init_main` alone, and checked
-    /// against `pid1` again here): open `/dev/watchdog`, log `watchdog.armed`.
-    fn arm_watchdog(&mut self) {
-        if let Some(after) = self.settings.hang_after
-            && self.settings.pid1
-        {
-            self.hang_at = Some(self.now + after);
-        }
-        let Some(timeout) = self.settings.watchdog.filter(|_| self.settings.pid1) else {
-            return;
-        };
-        match watchdog::Watchdog::open(watchdog::DEVICE, timeout, self.now) {
-            Ok(Some(dog)) => {
-                self.log(Event::WatchdogArmed {
-                    device: dog.device.clone(),
-                    timeout_s: dog.timeout.as_secs(),
-                    set: dog.timeout_set,
-                });
-                self.watchdog = Some(dog);
-            }
-            Ok(None) => {}
-            Err(error) => self.log(Event::WorldError { error }),
-        }
-    }
-
-    /// Pet the watchdog when due; then, under `nodeboot.debug.hang_after`, hang.
-    fn pet_watchdog(&mut self) {
-        if let Some(dog) = &mut self.watchdog
-            && let Err(error) = dog.pet_if_due(self.now)
-        {
-            self.log(Event::WorldError { error });
-        }
-        if let Some(at) = self.hang_at
-            && self.now >= at
-        {
-            self.log(Event::DebugHang {
-                after_s: self.settings.hang_after.unwrap_or_default().as_secs(),
-            });
-            // Fault injection: the loop stops here for good, as a loop stuck in a
-            // syscall would; only the watchdog (or a power cycle) gets the node back.
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            }
-        }
-    }
-
-    /// The loop failed (PID 1 falls back to reaping): the watchdog is disarmed, so
-    /// the node stays up for its fallback (reboot on request, emergency shell)
-    /// rather than being reset while an operator looks at it.
-    pub fn after_failure(&mut self) {
-        if let Some(dog) = self.watchdog.take()
-            && let Err(e) = dog.disarm()
-        {
-            eprintln!("nodeboot: {e}");
-        }
     }
 }
 

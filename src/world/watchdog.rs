@@ -27,6 +27,11 @@ mod ioctl {
 
 /// The device PID 1 looks for.
 pub const DEVICE: &str = "/dev/watchdog";
+/// PID 1 looks for the device this long after its start: a watchdog driver is often
+/// a module, loaded by its modalias during the coldplug.
+pub const LOOK_FOR: Duration = Duration::from_secs(120);
+/// How often it looks meanwhile.
+pub const RETRY: Duration = Duration::from_secs(2);
 
 pub struct Watchdog {
     file: File,

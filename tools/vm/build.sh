@@ -140,7 +140,9 @@ nodeboot_binary() {
 
 # --- initramfs ----------------------------------------------------------------------
 MODULES=(virtio_pci virtio_blk virtio_net virtio_scsi sd_mod nvme ahci e1000 btrfs
-  crc64_rocksoft_generic crct10dif_generic)
+  crc64_rocksoft_generic crct10dif_generic
+  # QEMU's `-device i6300esb` watchdog (scenario pid1-field): loaded by its modalias.
+  i6300esb)
 DYNAMIC_TOOLS=(/usr/sbin/mkfs.btrfs /usr/bin/btrfs /usr/sbin/sgdisk /usr/sbin/blkid /usr/bin/partx)
 
 # Copy a dynamic binary and its shared libraries (ldd), loader included.

@@ -348,10 +348,90 @@ def power_cut(workdir):
           "the resumed prepare wrote to another disk")
 
 
+# --- issue 9: PID 1 in the field ----------------------------------------------------
+
+KERNEL_WORDS = ["single", "development", "zos-debug", "extra"]
+WATCHDOG = ["-device", "i6300esb", "-watchdog-action", "reset"]
+
+
+def pid1_field(workdir):
+    """Two boots, both with QEMU's i6300esb watchdog.
+
+    1. Bare kernel words (`single development zos-debug -- extra`) reach init's argv:
+       nodeboot logs them in boot.start and boots (cache, gate, services), arms the
+       watchdog and keeps the node alive past its timeout by petting it; then
+       Ctrl-Alt-Del: the shutdown steps on the stream, the cache's mounts unmounted
+       last made first and ok before the last record (`sync`), QEMU ends (-no-reboot).
+    2. `nodeboot.debug.hang_after=45` hangs the loop on purpose (the kernel never
+       delivers SIGSTOP to PID 1, so fault injection is the honest way to stop it):
+       the watchdog, no longer petted, resets the guest: QEMU ends with no shutdown
+       record and no kernel panic."""
+    img = images(workdir, ["ssd"])
+    disks = [("ssd", img["ssd"])]
+    nics = [{"id": "nic0", "up": True}]
+    words = " ".join(KERNEL_WORDS[:3]) + " -- " + KERNEL_WORDS[3]
+    g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, name="kernel-words",
+                 append=f"{REACH} nodeboot.watchdog.timeout=10 {words}", extra=WATCHDOG)
+    try:
+        start = g.wait_event("boot.start", BOOT_TIMEOUT)
+        check(start.get("mode") == "init", f"not in init mode: {start}", g)
+        argv = start.get("argv", [])
+        check([w for w in argv if w in KERNEL_WORDS] == KERNEL_WORDS,
+              f"boot.start argv {argv} lacks the kernel words {KERNEL_WORDS}", g)
+        ready = g.wait_event("cache.ready", CACHE_TIMEOUT)
+        armed = g.wait_event("watchdog.armed", 120)
+        check(armed.get("device") == "/dev/watchdog" and armed.get("timeout_s", 0) > 0,
+              f"watchdog.armed {armed}", g)
+        check_services_after_gate(g)
+        # Still alive well past the watchdog's timeout (x2: i6300esb's two stages):
+        # the loop pets it.
+        time.sleep(max(0, 2 * armed["timeout_s"] + 5 - (time.monotonic() - armed["_t"])))
+        check(g.running() and len(g.find("boot.start")) == 1,
+              "the watchdog reset a node whose loop runs", g)
+        check_no_failures(g)
+        ctrl_alt_del(g)
+        recs = g.find()
+        steps = [r for r in recs if r.get("event") == "shutdown.step"]
+        unmounts = [r for r in steps if r.get("step") == "unmount"]
+        targets = [r.get("target") for r in unmounts]
+        want = ["/var/log", "/var/cache", "/mnt/storagepool/sp_zos-cache"]
+        check(targets == want and all(r.get("ok") is True for r in unmounts),
+              f"unmount steps {unmounts}, want {want} ok", g)
+        names = [r.get("step") for r in steps]
+        check(names[:4] == ["stop-services", "stop-dhcp", "term-stragglers",
+                            "kill-stragglers"] and names[-1] == "sync",
+              f"shutdown steps {names}", g)
+        last = [r for r in recs if r.get("event")][-1]
+        check(last.get("event") == "shutdown.step" and last.get("step") == "sync",
+              f"last record {last}", g)
+        check(ready.get("device"), "cache.ready without a device", g)
+    finally:
+        g.quit()
+
+    g = vm.Guest(workdir, init="nodeboot", disks=[], nics=nics, name="watchdog-hang",
+                 append=f"{NO_REACH} nodeboot.watchdog.timeout=10 "
+                        f"nodeboot.debug.hang_after=45", extra=WATCHDOG)
+    try:
+        g.wait_event("boot.start", BOOT_TIMEOUT)
+        armed = g.wait_event("watchdog.armed", 60)
+        hang = g.wait_event("debug.hang", 90)
+        check(index_of(g, armed) < index_of(g, hang), "hung before arming", g)
+        code = g.wait_exit(120)
+        check(code is not None, "QEMU still runs 120 s after the loop hung: no reset", g)
+        check(not g.find("shutdown"), "a shutdown record: not a watchdog reset", g)
+        check(not any("Kernel panic" in t for _, t in g.lines),
+              "a kernel panic ended the guest, not the watchdog", g)
+        print(f"  reset {time.monotonic() - hang['_t']:.0f}s after debug.hang "
+              f"(timeout {armed.get('timeout_s')}s)", flush=True)
+    finally:
+        g.quit()
+
+
 SCENARIOS = {
     "first-and-second-boot": (first_and_second_boot, 600),
     "hotplug": (hotplug, 480),
     "power-cut": (power_cut, 480),
+    "pid1-field": (pid1_field, 600),
 }
 
 

@@ -193,6 +193,9 @@ build_base() {
 
   install -m 0755 "$VM_DIR/guest/udhcpc.script" "$root/usr/share/udhcpc/default.script"
   cp -r "$VM_DIR/guest/rules" "$root/etc/nodeboot/rules"
+  # The power-off scenario's rules (pid1-field): the same, with a `ups` service.
+  cp -r "$VM_DIR/guest/rules" "$root/etc/nodeboot/rules-poweroff"
+  cp "$VM_DIR/guest/poweroff-services.toml" "$root/etc/nodeboot/rules-poweroff/services.toml"
   install -m 0755 "$VM_DIR/guest/inspect.sh" "$root/usr/bin/vm-inspect"
   echo "nodeboot-vm" > "$root/etc/hostname"
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

@@ -354,8 +354,27 @@ KERNEL_WORDS = ["single", "development", "zos-debug", "extra"]
 WATCHDOG = ["-device", "i6300esb", "-watchdog-action", "reset"]
 
 
+def check_shutdown_steps(g):
+    """The shutdown's steps in order, the cache's mounts unmounted last made first
+    and ok, and `sync` the last record before the guest went away."""
+    recs = g.find()
+    steps = [r for r in recs if r.get("event") == "shutdown.step"]
+    unmounts = [r for r in steps if r.get("step") == "unmount"]
+    targets = [r.get("target") for r in unmounts]
+    want = ["/var/log", "/var/cache", "/mnt/storagepool/sp_zos-cache"]
+    check(targets == want and all(r.get("ok") is True for r in unmounts),
+          f"unmount steps {unmounts}, want {want} ok", g)
+    names = [r.get("step") for r in steps]
+    check(names[:4] == ["stop-services", "stop-dhcp", "term-stragglers",
+                        "kill-stragglers"] and names[-1] == "sync",
+          f"shutdown steps {names}", g)
+    last = [r for r in recs if r.get("event")][-1]
+    check(last.get("event") == "shutdown.step" and last.get("step") == "sync",
+          f"last record {last}", g)
+
+
 def pid1_field(workdir):
-    """Two boots, both with QEMU's i6300esb watchdog.
+    """Three boots, all with QEMU's i6300esb watchdog.
 
     1. Bare kernel words (`single development zos-debug -- extra`) reach init's argv:
        nodeboot logs them in boot.start and boots (cache, gate, services), arms the
@@ -365,7 +384,9 @@ def pid1_field(workdir):
     2. `nodeboot.debug.hang_after=45` hangs the loop on purpose (the kernel never
        delivers SIGSTOP to PID 1, so fault injection is the honest way to stop it):
        the watchdog, no longer petted, resets the guest: QEMU ends with no shutdown
-       record and no kernel panic."""
+       record and no kernel panic.
+    3. (run second) SIGPWR from a guest service powers the node off with the same
+       steps."""
     img = images(workdir, ["ssd"])
     disks = [("ssd", img["ssd"])]
     nics = [{"id": "nic0", "up": True}]
@@ -390,21 +411,27 @@ def pid1_field(workdir):
               "the watchdog reset a node whose loop runs", g)
         check_no_failures(g)
         ctrl_alt_del(g)
-        recs = g.find()
-        steps = [r for r in recs if r.get("event") == "shutdown.step"]
-        unmounts = [r for r in steps if r.get("step") == "unmount"]
-        targets = [r.get("target") for r in unmounts]
-        want = ["/var/log", "/var/cache", "/mnt/storagepool/sp_zos-cache"]
-        check(targets == want and all(r.get("ok") is True for r in unmounts),
-              f"unmount steps {unmounts}, want {want} ok", g)
-        names = [r.get("step") for r in steps]
-        check(names[:4] == ["stop-services", "stop-dhcp", "term-stragglers",
-                            "kill-stragglers"] and names[-1] == "sync",
-              f"shutdown steps {names}", g)
-        last = [r for r in recs if r.get("event")][-1]
-        check(last.get("event") == "shutdown.step" and last.get("step") == "sync",
-              f"last record {last}", g)
+        check_shutdown_steps(g)
         check(ready.get("device"), "cache.ready without a device", g)
+    finally:
+        g.quit()
+
+    # 3. A power-off (SIGPWR to PID 1, as a UPS daemon sends it; here the guest's
+    #    `ups` service) on the same disk, now a cache found: the same steps, the
+    #    watchdog disarmed, and QEMU ends by the guest's power-off.
+    g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, name="power-off",
+                 append=f"{NO_REACH} nodeboot.rules=/etc/nodeboot/rules-poweroff",
+                 extra=WATCHDOG)
+    try:
+        g.wait_event("cache.found", CACHE_TIMEOUT)
+        g.wait_event("watchdog.armed", 120)
+        record = g.wait_event("shutdown", 120)
+        check(record.get("kind") == "power-off", f"shutdown record {record}", g)
+        check(g.wait_exit(60) is not None, "QEMU still runs 60 s after the power-off", g)
+        check_shutdown_steps(g)
+        exited = [r.get("service") for r in g.find("service.exited")]
+        check(exited[-1:] == ["store"], f"store must stop last: {exited}", g)
+        check(not g.find("world.error"), f"errors: {g.find('world.error')}", g)
     finally:
         g.quit()
 

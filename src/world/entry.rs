@@ -85,6 +85,7 @@ pub fn pid1_settings(cmdline: &str, argv: &[String]) -> (Settings, KernelWords) 
     settings.argv = kernel::bounded_argv(argv);
     settings.watchdog = words.watchdog.then_some(words.watchdog_timeout);
     settings.hang_after = words.hang_after;
+    settings.fail_after = words.fail_after;
     (settings, words)
 }
 

@@ -10,8 +10,10 @@
 //! `nodeboot.watchdog=on|off` (pet `/dev/watchdog`, default on),
 //! `nodeboot.watchdog.timeout=SECS` (asked of the driver, default 30),
 //! `nodeboot.emergency=shell` (a console shell if the loop fails), and the fault
-//! injection `nodeboot.debug.hang_after=SECS` (the loop hangs SECS after start: the
-//! VM test that a hung loop is reset by the watchdog; off unless given).
+//! injections `nodeboot.debug.hang_after=SECS` (the loop hangs SECS after start: the
+//! VM test that a hung loop is reset by the watchdog) and
+//! `nodeboot.debug.fail_after=SECS` (the loop fails SECS after start: the VM test of
+//! PID 1's fallback); both off unless given.
 
 use crate::core::event::Event;
 use crate::log::Format;
@@ -36,6 +38,7 @@ pub struct KernelWords {
     pub watchdog_timeout: Duration,
     pub emergency_shell: bool,
     pub hang_after: Option<Duration>,
+    pub fail_after: Option<Duration>,
     /// The other words, for `rules::cmdline::apply` (quoted again where needed).
     pub rules: String,
     /// Bad world words, as `rules.error` records (never fatal).
@@ -50,6 +53,7 @@ impl KernelWords {
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             emergency_shell: false,
             hang_after: None,
+            fail_after: None,
             rules: String::new(),
             errors: Vec::new(),
         };
@@ -103,6 +107,13 @@ impl KernelWords {
                 "nodeboot.debug.hang_after" => match seconds(value) {
                     Some(d) => {
                         out.hang_after = Some(d);
+                        Ok(())
+                    }
+                    None => Err("expected whole seconds"),
+                },
+                "nodeboot.debug.fail_after" => match seconds(value) {
+                    Some(d) => {
+                        out.fail_after = Some(d);
                         Ok(())
                     }
                     None => Err("expected whole seconds"),
@@ -174,11 +185,12 @@ mod tests {
         let k = KernelWords::parse(
             "console=ttyS0 single nodeboot.log=json nodeboot.reach=a:1 \
              nodeboot.watchdog=off nodeboot.emergency=shell nodeboot.label=\"my disk\" \
-             nodeboot.debug.hang_after=40 -- extra",
+             nodeboot.debug.hang_after=40 nodeboot.debug.fail_after=50 -- extra",
         );
         assert_eq!(k.log, Some(Format::Json));
         assert!(!k.watchdog && k.emergency_shell);
         assert_eq!(k.hang_after, Some(Duration::from_secs(40)));
+        assert_eq!(k.fail_after, Some(Duration::from_secs(50)));
         assert_eq!(k.watchdog_timeout, DEFAULT_WATCHDOG_TIMEOUT);
         assert_eq!(
             k.rules,

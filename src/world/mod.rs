@@ -112,6 +112,8 @@ pub struct World<C: Core> {
     watchdog_retry: Option<(Instant, Instant)>,
     /// `nodeboot.debug.hang_after`: when the loop hangs on purpose.
     hang_at: Option<Instant>,
+    /// `nodeboot.debug.fail_after`: when the loop fails on purpose.
+    fail_at: Option<Instant>,
 }
 
 impl<C: Core> World<C> {
@@ -229,6 +231,7 @@ impl<C: Core> World<C> {
             watchdog: None,
             watchdog_retry: None,
             hang_at: None,
+            fail_at: None,
         })
     }
 
@@ -269,6 +272,7 @@ impl<C: Core> World<C> {
                 self.watchdog.as_ref().map(watchdog::Watchdog::due),
                 self.watchdog_retry.map(|(at, _)| at),
                 self.hang_at,
+                self.fail_at,
             ]
             .into_iter()
             .flatten()
@@ -289,6 +293,7 @@ impl<C: Core> World<C> {
             }
             self.tick()?;
             self.pet_watchdog();
+            self.injected_failure()?;
             self.fire_timers();
             self.flush_suppressed();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();

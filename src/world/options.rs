@@ -81,6 +81,9 @@ pub struct Settings {
     /// Fault injection (`nodeboot.debug.hang_after`): the loop hangs this long after
     /// its start. PID 1 only.
     pub hang_after: Option<std::time::Duration>,
+    /// Fault injection (`nodeboot.debug.fail_after`): the loop fails this long after
+    /// its start. PID 1 only.
+    pub fail_after: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -104,6 +107,7 @@ impl Settings {
             argv: Vec::new(),
             watchdog: None,
             hang_after: None,
+            fail_after: None,
         }
     }
 }
@@ -182,6 +186,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         // A run never arms the machine's watchdog, confined or not.
         watchdog: None,
         hang_after: None,
+        fail_after: None,
     })
 }
 

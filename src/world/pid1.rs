@@ -15,6 +15,11 @@ impl<C: Core> World<C> {
         {
             self.hang_at = Some(self.now + after);
         }
+        if let Some(after) = self.settings.fail_after
+            && self.settings.pid1
+        {
+            self.fail_at = Some(self.now + after);
+        }
         if self.settings.pid1 && self.settings.watchdog.is_some() {
             self.watchdog_retry = Some((self.now, self.now + watchdog::LOOK_FOR));
             self.open_watchdog();
@@ -67,6 +72,17 @@ impl<C: Core> World<C> {
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
+        }
+    }
+
+    /// `nodeboot.debug.fail_after`: the loop ends with an error now, as a loop whose
+    /// `epoll_wait` failed would (PID 1 then falls back).
+    pub(super) fn injected_failure(&mut self) -> Result<(), super::error::WorldError> {
+        match (self.fail_at, self.settings.fail_after) {
+            (Some(at), Some(after)) if self.now >= at => Err(super::error::WorldError::Injected {
+                after_s: after.as_secs(),
+            }),
+            _ => Ok(()),
         }
     }
 

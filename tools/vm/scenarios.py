@@ -374,7 +374,7 @@ def check_shutdown_steps(g):
 
 
 def pid1_field(workdir):
-    """Three boots, all with QEMU's i6300esb watchdog.
+    """Four boots, all with QEMU's i6300esb watchdog.
 
     1. Bare kernel words (`single development zos-debug -- extra`) reach init's argv:
        nodeboot logs them in boot.start and boots (cache, gate, services), arms the
@@ -386,13 +386,16 @@ def pid1_field(workdir):
        the watchdog, no longer petted, resets the guest: QEMU ends with no shutdown
        record and no kernel panic.
     3. (run second) SIGPWR from a guest service powers the node off with the same
-       steps."""
+       steps.
+    4. (run third) `nodeboot.debug.fail_after=15 nodeboot.emergency=shell`: the loop
+       fails, PID 1 falls back: emergency shell prompt on the console, not reset by
+       the watchdog, reboots on Ctrl-Alt-Del."""
     img = images(workdir, ["ssd"])
     disks = [("ssd", img["ssd"])]
     nics = [{"id": "nic0", "up": True}]
     words = " ".join(KERNEL_WORDS[:3]) + " -- " + KERNEL_WORDS[3]
     g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, name="kernel-words",
-                 append=f"{REACH} nodeboot.watchdog.timeout=10 {words}", extra=WATCHDOG)
+                 append=f"{REACH} nodeboot.watchdog.timeout=20 {words}", extra=WATCHDOG)
     try:
         start = g.wait_event("boot.start", BOOT_TIMEOUT)
         check(start.get("mode") == "init", f"not in init mode: {start}", g)
@@ -435,8 +438,34 @@ def pid1_field(workdir):
     finally:
         g.quit()
 
+    # 4. The loop fails (`nodeboot.debug.fail_after`, fault injection): PID 1 falls
+    #    back, keeps an emergency shell on the console (`nodeboot.emergency=shell`)
+    #    and still reboots on Ctrl-Alt-Del; the watchdog, disarmed, resets nothing.
+    g = vm.Guest(workdir, init="nodeboot", disks=[], nics=nics, name="fallback",
+                 append=f"{NO_REACH} nodeboot.debug.fail_after=15 "
+                        f"nodeboot.emergency=shell", extra=WATCHDOG)
+    try:
+        g.wait_event("watchdog.armed", 60)
+        g.wait_line("fault injection: nodeboot.debug.fail_after=15", 60)
+        g.wait_line("nodeboot: fallback:", 10)
+        g.wait_line("nodeboot: emergency shell on /dev/console", 30)
+        # The shell itself runs on the console (busybox ash's banner; its prompt
+        # has no newline, so it is not a line).
+        g.wait_line("built-in shell", 30)
+        # Past the watchdog's timeout: disarmed, it reset nothing.
+        time.sleep(35)
+        check(g.running() and len(g.find("boot.start")) == 1,
+              "the node was reset while in the fallback", g)
+        g.qmp.cmd("send-key", keys=[{"type": "qcode", "data": k}
+                                    for k in ("ctrl", "alt", "delete")])
+        check(g.wait_exit(60) is not None,
+              "the fallback did not reboot on Ctrl-Alt-Del within 60 s", g)
+        check(not any("Kernel panic" in t for _, t in g.lines), "kernel panic", g)
+    finally:
+        g.quit()
+
     g = vm.Guest(workdir, init="nodeboot", disks=[], nics=nics, name="watchdog-hang",
-                 append=f"{NO_REACH} nodeboot.watchdog.timeout=10 "
+                 append=f"{NO_REACH} nodeboot.watchdog.timeout=15 "
                         f"nodeboot.debug.hang_after=45", extra=WATCHDOG)
     try:
         g.wait_event("boot.start", BOOT_TIMEOUT)
@@ -458,7 +487,7 @@ SCENARIOS = {
     "first-and-second-boot": (first_and_second_boot, 600),
     "hotplug": (hotplug, 480),
     "power-cut": (power_cut, 480),
-    "pid1-field": (pid1_field, 600),
+    "pid1-field": (pid1_field, 720),
 }
 
 

@@ -158,6 +158,15 @@ mod tests {
         };
         assert_eq!(cmdline_notes(&s), 0, "{:?}", s.notes);
         assert!(!words.emergency_shell);
+        // A run (confined or dry) never arms the watchdog nor injects faults, whatever
+        // its --cmdline says.
+        let run = options::parse_run(&[
+            "--cmdline".into(),
+            "nodeboot.debug.hang_after=1 nodeboot.debug.fail_after=1".into(),
+        ])
+        .unwrap();
+        assert!(!run.pid1 && run.watchdog.is_none());
+        assert!(run.hang_after.is_none() && run.fail_after.is_none());
         let (s, _) = pid1_settings("nodeboot.watchdog=bogus", &[]);
         assert_eq!(s.watchdog, Some(kernel::DEFAULT_WATCHDOG_TIMEOUT));
         assert_eq!(cmdline_notes(&s), 1, "{:?}", s.notes);

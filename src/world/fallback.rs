@@ -5,7 +5,8 @@
 //!
 //! The signals of `signals::Signals` stay blocked and are taken with `sigwait`, one
 //! at a time: SIGCHLD reaps every exited child, SIGTERM/SIGINT (Ctrl-Alt-Del) sync and
-//! reboot, SIGUSR2/SIGPWR sync and power off, anything else is ignored. With
+//! reboot, SIGUSR2/SIGPWR sync and power off (after `kill(-1)` TERM, 2 s, KILL),
+//! anything else is ignored. With
 //! `nodeboot.emergency=shell` on the kernel command line, a shell runs on
 //! `/dev/console` and is started again when it exits (at most once a second), so an
 //! operator at the console can look at what failed.
@@ -77,12 +78,41 @@ pub fn run(emergency_shell: bool) -> ! {
             Decision::Reap | Decision::Ignore => {}
             Decision::Power(kind) => {
                 eprintln!("nodeboot: fallback: {signal:?}: {kind:?}");
+                stop_everything();
                 // Returns only if reboot(2) failed (then it reaps forever).
                 super::init::power(kind);
             }
         }
     }
 }
+
+/// Without the loop there is no service order to keep: `kill(-1, SIGTERM)`, reap for
+/// up to [`STRAGGLER_GRACE`], `kill(-1, SIGKILL)`, so that files are closed before
+/// the sync.
+fn stop_everything() {
+    use nix::sys::signal::{Signal, kill};
+    if std::process::id() != 1 {
+        return; // kill(-1) outside PID 1 would signal every process of the user
+    }
+    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    let until = Instant::now() + STRAGGLER_GRACE;
+    while Instant::now() < until {
+        reap_all();
+        // ECHILD: nothing left to wait for.
+        if matches!(
+            waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)),
+            Err(Errno::ECHILD)
+        ) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    reap_all();
+}
+
+/// Between `kill(-1, SIGTERM)` and `kill(-1, SIGKILL)` in the fallback.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 
 /// Every exited child, reaped (`waitpid(-1, WNOHANG)` until none is ready).
 fn reap_all() -> Vec<i32> {

@@ -460,6 +460,8 @@ def pid1_field(workdir):
                                     for k in ("ctrl", "alt", "delete")])
         check(g.wait_exit(60) is not None,
               "the fallback did not reboot on Ctrl-Alt-Del within 60 s", g)
+        check(any("nodeboot: fallback: SIGINT: Reboot" in t for _, t in g.lines),
+              "QEMU ended, but not by the fallback's reboot on SIGINT", g)
         check(not any("Kernel panic" in t for _, t in g.lines), "kernel panic", g)
     finally:
         g.quit()

@@ -165,6 +165,7 @@ fn main() {
             &Input::Start {
                 wall_clock_unix: 1_795_000_000,
                 mode: Mode::Replay,
+                argv: Vec::new(),
             },
         )
         .unwrap();
@@ -263,6 +264,7 @@ fn wire_path(header: &Header, events: usize) -> WireRun {
         input: Input::Start {
             wall_clock_unix: 1_795_000_000,
             mode: Mode::Replay,
+            argv: Vec::new(),
         },
     };
     let uevents = datagrams.iter().enumerate().map(|(i, datagram)| {

@@ -2,7 +2,11 @@
 //! this file only dispatches. No clap: this binary is `/init`.
 //!
 //! ```text
-//! nodeboot                      as PID 1: boot the node (init mode)
+//! nodeboot                      as PID 1: boot the node (init mode); as PID 1 every
+//!                               argv word is a kernel word, logged, never a command
+//! nodeboot init --boot-service [run flags]
+//!                               the node's boot service under another init: a run
+//!                               with the kernel command line, confined like `run`
 //! nodeboot run [flags]          live run (confined outside PID 1; see world)
 //! nodeboot replay TRACE [flags] replay a trace or a udevadm capture
 //! nodeboot check DIR            validate a rules directory
@@ -16,10 +20,12 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut args = args.into_iter();
     let _argv0 = args.next();
     let rest: Vec<String> = args.collect();
+    // As PID 1 every word is the kernel's: boot whatever they are (main.rs does this
+    // before calling here; this keeps `cli::main` safe for any other caller).
+    if std::process::id() == 1 {
+        crate::world::init_main(&rest)
+    }
     let Some((cmd, rest)) = rest.split_first() else {
-        if std::process::id() == 1 {
-            return crate::world::init_main();
-        }
         eprintln!("{USAGE}");
         return 2;
     };
@@ -30,7 +36,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "logs" => crate::log::logs_main(rest),
         "status" => crate::ops::status::status_main(rest),
         "plot" => crate::ops::plot::plot_main(rest),
-        "init" => crate::world::init_main(),
+        "init" => crate::world::init_command(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0
@@ -55,7 +61,9 @@ pub const USAGE: &str = "usage: nodeboot <command>
   logs [-f] [--json] [--socket PATH]
   status [--json] [--from FILE|-] [--socket PATH] [--root DIR]
   plot [FILE|-] [-o OUT.svg] [--width PX] [--socket PATH] [--root DIR]
-  (no command, as PID 1: boot the node)";
+  init --boot-service [run flags]   boot service under another init: a `run`
+      reading the kernel command line; confined exactly like `run`
+  (as PID 1: boot the node; argv words are logged, never commands)";
 
 /// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.
 #[derive(Debug, Default)]

@@ -712,6 +712,7 @@ mod core_impl {
             Input::Start {
                 wall_clock_unix: 1_700_000_000,
                 mode: Mode::Live,
+                argv: Vec::new(),
             },
         );
         let debug = std::env::var_os("NB_CORE_DEBUG").is_some();

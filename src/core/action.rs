@@ -14,7 +14,7 @@
 //! - `Spawn` is answered `Spawned` when the child runs, and the child's end comes later
 //!   as `ChildExited` with the `Spawn`'s id (also after a `Kill`).
 //! - `Kill` and `Cancel` are answered `Done` (or an error: no such child, say), but the
-//!   core waits for neither answer: it keeps no owner for them, so a world that
+//!   core waits for neither answer (nor for `KillAll`'s): it keeps no owner for them, so a world that
 //!   answers late or never leaks nothing. A `Connect` answered after its `Cancel`
 //!   (the two crossed) is ignored.
 
@@ -99,6 +99,10 @@ pub enum Effect {
     Cancel { probe: EffectId },
     /// Sync, then reboot or power off (PID 1), or end the run (otherwise).
     Shutdown { kind: ShutdownKind },
+    /// Shutdown's stragglers: as PID 1 `kill(-1, signal)` (every process but init);
+    /// otherwise only the process groups of the children this run started. Answered
+    /// `Done`; like `Kill`, nothing waits for the answer.
+    KillAll { signal: KillSignal },
 }
 
 /// Why a child runs; the world uses it for log lines and process naming.

@@ -62,7 +62,7 @@ impl Ctx {
             Effect::Cancel { probe } => {
                 self.forget(*probe);
             }
-            Effect::Kill { .. } | Effect::Shutdown { .. } => {}
+            Effect::Kill { .. } | Effect::KillAll { .. } | Effect::Shutdown { .. } => {}
             _ => {
                 self.owners.insert(id, owner);
                 if let Some(armed) = self.deadlines.of(&effect) {

@@ -104,6 +104,7 @@ impl Deadlines {
             | Effect::Kill { .. }
             | Effect::Connect { .. }
             | Effect::Cancel { .. }
+            | Effect::KillAll { .. }
             | Effect::Shutdown { .. } => return None,
         };
         Some(armed)

@@ -52,7 +52,14 @@ pub enum Verdict {
 #[serde(tag = "event")]
 pub enum Event {
     #[serde(rename = "boot.start")]
-    BootStart { version: String, mode: String },
+    BootStart {
+        version: String,
+        mode: String,
+        /// PID 1's argv words (the kernel's leftovers: `single`, words after `--`),
+        /// logged, never obeyed; bounded (world::kernel).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        argv: Vec<String>,
+    },
     #[serde(rename = "rules.error")]
     RulesError {
         file: String,
@@ -286,6 +293,33 @@ pub enum Event {
         stuck: usize,
         max: usize,
     },
+    // Issue 9 (PID 1): shutdown steps, the watchdog, signals that ask nothing.
+    /// One step of the shutdown sequence (`stop-services`, `stop-dhcp`,
+    /// `term-stragglers`, `kill-stragglers`, `unmount`, `sync`), in order.
+    #[serde(rename = "shutdown.step")]
+    ShutdownStep {
+        step: String,
+        ok: bool,
+        ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// PID 1 opened the hardware watchdog; the loop pets it every `timeout_s / 3`.
+    #[serde(rename = "watchdog.armed")]
+    WatchdogArmed {
+        device: String,
+        timeout_s: u64,
+        /// The driver took the timeout asked for (`WDIOC_SETTIMEOUT`).
+        set: bool,
+    },
+    /// A signal that asks nothing of nodeboot arrived (SIGHUP).
+    #[serde(rename = "signal.ignored")]
+    SignalIgnored { signal: String },
+    /// `nodeboot.debug.hang_after` (fault injection): the loop hangs from now on.
+    #[serde(rename = "debug.hang")]
+    DebugHang { after_s: u64 },
 }
 
 impl Event {
@@ -312,7 +346,10 @@ impl Event {
             | Event::WorkerAbandoned { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
             Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
-            Event::CacheDuplicate { .. } => Level::Warn,
+            Event::ShutdownStep { ok: false, .. }
+            | Event::SignalIgnored { .. }
+            | Event::DebugHang { .. }
+            | Event::CacheDuplicate { .. } => Level::Warn,
             Event::ChildOutput { .. }
             | Event::NicCarrierUnconfirmed { .. }
             | Event::GateProbe { .. }

@@ -35,7 +35,13 @@ impl Mode {
 pub enum Input {
     /// The first input of every run. `wall_clock_unix` is the wall clock (seconds since
     /// the epoch) at `now`; the core derives wall time from it (log subvolume names).
-    Start { wall_clock_unix: u64, mode: Mode },
+    Start {
+        wall_clock_unix: u64,
+        mode: Mode,
+        /// PID 1's argv words, for `boot.start` (empty elsewhere).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        argv: Vec<String>,
+    },
     /// A kernel uevent (live, coldplug-synthesised or replayed).
     Uevent { uevent: Uevent },
     /// The coldplug scan has reported every device present at start.

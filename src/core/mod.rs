@@ -20,6 +20,7 @@ pub mod modules;
 pub mod nic;
 pub mod policy;
 pub mod services;
+pub mod shutdown;
 pub mod timer;
 
 use crate::time::{Duration, Instant};
@@ -30,9 +31,6 @@ use input::{EffectOutput, Input, Mode, SignalKind};
 use policy::Policy;
 use std::collections::{BTreeMap, BTreeSet};
 use timer::Timer;
-
-/// How long children get between SIGTERM and the final shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Reactor {
     cx: Ctx,
@@ -49,7 +47,7 @@ pub struct Reactor {
     net: nic::Network,
     gate: gate::Gate,
     services: services::Services,
-    shutting_down: Option<ShutdownKind>,
+    shutting_down: Option<shutdown::Shutdown>,
     /// How long services wait for the cache once the gate is open.
     hold_services_max: Duration,
     /// They waited that long: they no longer wait for the cache.
@@ -87,12 +85,14 @@ impl Reactor {
             Input::Start {
                 wall_clock_unix,
                 mode,
+                argv,
             } => {
                 cx.set_wall_origin(now, wall_clock_unix);
                 self.mode = Some(mode);
                 cx.log(Event::BootStart {
                     version: crate::VERSION.into(),
                     mode: mode.as_str().into(),
+                    argv,
                 });
                 self.preload_pending =
                     modules::to_preload(mode, self.modprobe, &self.preload_modules);
@@ -186,7 +186,13 @@ impl Reactor {
                     self.gate.on_timer(cx, &timer)
                 }
                 Timer::ServiceRestart(_) => self.services.on_timer(cx, &timer),
-                Timer::ShutdownGrace => self.finish_shutdown(),
+                Timer::ShutdownGrace => {
+                    let children = self.children();
+                    let mounts = self.cache.mounts_last_first();
+                    if let Some(s) = &mut self.shutting_down {
+                        s.on_timer(&mut self.cx, &children, &mounts);
+                    }
+                }
                 Timer::EffectDeadline(id) => self.on_effect_deadline(id),
                 Timer::CacheHold => self.on_cache_hold_over(),
             }
@@ -244,6 +250,11 @@ impl Reactor {
     }
 
     fn on_own_effect_done(&mut self, id: action::EffectId, result: &input::EffectResult) {
+        if let Some(s) = &mut self.shutting_down
+            && s.on_done(&mut self.cx, id, result)
+        {
+            return;
+        }
         if let Some(load) = self.module_loads.remove(&id) {
             let ms = Some(self.cx.now.millis_since(load.since()));
             let ok = result.is_ok();
@@ -344,31 +355,26 @@ impl Reactor {
         if self.shutting_down.is_some() {
             return;
         }
-        self.shutting_down = Some(kind);
         self.cx.log(Event::Shutdown {
             kind: shutdown_name(kind).into(),
         });
         self.services.stop_all(&mut self.cx);
         self.net.stop_all(&mut self.cx);
-        let at = self.cx.now + SHUTDOWN_GRACE;
-        self.cx.set_timer(Timer::ShutdownGrace, at);
+        self.shutting_down = Some(shutdown::Shutdown::start(&mut self.cx, kind));
     }
 
-    /// Shut down as soon as every child has gone.
+    /// Move the shutdown on once every child has gone.
     fn check_shutdown(&mut self) {
-        if self.shutting_down.is_some()
-            && self.cx.timers.is_armed(&Timer::ShutdownGrace)
-            && self.services.live_children() == 0
-            && self.net.live_children() == 0
-        {
-            self.cx.cancel_timer(&Timer::ShutdownGrace);
-            self.finish_shutdown();
+        let children = self.children();
+        if let Some(s) = &mut self.shutting_down {
+            s.on_input(&mut self.cx, &children);
         }
     }
 
-    fn finish_shutdown(&mut self) {
-        if let Some(kind) = self.shutting_down {
-            self.cx.effect(Owner::Reactor, Effect::Shutdown { kind });
+    fn children(&self) -> shutdown::Children {
+        shutdown::Children {
+            services: self.services.live_children(),
+            dhcp: self.net.live_children(),
         }
     }
 }

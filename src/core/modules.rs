@@ -151,6 +151,7 @@ mod tests {
             b.input(Input::Start {
                 wall_clock_unix: 1_795_656_645,
                 mode,
+                argv: Vec::new(),
             });
             b
         }

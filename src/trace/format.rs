@@ -283,6 +283,7 @@ mod tests {
         let start = Input::Start {
             wall_clock_unix: 1_790_000_000,
             mode: Mode::Live,
+            argv: Vec::new(),
         };
         w.record(Instant::from_micros(12), &start).unwrap();
         w.record(Instant::from_secs(3), &Input::ColdplugDone)

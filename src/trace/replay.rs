@@ -119,6 +119,7 @@ where
         let start = Input::Start {
             wall_clock_unix: header.wall_clock_unix,
             mode: Mode::Replay,
+            argv: Vec::new(),
         };
         feed(&mut reactor, sim.as_mut(), now, start, &mut summary, out);
     }

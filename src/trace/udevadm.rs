@@ -201,6 +201,7 @@ pub fn capture_to_scenario(
         input: Input::Start {
             wall_clock_unix,
             mode: Mode::Replay,
+            argv: Vec::new(),
         },
     }];
     if coldplug == Coldplug::AtStart {

@@ -69,6 +69,10 @@ pub enum WorldError {
     /// The clock could not be read.
     #[error("clock_gettime(CLOCK_BOOTTIME): {source}")]
     Clock { source: nix::Error },
+    /// `nodeboot.debug.fail_after` (fault injection): the loop fails on purpose, to
+    /// test PID 1's fallback.
+    #[error("fault injection: nodeboot.debug.fail_after={after_s}")]
+    Injected { after_s: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, WorldError>;

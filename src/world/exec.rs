@@ -75,6 +75,10 @@ impl<C: Core> World<C> {
                     .map(|()| EffectOutput::Done);
                 self.answer(id, result);
             }
+            Effect::KillAll { signal } => {
+                self.kill_all(signal);
+                self.answer(id, Ok(EffectOutput::Done));
+            }
             Effect::Connect { target } => {
                 let hosts = self.settings.hosts.clone();
                 if let Err(e) = self.probes.connect(registry, id, &target, &hosts) {
@@ -157,6 +161,27 @@ fn track_disk_step(id: crate::core::action::EffectId, effect: &Effect, confine: 
             disklock::track(id, &disk, true);
         }
         _ => {}
+    }
+}
+
+impl<C: Core> World<C> {
+    /// Shutdown's stragglers. As PID 1, `kill(-1)`: every process but init itself
+    /// (the kernel never signals PID 1 this way). Otherwise only the process groups
+    /// of this run's own children: a run must never signal the host's processes.
+    fn kill_all(&mut self, signal: KillSignal) {
+        use nix::sys::signal::{Signal, kill, killpg};
+        use nix::unistd::Pid;
+        let sig = match signal {
+            KillSignal::Term => Signal::SIGTERM,
+            KillSignal::Kill => Signal::SIGKILL,
+        };
+        if self.settings.pid1 {
+            let _ = kill(Pid::from_raw(-1), sig);
+            return;
+        }
+        for pid in self.children.pids() {
+            let _ = killpg(Pid::from_raw(pid), sig);
+        }
     }
 }
 

@@ -21,12 +21,15 @@ pub mod effects;
 mod entry;
 pub mod error;
 mod exec;
+pub mod fallback;
 pub mod init;
 pub mod instance;
 pub mod journal;
+pub mod kernel;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
+mod pid1;
 pub mod probes;
 pub mod ratelimit;
 pub mod rtnl_sock;
@@ -35,12 +38,13 @@ mod sources;
 mod spawn_mask;
 pub mod sysfs;
 pub mod uevent_sock;
+pub mod watchdog;
 pub mod worker;
 
 mod api;
 pub use api::{Core, Stats, StopHandle};
 
-pub use entry::{init_main, run_main};
+pub use entry::{BOOT_SERVICE, init_command, init_main, run_main};
 
 use crate::core::action::{EffectId, ShutdownKind};
 use crate::core::event::{Event, Record};
@@ -102,6 +106,15 @@ pub struct World<C: Core> {
     shutdown: Option<ShutdownKind>,
     /// Errors met while opening the sources, logged after `boot.start`.
     setup_errors: Vec<WorldError>,
+    /// PID 1's hardware watchdog, petted from the loop (see `watchdog`).
+    watchdog: Option<watchdog::Watchdog>,
+    /// No `/dev/watchdog` yet: look again at `.0` until `.1` (its driver may be
+    /// loaded by a modalias during the boot).
+    watchdog_retry: Option<(Instant, Instant)>,
+    /// `nodeboot.debug.hang_after`: when the loop hangs on purpose.
+    hang_at: Option<Instant>,
+    /// `nodeboot.debug.fail_after`: when the loop fails on purpose.
+    fail_at: Option<Instant>,
 }
 
 impl<C: Core> World<C> {
@@ -216,6 +229,10 @@ impl<C: Core> World<C> {
             pending: VecDeque::new(),
             shutdown: None,
             setup_errors,
+            watchdog: None,
+            watchdog_retry: None,
+            hang_at: None,
+            fail_at: None,
         })
     }
 
@@ -243,6 +260,7 @@ impl<C: Core> World<C> {
     /// off or reboots it and never returns; otherwise `run` returns `Ok(kind)`.
     pub fn run(&mut self) -> Result<ShutdownKind, WorldError> {
         self.start()?;
+        self.arm_watchdog();
         let mut events = Events::with_capacity(256);
         loop {
             if let Some(kind) = self.shutdown {
@@ -252,6 +270,10 @@ impl<C: Core> World<C> {
                 self.core.poll_timeout(),
                 self.uevent_drops.due(),
                 self.rtnl_drops.due(),
+                self.watchdog.as_ref().map(watchdog::Watchdog::due),
+                self.watchdog_retry.map(|(at, _)| at),
+                self.hang_at,
+                self.fail_at,
             ]
             .into_iter()
             .flatten()
@@ -271,6 +293,8 @@ impl<C: Core> World<C> {
                 self.stats.empty_wakeups.fetch_add(1, Ordering::Relaxed);
             }
             self.tick()?;
+            self.pet_watchdog();
+            self.injected_failure()?;
             self.fire_timers();
             self.flush_suppressed();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
@@ -378,9 +402,28 @@ impl<C: Core> World<C> {
         });
     }
 
-    /// The core asked to shut down. Not PID 1: stop what is left and return.
+    /// The core asked to shut down (its steps are done). PID 1: disarm the watchdog
+    /// unless rebooting (a reboot that hangs is then finished by the hardware), sync
+    /// (`shutdown.step` `sync`, the last record), power off or reboot. Not PID 1: stop
+    /// what is left and return.
     fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
         if self.settings.pid1 {
+            if kind != ShutdownKind::Reboot
+                && let Some(dog) = self.watchdog.take()
+                && let Err(e) = dog.disarm()
+            {
+                self.log(Event::WorldError { error: e });
+            }
+            let started = std::time::Instant::now();
+            nix::unistd::sync();
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.log(Event::ShutdownStep {
+                step: "sync".into(),
+                ok: true,
+                ms,
+                target: None,
+                error: None,
+            });
             init::power(kind);
         }
         for pid in self.children.pids() {

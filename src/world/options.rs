@@ -73,6 +73,17 @@ pub struct Settings {
     /// The uevent socket's receive buffer; `None`: 128 MiB (tests shrink it to
     /// provoke an overflow).
     pub uevent_rcvbuf: Option<usize>,
+    /// PID 1's argv words, logged in `boot.start` (world::kernel bounds them).
+    pub argv: Vec<String>,
+    /// Open and pet `/dev/watchdog` with this timeout: PID 1 only (`init_main` sets
+    /// it unless `nodeboot.watchdog=off`); `run` never does.
+    pub watchdog: Option<std::time::Duration>,
+    /// Fault injection (`nodeboot.debug.hang_after`): the loop hangs this long after
+    /// its start. PID 1 only.
+    pub hang_after: Option<std::time::Duration>,
+    /// Fault injection (`nodeboot.debug.fail_after`): the loop fails this long after
+    /// its start. PID 1 only.
+    pub fail_after: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -93,6 +104,10 @@ impl Settings {
             notes,
             sinks: crate::ops::sinks::SinkConfig::default(),
             uevent_rcvbuf: None,
+            argv: Vec::new(),
+            watchdog: None,
+            hang_after: None,
+            fail_after: None,
         }
     }
 }
@@ -167,6 +182,11 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         notes,
         sinks: crate::ops::sinks::from_args(&args).map_err(|e| e.to_string())?,
         uevent_rcvbuf: None,
+        argv: Vec::new(),
+        // A run never arms the machine's watchdog, confined or not.
+        watchdog: None,
+        hang_after: None,
+        fail_after: None,
     })
 }
 

@@ -1,5 +1,6 @@
-//! Signals through a signalfd: SIGCHLD (reap), SIGTERM/SIGINT/SIGUSR1/SIGUSR2
-//! (requests). The signals are blocked in the calling thread before any other thread
+//! Signals through a signalfd: SIGCHLD (reap), SIGTERM/SIGINT/SIGUSR1/SIGUSR2/SIGPWR
+//! (requests), SIGHUP (logged as `signal.ignored`: nodeboot has nothing to reload, but
+//! a sender should see that it arrived). The signals are blocked in the calling thread before any other thread
 //! starts, so threads spawned later inherit the mask and only the signalfd sees them.
 //! Children get a clean mask back: std's `Command` resets it before exec.
 
@@ -10,6 +11,17 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+
+/// Every signal the loop (and the fallback after it) takes through the mask.
+pub const CAUGHT: [Signal; 7] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGPWR,
+    Signal::SIGHUP,
+];
 
 pub struct Signals {
     fd: SignalFd,
@@ -22,18 +34,14 @@ pub enum Caught {
     Child,
     /// A request for the core.
     Request(SignalKind),
+    /// A signal that asks nothing of nodeboot: logged, nothing else.
+    Ignored(&'static str),
 }
 
 impl Signals {
     pub fn open() -> Result<Signals> {
         let mut mask = SigSet::empty();
-        for s in [
-            Signal::SIGCHLD,
-            Signal::SIGTERM,
-            Signal::SIGINT,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-        ] {
+        for s in CAUGHT {
             mask.add(s);
         }
         mask.thread_block().map_err(|source| WorldError::Signals {
@@ -85,7 +93,9 @@ pub fn classify(signo: i32, pid1: bool) -> Option<Caught> {
         Signal::SIGTERM | Signal::SIGINT if pid1 => SignalKind::Reboot,
         Signal::SIGTERM | Signal::SIGINT => SignalKind::Stop,
         Signal::SIGUSR1 => SignalKind::Status,
-        Signal::SIGUSR2 => SignalKind::PowerOff,
+        // SIGPWR: what UPS daemons and container managers send for a power-off.
+        Signal::SIGUSR2 | Signal::SIGPWR => SignalKind::PowerOff,
+        Signal::SIGHUP => return Some(Caught::Ignored("SIGHUP")),
         _ => return None,
     };
     Some(Caught::Request(kind))
@@ -149,6 +159,23 @@ mod tests {
             Some(Caught::Request(SignalKind::PowerOff))
         );
         assert_eq!(classify(libc::SIGCHLD, true), Some(Caught::Child));
-        assert_eq!(classify(libc::SIGHUP, true), None);
+        assert_eq!(
+            classify(libc::SIGPWR, true),
+            Some(Caught::Request(SignalKind::PowerOff))
+        );
+        assert_eq!(
+            classify(libc::SIGPWR, false),
+            Some(Caught::Request(SignalKind::PowerOff))
+        );
+        assert_eq!(
+            classify(libc::SIGHUP, true),
+            Some(Caught::Ignored("SIGHUP"))
+        );
+        assert_eq!(classify(libc::SIGWINCH, true), None);
+        // Everything classified is in the blocked set (else it would kill PID 1 or be
+        // lost to its default action).
+        for s in CAUGHT {
+            assert!(classify(s as i32, true).is_some(), "{s:?}");
+        }
     }
 }

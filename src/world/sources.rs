@@ -27,6 +27,7 @@ impl<C: Core> World<C> {
         self.feed(Input::Start {
             wall_clock_unix: wall_us / 1_000_000,
             mode: self.settings.mode,
+            argv: self.settings.argv.clone(),
         });
         for e in std::mem::take(&mut self.setup_errors) {
             self.world_error(e);
@@ -280,6 +281,9 @@ impl<C: Core> World<C> {
             match c {
                 Caught::Child => reap = true,
                 Caught::Request(signal) => self.feed(Input::Signal { signal }),
+                Caught::Ignored(name) => self.log(Event::SignalIgnored {
+                    signal: name.into(),
+                }),
             }
         }
         if reap {

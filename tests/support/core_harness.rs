@@ -88,6 +88,7 @@ pub fn run_core(disks: &[&str], mut probe: impl FnMut(&str) -> EffectResult) -> 
         Input::Start {
             wall_clock_unix: 1_700_000_000,
             mode: Mode::Live,
+            argv: Vec::new(),
         },
     );
     for d in disks {
@@ -202,6 +203,7 @@ impl Sim {
             Input::Start {
                 wall_clock_unix: 1_700_000_000,
                 mode: Mode::Live,
+                argv: Vec::new(),
             },
         );
         Sim {

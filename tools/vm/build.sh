@@ -140,7 +140,9 @@ nodeboot_binary() {
 
 # --- initramfs ----------------------------------------------------------------------
 MODULES=(virtio_pci virtio_blk virtio_net virtio_scsi sd_mod nvme ahci e1000 btrfs
-  crc64_rocksoft_generic crct10dif_generic)
+  crc64_rocksoft_generic crct10dif_generic
+  # QEMU's `-device i6300esb` watchdog (scenario pid1-field): loaded by its modalias.
+  i6300esb)
 DYNAMIC_TOOLS=(/usr/sbin/mkfs.btrfs /usr/bin/btrfs /usr/sbin/sgdisk /usr/sbin/blkid /usr/bin/partx)
 
 # Copy a dynamic binary and its shared libraries (ldd), loader included.
@@ -191,6 +193,9 @@ build_base() {
 
   install -m 0755 "$VM_DIR/guest/udhcpc.script" "$root/usr/share/udhcpc/default.script"
   cp -r "$VM_DIR/guest/rules" "$root/etc/nodeboot/rules"
+  # The power-off scenario's rules (pid1-field): the same, with a `ups` service.
+  cp -r "$VM_DIR/guest/rules" "$root/etc/nodeboot/rules-poweroff"
+  cp "$VM_DIR/guest/poweroff-services.toml" "$root/etc/nodeboot/rules-poweroff/services.toml"
   install -m 0755 "$VM_DIR/guest/inspect.sh" "$root/usr/bin/vm-inspect"
   echo "nodeboot-vm" > "$root/etc/hostname"
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

@@ -384,11 +384,149 @@ def stalled_disk(workdir):
         g.quit()
 
 
+# --- issue 9: PID 1 in the field ----------------------------------------------------
+
+KERNEL_WORDS = ["single", "development", "zos-debug", "extra"]
+WATCHDOG = ["-device", "i6300esb", "-watchdog-action", "reset"]
+
+
+def check_shutdown_steps(g):
+    """The shutdown's steps in order, the cache's mounts unmounted last made first
+    and ok, and `sync` the last record before the guest went away."""
+    recs = g.find()
+    steps = [r for r in recs if r.get("event") == "shutdown.step"]
+    unmounts = [r for r in steps if r.get("step") == "unmount"]
+    targets = [r.get("target") for r in unmounts]
+    want = ["/var/log", "/var/cache", "/mnt/storagepool/sp_zos-cache"]
+    check(targets == want and all(r.get("ok") is True for r in unmounts),
+          f"unmount steps {unmounts}, want {want} ok", g)
+    names = [r.get("step") for r in steps]
+    check(names[:4] == ["stop-services", "stop-dhcp", "term-stragglers",
+                        "kill-stragglers"] and names[-1] == "sync",
+          f"shutdown steps {names}", g)
+    last = [r for r in recs if r.get("event")][-1]
+    check(last.get("event") == "shutdown.step" and last.get("step") == "sync",
+          f"last record {last}", g)
+
+
+def pid1_field(workdir):
+    """Four boots, all with QEMU's i6300esb watchdog.
+
+    1. Bare kernel words (`single development zos-debug -- extra`) reach init's argv:
+       nodeboot logs them in boot.start and boots (cache, gate, services), arms the
+       watchdog and keeps the node alive past its timeout by petting it; then
+       Ctrl-Alt-Del: the shutdown steps on the stream, the cache's mounts unmounted
+       last made first and ok before the last record (`sync`), QEMU ends (-no-reboot).
+    2. `nodeboot.debug.hang_after=45` hangs the loop on purpose (the kernel never
+       delivers SIGSTOP to PID 1, so fault injection is the honest way to stop it):
+       the watchdog, no longer petted, resets the guest: QEMU ends with no shutdown
+       record and no kernel panic.
+    3. (run second) SIGPWR from a guest service powers the node off with the same
+       steps.
+    4. (run third) `nodeboot.debug.fail_after=15 nodeboot.emergency=shell`: the loop
+       fails, PID 1 falls back: emergency shell prompt on the console, not reset by
+       the watchdog, reboots on Ctrl-Alt-Del."""
+    img = images(workdir, ["ssd"])
+    disks = [("ssd", img["ssd"])]
+    nics = [{"id": "nic0", "up": True}]
+    words = " ".join(KERNEL_WORDS[:3]) + " -- " + KERNEL_WORDS[3]
+    g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, name="kernel-words",
+                 append=f"{REACH} nodeboot.watchdog.timeout=20 {words}", extra=WATCHDOG)
+    try:
+        start = g.wait_event("boot.start", BOOT_TIMEOUT)
+        check(start.get("mode") == "init", f"not in init mode: {start}", g)
+        argv = start.get("argv", [])
+        check([w for w in argv if w in KERNEL_WORDS] == KERNEL_WORDS,
+              f"boot.start argv {argv} lacks the kernel words {KERNEL_WORDS}", g)
+        ready = g.wait_event("cache.ready", CACHE_TIMEOUT)
+        armed = g.wait_event("watchdog.armed", 120)
+        check(armed.get("device") == "/dev/watchdog" and armed.get("timeout_s", 0) > 0,
+              f"watchdog.armed {armed}", g)
+        check_services_after_gate(g)
+        # Still alive well past the watchdog's timeout (x2: i6300esb's two stages):
+        # the loop pets it.
+        time.sleep(max(0, 2 * armed["timeout_s"] + 5 - (time.monotonic() - armed["_t"])))
+        check(g.running() and len(g.find("boot.start")) == 1,
+              "the watchdog reset a node whose loop runs", g)
+        check_no_failures(g)
+        ctrl_alt_del(g)
+        check_shutdown_steps(g)
+        check(ready.get("device"), "cache.ready without a device", g)
+    finally:
+        g.quit()
+
+    # 3. A power-off (SIGPWR to PID 1, as a UPS daemon sends it; here the guest's
+    #    `ups` service) on the same disk, now a cache found: the same steps, the
+    #    watchdog disarmed, and QEMU ends by the guest's power-off.
+    g = vm.Guest(workdir, init="nodeboot", disks=disks, nics=nics, name="power-off",
+                 append=f"{NO_REACH} nodeboot.rules=/etc/nodeboot/rules-poweroff",
+                 extra=WATCHDOG)
+    try:
+        g.wait_event("cache.found", CACHE_TIMEOUT)
+        g.wait_event("watchdog.armed", 120)
+        record = g.wait_event("shutdown", 120)
+        check(record.get("kind") == "power-off", f"shutdown record {record}", g)
+        check(g.wait_exit(60) is not None, "QEMU still runs 60 s after the power-off", g)
+        check_shutdown_steps(g)
+        exited = [r.get("service") for r in g.find("service.exited")]
+        check(exited[-1:] == ["store"], f"store must stop last: {exited}", g)
+        check(not g.find("world.error"), f"errors: {g.find('world.error')}", g)
+    finally:
+        g.quit()
+
+    # 4. The loop fails (`nodeboot.debug.fail_after`, fault injection): PID 1 falls
+    #    back, keeps an emergency shell on the console (`nodeboot.emergency=shell`)
+    #    and still reboots on Ctrl-Alt-Del; the watchdog, disarmed, resets nothing.
+    g = vm.Guest(workdir, init="nodeboot", disks=[], nics=nics, name="fallback",
+                 append=f"{NO_REACH} nodeboot.debug.fail_after=15 "
+                        f"nodeboot.emergency=shell", extra=WATCHDOG)
+    try:
+        g.wait_event("watchdog.armed", 60)
+        g.wait_line("fault injection: nodeboot.debug.fail_after=15", 60)
+        g.wait_line("nodeboot: fallback:", 10)
+        g.wait_line("nodeboot: emergency shell on /dev/console", 30)
+        # The shell itself runs on the console (busybox ash's banner; its prompt
+        # has no newline, so it is not a line).
+        g.wait_line("built-in shell", 30)
+        # Past the watchdog's timeout: disarmed, it reset nothing.
+        time.sleep(35)
+        check(g.running() and len(g.find("boot.start")) == 1,
+              "the node was reset while in the fallback", g)
+        g.qmp.cmd("send-key", keys=[{"type": "qcode", "data": k}
+                                    for k in ("ctrl", "alt", "delete")])
+        check(g.wait_exit(60) is not None,
+              "the fallback did not reboot on Ctrl-Alt-Del within 60 s", g)
+        check(any("nodeboot: fallback: SIGINT: Reboot" in t for _, t in g.lines),
+              "QEMU ended, but not by the fallback's reboot on SIGINT", g)
+        check(not any("Kernel panic" in t for _, t in g.lines), "kernel panic", g)
+    finally:
+        g.quit()
+
+    g = vm.Guest(workdir, init="nodeboot", disks=[], nics=nics, name="watchdog-hang",
+                 append=f"{NO_REACH} nodeboot.watchdog.timeout=15 "
+                        f"nodeboot.debug.hang_after=45", extra=WATCHDOG)
+    try:
+        g.wait_event("boot.start", BOOT_TIMEOUT)
+        armed = g.wait_event("watchdog.armed", 60)
+        hang = g.wait_event("debug.hang", 90)
+        check(index_of(g, armed) < index_of(g, hang), "hung before arming", g)
+        code = g.wait_exit(120)
+        check(code is not None, "QEMU still runs 120 s after the loop hung: no reset", g)
+        check(not g.find("shutdown"), "a shutdown record: not a watchdog reset", g)
+        check(not any("Kernel panic" in t for _, t in g.lines),
+              "a kernel panic ended the guest, not the watchdog", g)
+        print(f"  reset {time.monotonic() - hang['_t']:.0f}s after debug.hang "
+              f"(timeout {armed.get('timeout_s')}s)", flush=True)
+    finally:
+        g.quit()
+
+
 SCENARIOS = {
     "first-and-second-boot": (first_and_second_boot, 600),
     "hotplug": (hotplug, 480),
     "power-cut": (power_cut, 480),
     "stalled-disk": (stalled_disk, 420),
+    "pid1-field": (pid1_field, 720),
 }
 
 

@@ -135,7 +135,7 @@ class Guest:
     """
 
     def __init__(self, workdir, init="nodeboot", disks=(), nics=None, append="",
-                 memory=768, name="guest"):
+                 memory=768, name="guest", extra=()):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.name = name
@@ -175,6 +175,7 @@ class Guest:
             args += ["-netdev", user_netdev(nic["id"] + "n")]
             args += ["-device", f"virtio-net-pci,netdev={nic['id']}n,id={nic['id']},"
                      f"romfile=,addr={0x10 + i:#x}"]
+        args += list(extra)  # more QEMU arguments (e.g. `-device i6300esb`)
         self.args = args
         _GUESTS.append(self)
         self.console = open(self.console_path, "w")

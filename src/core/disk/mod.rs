@@ -206,6 +206,14 @@ impl Cache {
 
     /// Ready, none or failed (once true, it stays true: a hot-plugged disk prepared
     /// later does not hold services back again).
+    /// The cache's mounts, last made first (`(source, target)`), for the shutdown.
+    pub fn mounts_last_first(&self) -> Vec<(String, String)> {
+        match &self.phase {
+            Phase::Active(prepare) => prepare.mounts_last_first(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn is_settled(&self) -> bool {
         self.noted
     }

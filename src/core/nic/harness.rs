@@ -47,6 +47,7 @@ impl Harness {
         h.input(Input::Start {
             wall_clock_unix: 1_700_000_000,
             mode: Mode::Replay,
+            argv: Vec::new(),
         });
         h
     }

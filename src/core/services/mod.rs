@@ -172,8 +172,9 @@ impl Services {
                     service: service.spec.name.clone(),
                     error: error.clone(),
                 });
-                if matches!(state, State::Stopping { .. }) {
+                if matches!(state, State::Stopping { .. }) || self.stopping_all {
                     service.state = State::Stopped;
+                    self.stop_ready(cx);
                 } else {
                     self.restart_later(cx, index, None);
                 }
@@ -200,6 +201,7 @@ impl Services {
         });
         if matches!(service.state, State::Stopping { .. }) || self.stopping_all {
             service.state = State::Stopped;
+            self.stop_ready(cx);
             return;
         }
         if service.spec.oneshot && status.success() {
@@ -247,19 +249,51 @@ impl Services {
         }
     }
 
-    /// Shutdown: SIGTERM to every service, no restarts after.
+    /// Shutdown: no restarts any more, and SIGTERM to every service in reverse
+    /// dependency order ([`Services::stop_ready`]).
     pub fn stop_all(&mut self, cx: &mut Ctx) {
         self.stopping_all = true;
         for service in &mut self.services {
             cx.cancel_timer(&Timer::ServiceRestart(service.spec.name.clone()));
+            if matches!(service.state, State::Waiting | State::Backoff) {
+                service.state = State::Stopped;
+            }
+        }
+        self.stop_ready(cx);
+    }
+
+    /// SIGTERM to every running service that no running service depends on: a
+    /// service is stopped only after everything started `after` it has exited (a
+    /// logger a service writes to outlives that service). Called again at each exit
+    /// during the shutdown; the shutdown's grace period bounds the whole.
+    fn stop_ready(&mut self, cx: &mut Ctx) {
+        let up = |s: &Service| {
+            matches!(
+                s.state,
+                State::Spawning { .. } | State::Running { .. } | State::Stopping { .. }
+            )
+        };
+        let ready: Vec<usize> = (0..self.services.len())
+            .filter(|&i| {
+                let Some(service) = self.services.get(i) else {
+                    return false;
+                };
+                matches!(
+                    service.state,
+                    State::Spawning { .. } | State::Running { .. }
+                ) && !self.services.iter().enumerate().any(|(j, other)| {
+                    j != i && up(other) && other.spec.after.contains(&service.spec.name)
+                })
+            })
+            .collect();
+        for index in ready {
+            let Some(service) = self.services.get_mut(index) else {
+                continue;
+            };
             let (id, pid) = match service.state {
                 State::Spawning { id } => (id, None),
                 State::Running { id, pid, .. } => (id, Some(pid)),
-                State::Waiting | State::Backoff => {
-                    service.state = State::Stopped;
-                    continue;
-                }
-                State::Stopping { .. } | State::Stopped | State::Done => continue,
+                _ => continue,
             };
             service.state = State::Stopping { id, pid };
             cx.effect(

@@ -411,3 +411,49 @@ fn failing_oneshot_is_retried_with_backoff_and_holds_its_dependents() {
     sv.exited(id, ExitStatus::Code(0));
     assert_eq!(names(&sv.spawns()), ["dnsmasq"]);
 }
+
+/// Issue 9: shutdown stops services in reverse dependency order, each only once
+/// everything started after it has exited; an independent service at once.
+#[test]
+fn shutdown_stops_dependents_before_their_dependencies() {
+    let mut sv = Sv::new(vec![
+        spec("store", &[]),
+        spec("api", &["store"]),
+        spec("web", &["api"]),
+        spec("ntp", &[]),
+    ]);
+    sv.services.on_release(&mut sv.cx);
+    let mut ids = std::collections::BTreeMap::new();
+    for round in 0..3 {
+        for (id, name) in sv.spawns() {
+            sv.spawned(id, 100 + round);
+            ids.insert(name, id);
+        }
+    }
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let kills = |sv: &mut Sv| -> Vec<EffectId> {
+        std::iter::from_fn(|| sv.cx.pop_action())
+            .filter_map(|a| match a.effect {
+                Effect::Kill {
+                    child,
+                    signal: KillSignal::Term,
+                } => Some(child),
+                _ => None,
+            })
+            .collect()
+    };
+    sv.services.stop_all(&mut sv.cx);
+    assert_eq!(kills(&mut sv), vec![ids["web"], ids["ntp"]]);
+    sv.exited(ids["ntp"], ExitStatus::Signal(15));
+    assert!(
+        kills(&mut sv).is_empty(),
+        "store and api still have dependents up"
+    );
+    sv.exited(ids["web"], ExitStatus::Signal(15));
+    assert_eq!(kills(&mut sv), vec![ids["api"]]);
+    sv.exited(ids["api"], ExitStatus::Signal(15));
+    assert_eq!(kills(&mut sv), vec![ids["store"]]);
+    sv.exited(ids["store"], ExitStatus::Signal(15));
+    assert_eq!(sv.services.live_children(), 0);
+    assert!(kills(&mut sv).is_empty());
+}

@@ -264,6 +264,9 @@ impl Sim {
                 self.cancelled.insert(*probe);
                 Ok(EffectOutput::Done)
             }
+            // The simulated node has no processes but the children it spawned, which
+            // the core stopped already.
+            Effect::KillAll { .. } => Ok(EffectOutput::Done),
             Effect::Shutdown { .. } => {
                 self.shut_down = true;
                 return;

@@ -91,6 +91,7 @@ fn classify(effect: &Effect, confine: &Confinement) -> Plan {
         | Effect::ReopenLogs { .. }
         | Effect::Spawn { .. }
         | Effect::Kill { .. }
+        | Effect::KillAll { .. }
         | Effect::Connect { .. }
         | Effect::Cancel { .. }
         | Effect::Shutdown { .. } => Plan::Loop,
@@ -186,6 +187,7 @@ fn check(effect: &Effect, confine: &Confinement) -> Result<()> {
         }
         Effect::Spawn { .. }
         | Effect::Kill { .. }
+        | Effect::KillAll { .. }
         | Effect::Connect { .. }
         | Effect::Cancel { .. }
         | Effect::Shutdown { .. } => Ok(()),

@@ -81,6 +81,16 @@ impl Prepare {
         Progress::Working
     }
 
+    /// What this prepare mounted and has not unmounted again, last made first, as
+    /// `(source, target)`: the shutdown unmounts these (issue 9).
+    pub fn mounts_last_first(&self) -> Vec<(String, String)> {
+        self.mounted
+            .iter()
+            .rev()
+            .map(|m| (format!("/dev/{}", self.device), m.target.clone()))
+            .collect()
+    }
+
     /// The step that failed, once the prepare failed.
     pub fn failed_step(&self) -> Option<Step> {
         self.failed

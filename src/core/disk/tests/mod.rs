@@ -173,6 +173,7 @@ impl World {
             Input::Start {
                 wall_clock_unix: WALL,
                 mode: Mode::Replay,
+                argv: Vec::new(),
             },
         );
         w

@@ -18,6 +18,11 @@ pub struct Policy {
     /// is done (`btrfs`: its load costs seconds on a slow machine; see
     /// `core::modules`).
     pub preload_modules: Vec<String>,
+    /// Bytes of log lines the world keeps for late readers (the log file before it
+    /// opens, every new socket client). Not read by the core.
+    pub log_backlog: usize,
+    /// Log socket clients connected at once, at most. Not read by the core.
+    pub log_clients: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +127,8 @@ impl Default for Policy {
             services: Vec::new(),
             modprobe: true,
             preload_modules: vec!["btrfs".into()],
+            log_backlog: 1 << 20,
+            log_clients: 16,
         }
     }
 }

@@ -161,6 +161,14 @@ pub(crate) static BOOT_KEYS: &[Key<Policy>] = &[
         name: "preload_modules",
         field: Field::List(|p| &mut p.preload_modules),
     },
+    Key {
+        name: "log_backlog",
+        field: Field::Count(|p| &mut p.log_backlog, 64 << 10, 64 << 20),
+    },
+    Key {
+        name: "log_clients",
+        field: Field::Count(|p| &mut p.log_clients, 1, 1024),
+    },
 ];
 
 pub(crate) static SERVICE_KEYS: &[Key<ServiceSpec>] = &[
@@ -226,6 +234,8 @@ pub(crate) static SECTIONS: &[Section] = &[
             let d = Policy::default();
             p.modprobe = d.modprobe;
             p.preload_modules = d.preload_modules;
+            p.log_backlog = d.log_backlog;
+            p.log_clients = d.log_clients;
         },
     },
 ];

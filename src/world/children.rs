@@ -4,10 +4,22 @@
 //! and stderr are non-blocking pipes in the loop, cut into lines. Exits are reaped by
 //! the loop (SIGCHLD) and reported here, after the pipes' last bytes. Children start
 //! with an empty signal mask (the loop's blocked signals are not inherited).
+//!
+//! A chatty child cannot starve or exhaust the loop: a pipe gives at most
+//! [`READ_PER_WAKEUP`] bytes per loop turn (then its edge-triggered registration is
+//! re-armed, so the rest comes on the next turns, after every other source had its
+//! turn); lines are split in one pass and cut at [`LINE_MAX`]; and each supervised
+//! child's lines become `child.output` inputs within a per-child rate limit
+//! ([`CHILD_LINES_PER_WINDOW`] a second), the rest counted and reported as one
+//! `child.suppressed` record per window. The limit is applied here, before a line
+//! becomes an input, so the journal holds exactly what the core saw.
 
 use super::error::{Result, WorldError};
-use crate::core::action::{EffectId, KillSignal};
+use super::ratelimit::{RateLimit, Suppressed};
+use crate::core::action::{ChildRole, EffectId, KillSignal};
+use crate::core::event::Event;
 use crate::core::input::{EffectOutput, EffectResult, ExitStatus, Stream};
+use crate::time::{Duration, Instant};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::sys::signal::{Signal, killpg};
@@ -22,6 +34,12 @@ pub const TOKEN_BASE: usize = 1 << 20;
 const TOKEN_SPAN: usize = 1 << 20;
 /// A longer line is cut (and the rest comes as further lines).
 const LINE_MAX: usize = 8192;
+/// Bytes read from one pipe per loop turn, at most.
+pub const READ_PER_WAKEUP: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+/// `child.output` lines per child per window; the rest are counted.
+pub const CHILD_LINES_PER_WINDOW: u32 = 200;
+pub const CHILD_WINDOW: Duration = Duration::from_secs(1);
 /// Lines of an internal child's output kept for its error message.
 const TAIL_LINES: usize = 5;
 /// PID 1 starts with no PATH.
@@ -44,6 +62,8 @@ pub enum ChildNews {
         id: EffectId,
         result: EffectResult,
     },
+    /// A record for the stream only (`child.suppressed`), not an input.
+    Suppressed(Event),
 }
 
 struct Pipe {
@@ -59,6 +79,9 @@ struct Child {
     internal: Option<String>,
     tail: VecDeque<String>,
     pipes: Vec<Pipe>,
+    /// `dhcp:<nic>` / `service:<name>` (the core's name), for `child.suppressed`.
+    name: String,
+    limit: RateLimit,
 }
 
 #[derive(Default)]
@@ -143,9 +166,36 @@ impl Children {
                 internal: internal.then(|| argv0.clone()),
                 tail: VecDeque::new(),
                 pipes,
+                name: argv0.clone(),
+                limit: RateLimit::new(CHILD_LINES_PER_WINDOW, CHILD_WINDOW),
             },
         );
         Ok(pid)
+    }
+
+    /// Name child `id` as the core does (`dhcp:eth0`, `service:web`).
+    pub fn set_name(&mut self, id: EffectId, name: String) {
+        if let Some(c) = self.by_id.get_mut(&id) {
+            c.name = name;
+        }
+    }
+
+    /// When a child's window that suppressed lines ends (its summary is owed).
+    pub fn suppressed_due(&self) -> Option<Instant> {
+        self.by_id.values().filter_map(|c| c.limit.due()).min()
+    }
+
+    /// The `child.suppressed` records owed by `now`.
+    pub fn suppressed_summaries(&mut self, now: Instant) -> Vec<Event> {
+        let mut out = Vec::new();
+        for c in self.by_id.values_mut() {
+            if let Some(s) = c.limit.flush(now)
+                && let ChildNews::Suppressed(e) = suppressed(&c.name, s)
+            {
+                out.push(e);
+            }
+        }
+        out
     }
 
     fn alloc_token(&mut self) -> Token {
@@ -174,17 +224,36 @@ impl Children {
         })
     }
 
-    /// A pipe is readable: read it until it would block.
-    pub fn on_readable(&mut self, registry: &Registry, token: Token) -> Vec<ChildNews> {
+    /// A pipe is readable: read it until it would block or its share of this turn
+    /// is read (then re-arm it: epoll reports it again on the next turn).
+    pub fn on_readable(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> Vec<ChildNews> {
         let mut news = Vec::new();
         let Some(id) = self.by_token.get(&token).copied() else {
             return news;
         };
         if let Some(child) = self.by_id.get_mut(&id) {
-            let closed = drain_pipe(child, id, token, &mut news);
-            if closed {
-                close_pipe(child, registry, token);
-                self.by_token.remove(&token);
+            match drain_pipe(child, id, token, now, &mut news) {
+                Drained::Empty => {}
+                Drained::More => {
+                    let rearmed = child
+                        .pipes
+                        .iter_mut()
+                        .find(|p| p.token == token)
+                        .map(|p| registry.reregister(&mut p.rx, token, Interest::READABLE));
+                    if !matches!(rearmed, Some(Ok(()))) {
+                        close_pipe(child, registry, token);
+                        self.by_token.remove(&token);
+                    }
+                }
+                Drained::Closed => {
+                    close_pipe(child, registry, token);
+                    self.by_token.remove(&token);
+                }
             }
         }
         news
@@ -197,16 +266,21 @@ impl Children {
         registry: &Registry,
         pid: i32,
         status: ExitStatus,
+        now: Instant,
     ) -> Option<Vec<ChildNews>> {
         let id = self.by_pid.remove(&pid)?;
         let mut child = self.by_id.remove(&id)?;
         let mut news = Vec::new();
         let tokens: Vec<Token> = child.pipes.iter().map(|p| p.token).collect();
         for token in tokens {
-            // A grandchild may still hold the pipe: take what is there, then let go.
-            let _ = drain_pipe(&mut child, id, token, &mut news);
+            // A grandchild may still hold the pipe: take a turn's worth, let go.
+            let _ = drain_pipe(&mut child, id, token, now, &mut news);
             close_pipe(&mut child, registry, token);
             self.by_token.remove(&token);
+        }
+        // What its last window suppressed, whether or not the window is over.
+        if let Some(s) = child.limit.flush(now + CHILD_WINDOW) {
+            news.push(suppressed(&child.name, s));
         }
         match &child.internal {
             None => news.push(ChildNews::Exited { id, status }),
@@ -224,43 +298,117 @@ impl Children {
     }
 }
 
-/// Read until WouldBlock; true when the pipe reached end of file (or failed).
-fn drain_pipe(child: &mut Child, id: EffectId, token: Token, news: &mut Vec<ChildNews>) -> bool {
-    let internal = child.internal.is_some();
+/// The core's name of a supervised child (as in its `child.output` records).
+pub fn role_name(role: &ChildRole) -> String {
+    match role {
+        ChildRole::Dhcp { nic } => format!("dhcp:{nic}"),
+        ChildRole::Service { service } => format!("service:{service}"),
+    }
+}
+
+/// How a pipe read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// Nothing more for now (it would block).
+    Empty,
+    /// [`READ_PER_WAKEUP`] bytes read and more may be there: re-arm.
+    More,
+    /// End of file (or an error): close it.
+    Closed,
+}
+
+/// Read up to [`READ_PER_WAKEUP`] bytes; split them into lines as they come.
+fn drain_pipe(
+    child: &mut Child,
+    id: EffectId,
+    token: Token,
+    now: Instant,
+    news: &mut Vec<ChildNews>,
+) -> Drained {
     let Some(pipe) = child.pipes.iter_mut().find(|p| p.token == token) else {
-        return true;
+        return Drained::Closed;
     };
-    let mut buf = [0u8; 4096];
-    let mut lines = Vec::new();
-    let closed = loop {
+    let mut out = LineOut {
+        id,
+        stream: pipe.stream,
+        internal: child.internal.is_some(),
+        tail: &mut child.tail,
+        limit: &mut child.limit,
+        name: &child.name,
+        now,
+        news,
+    };
+    let mut buf = [0u8; READ_CHUNK];
+    let mut read = 0;
+    let state = loop {
+        if read >= READ_PER_WAKEUP {
+            break Drained::More;
+        }
         match pipe.rx.read(&mut buf) {
-            Ok(0) => break true,
+            Ok(0) => break Drained::Closed,
             Ok(n) => {
+                read += n;
                 pipe.partial
                     .extend_from_slice(buf.get(..n).unwrap_or_default());
-                split_lines(&mut pipe.partial, &mut lines);
+                split_lines(&mut pipe.partial, |line| out.line(line));
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break Drained::Empty,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => break true,
+            Err(_) => break Drained::Closed,
         }
     };
-    if closed && !pipe.partial.is_empty() {
-        lines.push(String::from_utf8_lossy(&pipe.partial).into_owned());
+    if state == Drained::Closed && !pipe.partial.is_empty() {
+        out.line(&pipe.partial);
         pipe.partial.clear();
     }
-    let stream = pipe.stream;
-    for line in lines {
-        if internal {
-            child.tail.push_back(line);
-            if child.tail.len() > TAIL_LINES {
-                child.tail.pop_front();
+    state
+}
+
+/// Where a child's lines go: the tail of an internal child (its error message), or
+/// `child.output` news within the child's rate limit.
+struct LineOut<'a> {
+    id: EffectId,
+    stream: Stream,
+    internal: bool,
+    tail: &'a mut VecDeque<String>,
+    limit: &'a mut RateLimit,
+    name: &'a str,
+    now: Instant,
+    news: &'a mut Vec<ChildNews>,
+}
+
+impl LineOut<'_> {
+    fn line(&mut self, bytes: &[u8]) {
+        if self.internal {
+            self.tail
+                .push_back(String::from_utf8_lossy(bytes).into_owned());
+            if self.tail.len() > TAIL_LINES {
+                self.tail.pop_front();
             }
-        } else {
-            news.push(ChildNews::Output { id, stream, line });
+            return;
+        }
+        // Decided here, before the line becomes an input: the journal holds only
+        // the lines that passed, so a replay is exact.
+        let admit = self.limit.admit(self.now);
+        if let Some(s) = admit.summary {
+            self.news.push(suppressed(self.name, s));
+        }
+        if admit.log {
+            self.news.push(ChildNews::Output {
+                id: self.id,
+                stream: self.stream,
+                line: String::from_utf8_lossy(bytes).into_owned(),
+            });
         }
     }
-    closed
+}
+
+fn suppressed(name: &str, s: Suppressed) -> ChildNews {
+    ChildNews::Suppressed(Event::ChildSuppressed {
+        child: name.to_owned(),
+        suppressed: s.count,
+        window_ms: s.window_ms,
+    })
 }
 
 fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
@@ -270,33 +418,95 @@ fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
     }
 }
 
-/// Move every complete line out of `partial` (and cut over-long ones).
-fn split_lines(partial: &mut Vec<u8>, lines: &mut Vec<String>) {
-    while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
-        let rest = partial.split_off(pos + 1);
-        let mut line = std::mem::replace(partial, rest);
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
+/// Hand every complete line in `partial` to `line` (without `\n` or `\r\n`), cut a
+/// rest of [`LINE_MAX`] bytes or more into pieces, and keep what is left: one pass
+/// over the bytes, one move of the rest.
+fn split_lines(partial: &mut Vec<u8>, mut line: impl FnMut(&[u8])) {
+    let mut start = 0;
+    while let Some(off) = partial
+        .get(start..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+    {
+        let end = start + off;
+        let mut text = partial.get(start..end).unwrap_or_default();
+        if let Some(stripped) = text.strip_suffix(b"\r") {
+            text = stripped;
         }
-        lines.push(String::from_utf8_lossy(&line).into_owned());
+        line(text);
+        start = end + 1;
     }
-    if partial.len() >= LINE_MAX {
-        lines.push(String::from_utf8_lossy(partial).into_owned());
-        partial.clear();
+    while partial.len().saturating_sub(start) >= LINE_MAX {
+        line(partial.get(start..start + LINE_MAX).unwrap_or_default());
+        start += LINE_MAX;
     }
+    partial.drain(..start.min(partial.len()));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn split(p: &mut Vec<u8>) -> Vec<String> {
+        let mut lines = Vec::new();
+        split_lines(p, |l| lines.push(String::from_utf8_lossy(l).into_owned()));
+        lines
+    }
+
     #[test]
     fn lines_are_split_and_partials_kept() {
         let mut p = b"one\r\ntwo\nthr".to_vec();
-        let mut lines = Vec::new();
-        split_lines(&mut p, &mut lines);
-        assert_eq!(lines, vec!["one", "two"]);
+        assert_eq!(split(&mut p), vec!["one", "two"]);
         assert_eq!(p, b"thr");
+        p.extend_from_slice(b"ee\n\n");
+        assert_eq!(split(&mut p), vec!["three", ""]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let mut p = vec![b'x'; LINE_MAX * 2 + 10];
+        let lines = split(&mut p);
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l.len() == LINE_MAX));
+        assert_eq!(p.len(), 10);
+    }
+
+    #[test]
+    fn a_flood_is_limited_per_child_and_counted() {
+        let mut tail = VecDeque::new();
+        let mut limit = RateLimit::new(CHILD_LINES_PER_WINDOW, CHILD_WINDOW);
+        let mut news = Vec::new();
+        let mut out = LineOut {
+            id: EffectId(7),
+            stream: Stream::Stdout,
+            internal: false,
+            tail: &mut tail,
+            limit: &mut limit,
+            name: "service:chatty",
+            now: Instant::from_millis(0),
+            news: &mut news,
+        };
+        let mut p = b"y\n".repeat(10_000);
+        split_lines(&mut p, |l| out.line(l));
+        out.now = Instant::from_millis(1_000);
+        out.line(b"next window");
+        let outputs = news
+            .iter()
+            .filter(|n| matches!(n, ChildNews::Output { .. }))
+            .count();
+        assert_eq!(outputs, CHILD_LINES_PER_WINDOW as usize + 1);
+        let summary = news.iter().find_map(|n| match n {
+            ChildNews::Suppressed(Event::ChildSuppressed {
+                child, suppressed, ..
+            }) => Some((child.clone(), *suppressed)),
+            _ => None,
+        });
+        assert_eq!(
+            summary,
+            Some((
+                "service:chatty".into(),
+                10_000 - u64::from(CHILD_LINES_PER_WINDOW)
+            ))
+        );
     }
 }

@@ -41,13 +41,21 @@ pub fn init_main() -> i32 {
         eprintln!("nodeboot: {e}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    // `nodeboot.log=json|human` is the world's own word (the console format); the
-    // rest are rules overrides.
+    // `nodeboot.log=json|human` (the console format) and `nodeboot.debug` (debug
+    // records on the console too) are the world's own words; the rest are rules
+    // overrides.
     let (log_words, rules_words): (Vec<&str>, Vec<&str>) = cmdline
         .split_whitespace()
-        .partition(|w| w.starts_with("nodeboot.log="));
+        .partition(|w| w.starts_with("nodeboot.log=") || is_debug_word(w));
     let mut settings = Settings::init(&rules_words.join(" "));
-    match log_words.last().copied() {
+    if log_words.iter().any(|w| is_debug_word(w)) {
+        settings.console_level = crate::core::event::Level::Debug;
+    }
+    match log_words
+        .iter()
+        .rfind(|w| w.starts_with("nodeboot.log="))
+        .copied()
+    {
         Some("nodeboot.log=json") => settings.stderr = Some(crate::log::Format::Json),
         Some("nodeboot.log=human") => settings.stderr = Some(crate::log::Format::Human),
         _ => {}
@@ -60,4 +68,9 @@ pub fn init_main() -> i32 {
         Err(e) => eprintln!("nodeboot: cannot start the loop: {e}; reaping only from now on"),
     }
     super::init::reap_forever()
+}
+
+/// `nodeboot.debug` (or `nodeboot.debug=1`): debug records on the console as well.
+fn is_debug_word(word: &str) -> bool {
+    word == "nodeboot.debug" || word == "nodeboot.debug=1"
 }

@@ -23,6 +23,7 @@ pub mod error;
 mod exec;
 pub mod init;
 pub mod journal;
+mod log_upkeep;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
@@ -164,9 +165,23 @@ impl<C: Core> World<C> {
                 None
             }
         };
-        let mut logs = LogSinks::new(settings.stderr, settings.sinks.clone());
+        let wake_loop = waker.clone();
+        let (mut logs, sink_errors) = LogSinks::new(
+            settings.stderr.map(|f| (f, settings.console_level)),
+            settings.pid1,
+            settings.sinks.clone(),
+            settings.policy.log_backlog,
+            Some(Arc::new(move || {
+                let _ = wake_loop.wake();
+            })),
+        );
+        setup_errors.extend(sink_errors.into_iter().map(WorldError::Setup));
         if let Some(path) = &settings.socket {
-            match LogSocket::bind(path, registry, LOG_LISTENER) {
+            let limits = logsock::Limits {
+                clients: settings.policy.log_clients,
+                ..logsock::Limits::default()
+            };
+            match LogSocket::bind(path, registry, LOG_LISTENER, limits) {
                 Ok(s) => logs.socket = Some(s),
                 Err(source) => setup_errors.push(WorldError::LogSink {
                     what: "bind",
@@ -251,6 +266,9 @@ impl<C: Core> World<C> {
                 self.core.poll_timeout(),
                 self.uevent_drops.due(),
                 self.rtnl_drops.due(),
+                self.children.suppressed_due(),
+                self.logs.drop_report_due(),
+                self.logs.socket.as_ref().and_then(|s| s.idle_due()),
             ]
             .into_iter()
             .flatten()
@@ -276,6 +294,7 @@ impl<C: Core> World<C> {
             for token in ready {
                 self.dispatch(token);
             }
+            self.log_sink_upkeep();
             if self.stop.swap(false, Ordering::SeqCst) {
                 self.feed(Input::Signal {
                     signal: SignalKind::Stop,
@@ -376,6 +395,8 @@ impl<C: Core> World<C> {
 
     /// The core asked to shut down. Not PID 1: stop what is left and return.
     fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
+        // Bounded (a second per queued sink): what the console and file still hold.
+        self.logs.flush();
         if self.settings.pid1 {
             init::power(kind);
         }

@@ -10,7 +10,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -101,7 +101,10 @@ fn carrier_round_trip(run: &NodebootRun, lan: &Lan) -> (Duration, Duration) {
 }
 
 fn carrier_after(run: &NodebootRun, up: &str, change: impl FnOnce()) -> Duration {
-    let count = || run.find("nic.carrier", &[("nic", "nbe0"), ("up", up)]).len();
+    let count = || {
+        run.find("nic.carrier", &[("nic", "nbe0"), ("up", up)])
+            .len()
+    };
     let before = count();
     let t = Instant::now();
     change();
@@ -126,7 +129,10 @@ fn wait_quietly(run: &NodebootRun, event: &str, within: Duration) {
                 .filter(|r| r["event"] != "child.output")
                 .map(|r| r.to_string())
                 .collect();
-            panic!("no {event} within {within:?}; stream:\n{}", others.join("\n"));
+            panic!(
+                "no {event} within {within:?}; stream:\n{}",
+                others.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -209,5 +215,226 @@ fn a_service_flooding_its_output_for_60s_leaves_nodeboot_small_and_responsive() 
         "{outputs} child.output in {secs:.0} s"
     );
     assert!(suppressed > 100_000, "only {suppressed} suppressed");
+    assert!(run.stop().success());
+}
+
+/// Thaws a frozen filesystem on drop (also when the test fails), through nodeboot's
+/// mount namespace, before nodeboot itself is stopped (declare it after the run).
+struct Thaw {
+    pid: u32,
+    path: String,
+}
+
+impl Thaw {
+    fn freeze(pid: u32, path: String) -> Thaw {
+        let t = Thaw { pid, path };
+        support::sh(&[
+            "nsenter",
+            "-t",
+            &pid.to_string(),
+            "-m",
+            "--",
+            "fsfreeze",
+            "-f",
+            &t.path,
+        ]);
+        t
+    }
+}
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        support::sh_quiet(&[
+            "nsenter",
+            "-t",
+            &self.pid.to_string(),
+            "-m",
+            "--",
+            "fsfreeze",
+            "-u",
+            &self.path,
+        ]);
+    }
+}
+
+/// The state letter (`R`, `S`, `D`, …) of nodeboot's thread named `comm`.
+fn thread_state(pid: u32, comm: &str) -> Option<char> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|t| {
+        let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        if name.trim() != comm {
+            return None;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+        stat.rsplit(')').next()?.trim_start().chars().next()
+    })
+}
+
+#[test]
+fn a_log_filesystem_frozen_after_cache_ready_stalls_only_the_file_writer() {
+    if !require_root("frozen log filesystem", TOOLS) {
+        return;
+    }
+    let tmp = TempDir::new("frozen");
+    let lan = Lan::new(tmp.path(), true);
+    let disk = LoopDisk::new(tmp.path(), 256, true);
+    // 200 lines a second reach the stream (the per-child limit): the 16 KiB file
+    // queue fills within a second of the freeze.
+    let services = "[[service]]\nname = \"ticker\"\nargv = [\"yes\", \"tick\"]\n";
+    let mut run = start(&lan, &disk, services, &["--log-queue", "16K"]);
+    wait_quietly(&run, "cache.ready", Duration::from_secs(120));
+    run.wait_for(
+        "service.started",
+        &[("service", "ticker")],
+        Duration::from_secs(60),
+    );
+    run.wait_for(
+        "nic.carrier",
+        &[("nic", "nbe0"), ("up", "true")],
+        Duration::from_secs(30),
+    );
+    let pid = run.pid;
+    let log_dir = run.path("/var/log").display().to_string();
+    let log_file = format!("/proc/{pid}/root{log_dir}/nodeboot.log");
+    let drops_before = run.find("log.dropped", &[("sink", "file")]).len();
+    let frozen = Thaw::freeze(pid, log_dir);
+    std::thread::sleep(Duration::from_secs(2));
+    let size_frozen = std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0);
+    let t0 = Instant::now();
+    let mut answers = 0;
+    let mut writer_states = String::new();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if ask(&socket(&run), "status", Duration::from_secs(5))
+            .is_some_and(|l| l.contains("\"status\""))
+        {
+            answers += 1;
+        }
+        writer_states.extend(thread_state(pid, "nodeboot-file"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let carrier = carrier_round_trip(&run, &lan);
+    let backlog = ask(&socket(&run), "logs", Duration::from_secs(5));
+    let size_still = std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0);
+    let before_thaw = run.find("log.dropped", &[("sink", "file")]).len();
+    drop(frozen);
+    let t = Instant::now();
+    let mut reports = Vec::new();
+    while reports.len() <= before_thaw && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+        reports = run.find("log.dropped", &[("sink", "file")]);
+    }
+    let dropped = reports.last().cloned().unwrap_or_default();
+    eprintln!(
+        "frozen log fs: {answers} status answers in 10 s, file writer states {writer_states:?}, \
+         carrier down/up after {carrier:?}; nodeboot.log {size_frozen} → {size_still} bytes while frozen; \
+         after the thaw {} in {:?}",
+        dropped,
+        t.elapsed()
+    );
+    assert_eq!(
+        before_thaw, drops_before,
+        "drops reported before the sink wrote again"
+    );
+    assert!(reports.len() > before_thaw, "no log.dropped after the thaw");
+    assert_eq!(size_frozen, size_still, "the file grew while frozen");
+    assert!(
+        answers >= 10,
+        "{answers} status answers in 10 s while frozen"
+    );
+    assert!(backlog.is_some(), "the backlog was not served while frozen");
+    assert!(dropped["dropped"].as_u64().unwrap_or(0) > 0, "{dropped}");
+    assert!(run.is_running());
+    assert!(run.stop().success());
+}
+
+#[test]
+fn a_thousand_idle_socket_clients_are_refused_past_the_limit_and_time_out() {
+    if !require_root("idle socket clients", TOOLS) {
+        return;
+    }
+    // A thousand sockets need more than the usual soft limit of 1024 descriptors.
+    support::sh(&[
+        "prlimit",
+        "--pid",
+        &std::process::id().to_string(),
+        "--nofile=8192:8192",
+    ]);
+    let tmp = TempDir::new("clients");
+    let lan = Lan::new(tmp.path(), true);
+    let mut run = NodebootRun::start(
+        &lan.node,
+        RunConfig {
+            disks: vec!["--disk".into(), "nbnone".into()],
+            nics: vec!["nbe*".into()],
+            rules: vec![
+                ("network.toml", network_rules(None)),
+                ("gate.toml", gate_rules(&["127.0.0.1:9"], "1s")),
+            ],
+            ..Default::default()
+        },
+    );
+    run.wait_for(
+        "nic.carrier",
+        &[("nic", "nbe0"), ("up", "true")],
+        Duration::from_secs(30),
+    );
+    let sock = socket(&run);
+    let t0 = Instant::now();
+    let clients: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    let connected_in = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let open = |clients: &[UnixStream]| {
+        clients
+            .iter()
+            .filter(|c| {
+                c.set_nonblocking(true).unwrap();
+                let mut b = [0u8; 1];
+                matches!((&**c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    let held = open(&clients);
+    // Past the limit, even a client that asks is closed at once.
+    let refused_ask = ask(&sock, "status", Duration::from_secs(5));
+    let refusals = run.wait_until("log socket refusals", Duration::from_secs(5), |r| {
+        r["event"] == "world.error"
+            && r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("past the limit"))
+    });
+    // The held clients never send a request: the idle timeout (10 s) closes them.
+    let t1 = Instant::now();
+    while open(&clients) > 0 && t1.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let still_open = open(&clients);
+    let idle_closed_after = t1.elapsed();
+    let fresh = ask(&sock, "status", Duration::from_secs(5));
+    let carrier = carrier_round_trip(&run, &lan);
+    let rss = rss_kib(run.pid);
+    eprintln!(
+        "1000 clients: connected in {connected_in:?}, {held} held, the rest closed; \
+         {refusals}; the held ones closed {idle_closed_after:?} later; fresh status {:?}; \
+         carrier down/up after {carrier:?}; RSS {rss} KiB",
+        fresh.as_deref().map(|l| l.len())
+    );
+    assert_eq!(held, 16, "clients held past the limit");
+    assert!(refused_ask.is_none(), "a client past the limit was served");
+    assert_eq!(still_open, 0, "idle clients not closed");
+    assert!(
+        run.records().iter().any(|r| r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("sent no request"))),
+        "idle clients closed silently"
+    );
+    assert!(
+        fresh.is_some_and(|l| l.contains("\"status\"")),
+        "a fresh client after the idle ones was not served"
+    );
+    assert!(rss < RSS_BOUND_KIB, "{rss} KiB");
+    drop(clients);
+    assert!(run.is_running());
     assert!(run.stop().success());
 }

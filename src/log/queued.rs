@@ -100,7 +100,9 @@ impl QueuedSink {
         initial: Vec<String>,
         recovered: Option<Recovered>,
     ) -> io::Result<QueuedSink> {
-        let bytes = initial.iter().map(|l| l.len() + 1).sum();
+        // The initial lines are bounded by the caller and do not count against
+        // `max_bytes`: a small queue must not drop lines because of them.
+        let bytes = 0;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 lines: initial.into(),

@@ -366,6 +366,8 @@ def stuck_console(workdir):
         g.wait_event("gate.released", 120)
         g.wait_event("service.started", 60, service="worker")
         g.wait_line("vm-status ok", 60)
+        kmsg = g.wait_line("vm-kmsg ", 30)
+        check(int(kmsg.split()[-1]) > 0, f"no nodeboot record in the kernel log: {kmsg}", g)
         stuck = g.stuck_bytes()
         check(stuck >= 4000, f"the console FIFO is not full ({stuck} bytes)", g)
         check(not g.find("log.dropped", sink="console"), "console drops reported while it is stuck", g)

@@ -13,6 +13,8 @@ case " $(cat /proc/cmdline) " in
   *" vm.stream=ttyS1 "*)
     stty -F /dev/ttyS1 raw -echo 2>/dev/null
     /init logs -f --json > /dev/ttyS1 2>&1 &
+    # Early records also went to the kernel's ring buffer (/dev/kmsg).
+    echo "vm-kmsg $(dmesg | grep -c 'nodeboot: ')" > /dev/ttyS1
     ( while sleep 2; do
         if /init status > /dev/null 2>&1; then echo "vm-status ok"; else echo "vm-status failed"; fi
       done > /dev/ttyS1 2>&1 ) &

@@ -149,8 +149,11 @@ impl Sink for QueuedSink {
         if q.bytes.saturating_add(cost) > self.max_bytes {
             drop(q);
             let h = &self.shared.health;
-            h.recovered.store(false, Ordering::Release);
+            // Count first: a writer thread that sees `recovered` still set by its
+            // last batch reads a count that includes this drop, or it sees the flag
+            // cleared after its next batch (the queue is full: one follows).
             h.dropped.fetch_add(1, Ordering::AcqRel);
+            h.recovered.store(false, Ordering::Release);
             // Not an error for the stream: the drop is counted here and reported as
             // `log.dropped` once the sink writes again.
             return Ok(());

@@ -25,9 +25,10 @@ const TOOLS: &[&str] = &[
     "mkfs.btrfs",
     "fsfreeze",
 ];
-/// A carrier change must be on the stream within this (a safety bound; the measured
-/// latency is printed).
-const CARRIER_BOUND: Duration = Duration::from_secs(5);
+/// A carrier change must be on the stream within this (a safety bound for a loaded
+/// 2-core machine running two of these tests at once; the measured latency is
+/// printed, and is tens of milliseconds when the machine is not overloaded).
+const CARRIER_BOUND: Duration = Duration::from_secs(10);
 /// nodeboot's resident memory, at most, whatever its children write.
 const RSS_BOUND_KIB: u64 = 64 * 1024;
 
@@ -278,9 +279,10 @@ fn a_log_filesystem_frozen_after_cache_ready_stalls_only_the_file_writer() {
     let tmp = TempDir::new("frozen");
     let lan = Lan::new(tmp.path(), true);
     let disk = LoopDisk::new(tmp.path(), 256, true);
-    // 200 lines a second reach the stream (the per-child limit): the 16 KiB file
-    // queue fills within a second of the freeze.
-    let services = "[[service]]\nname = \"ticker\"\nargv = [\"yes\", \"tick\"]\n";
+    // ~200 lines a second reach the stream: the 16 KiB file queue fills within a
+    // second of the freeze (not a full-speed flood: that is the other test's job).
+    let services = "[[service]]\nname = \"ticker\"\nargv = [\"sh\", \"-c\", \
+        \"while :; do echo tick; sleep 0.005; done\"]\n";
     let mut run = start(&lan, &disk, services, &["--log-queue", "16K"]);
     wait_quietly(&run, "cache.ready", Duration::from_secs(120));
     run.wait_for(

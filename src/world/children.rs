@@ -29,6 +29,10 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+#[path = "children_lines.rs"]
+mod lines;
+use lines::{Drained, drain_pipe, suppressed};
+
 /// Tokens of child pipes start here (see `world::tokens`).
 pub const TOKEN_BASE: usize = 1 << 20;
 const TOKEN_SPAN: usize = 1 << 20;
@@ -306,111 +310,6 @@ pub fn role_name(role: &ChildRole) -> String {
     }
 }
 
-/// How a pipe read ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Drained {
-    /// Nothing more for now (it would block).
-    Empty,
-    /// [`READ_PER_WAKEUP`] bytes read and more may be there: re-arm.
-    More,
-    /// End of file (or an error): close it.
-    Closed,
-}
-
-/// Read up to [`READ_PER_WAKEUP`] bytes; split them into lines as they come.
-fn drain_pipe(
-    child: &mut Child,
-    id: EffectId,
-    token: Token,
-    now: Instant,
-    news: &mut Vec<ChildNews>,
-) -> Drained {
-    let Some(pipe) = child.pipes.iter_mut().find(|p| p.token == token) else {
-        return Drained::Closed;
-    };
-    let mut out = LineOut {
-        id,
-        stream: pipe.stream,
-        internal: child.internal.is_some(),
-        tail: &mut child.tail,
-        limit: &mut child.limit,
-        name: &child.name,
-        now,
-        news,
-    };
-    let mut buf = [0u8; READ_CHUNK];
-    let mut read = 0;
-    let state = loop {
-        if read >= READ_PER_WAKEUP {
-            break Drained::More;
-        }
-        match pipe.rx.read(&mut buf) {
-            Ok(0) => break Drained::Closed,
-            Ok(n) => {
-                read += n;
-                pipe.partial
-                    .extend_from_slice(buf.get(..n).unwrap_or_default());
-                split_lines(&mut pipe.partial, |line| out.line(line));
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break Drained::Empty,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => break Drained::Closed,
-        }
-    };
-    if state == Drained::Closed && !pipe.partial.is_empty() {
-        out.line(&pipe.partial);
-        pipe.partial.clear();
-    }
-    state
-}
-
-/// Where a child's lines go: the tail of an internal child (its error message), or
-/// `child.output` news within the child's rate limit.
-struct LineOut<'a> {
-    id: EffectId,
-    stream: Stream,
-    internal: bool,
-    tail: &'a mut VecDeque<String>,
-    limit: &'a mut RateLimit,
-    name: &'a str,
-    now: Instant,
-    news: &'a mut Vec<ChildNews>,
-}
-
-impl LineOut<'_> {
-    fn line(&mut self, bytes: &[u8]) {
-        if self.internal {
-            self.tail
-                .push_back(String::from_utf8_lossy(bytes).into_owned());
-            if self.tail.len() > TAIL_LINES {
-                self.tail.pop_front();
-            }
-            return;
-        }
-        // Decided here, before the line becomes an input: the journal holds only
-        // the lines that passed, so a replay is exact.
-        let admit = self.limit.admit(self.now);
-        if let Some(s) = admit.summary {
-            self.news.push(suppressed(self.name, s));
-        }
-        if admit.log {
-            self.news.push(ChildNews::Output {
-                id: self.id,
-                stream: self.stream,
-                line: String::from_utf8_lossy(bytes).into_owned(),
-            });
-        }
-    }
-}
-
-fn suppressed(name: &str, s: Suppressed) -> ChildNews {
-    ChildNews::Suppressed(Event::ChildSuppressed {
-        child: name.to_owned(),
-        suppressed: s.count,
-        window_ms: s.window_ms,
-    })
-}
-
 fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
     if let Some(pos) = child.pipes.iter().position(|p| p.token == token) {
         let mut pipe = child.pipes.swap_remove(pos);
@@ -418,95 +317,6 @@ fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
     }
 }
 
-/// Hand every complete line in `partial` to `line` (without `\n` or `\r\n`), cut a
-/// rest of [`LINE_MAX`] bytes or more into pieces, and keep what is left: one pass
-/// over the bytes, one move of the rest.
-fn split_lines(partial: &mut Vec<u8>, mut line: impl FnMut(&[u8])) {
-    let mut start = 0;
-    while let Some(off) = partial
-        .get(start..)
-        .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
-    {
-        let end = start + off;
-        let mut text = partial.get(start..end).unwrap_or_default();
-        if let Some(stripped) = text.strip_suffix(b"\r") {
-            text = stripped;
-        }
-        line(text);
-        start = end + 1;
-    }
-    while partial.len().saturating_sub(start) >= LINE_MAX {
-        line(partial.get(start..start + LINE_MAX).unwrap_or_default());
-        start += LINE_MAX;
-    }
-    partial.drain(..start.min(partial.len()));
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn split(p: &mut Vec<u8>) -> Vec<String> {
-        let mut lines = Vec::new();
-        split_lines(p, |l| lines.push(String::from_utf8_lossy(l).into_owned()));
-        lines
-    }
-
-    #[test]
-    fn lines_are_split_and_partials_kept() {
-        let mut p = b"one\r\ntwo\nthr".to_vec();
-        assert_eq!(split(&mut p), vec!["one", "two"]);
-        assert_eq!(p, b"thr");
-        p.extend_from_slice(b"ee\n\n");
-        assert_eq!(split(&mut p), vec!["three", ""]);
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn long_lines_are_cut() {
-        let mut p = vec![b'x'; LINE_MAX * 2 + 10];
-        let lines = split(&mut p);
-        assert_eq!(lines.len(), 2);
-        assert!(lines.iter().all(|l| l.len() == LINE_MAX));
-        assert_eq!(p.len(), 10);
-    }
-
-    #[test]
-    fn a_flood_is_limited_per_child_and_counted() {
-        let mut tail = VecDeque::new();
-        let mut limit = RateLimit::new(CHILD_LINES_PER_WINDOW, CHILD_WINDOW);
-        let mut news = Vec::new();
-        let mut out = LineOut {
-            id: EffectId(7),
-            stream: Stream::Stdout,
-            internal: false,
-            tail: &mut tail,
-            limit: &mut limit,
-            name: "service:chatty",
-            now: Instant::from_millis(0),
-            news: &mut news,
-        };
-        let mut p = b"y\n".repeat(10_000);
-        split_lines(&mut p, |l| out.line(l));
-        out.now = Instant::from_millis(1_000);
-        out.line(b"next window");
-        let outputs = news
-            .iter()
-            .filter(|n| matches!(n, ChildNews::Output { .. }))
-            .count();
-        assert_eq!(outputs, CHILD_LINES_PER_WINDOW as usize + 1);
-        let summary = news.iter().find_map(|n| match n {
-            ChildNews::Suppressed(Event::ChildSuppressed {
-                child, suppressed, ..
-            }) => Some((child.clone(), *suppressed)),
-            _ => None,
-        });
-        assert_eq!(
-            summary,
-            Some((
-                "service:chatty".into(),
-                10_000 - u64::from(CHILD_LINES_PER_WINDOW)
-            ))
-        );
-    }
-}
+#[path = "children_tests.rs"]
+mod tests;

@@ -34,6 +34,43 @@ pub type LineTap = Box<dyn FnMut(&str) + Send>;
 /// Wakes the loop (from a sink's thread).
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
+/// The sinks and the log socket `settings` ask for; what failed to open comes back
+/// as errors to log (the others work without it).
+pub fn open(
+    settings: &super::options::Settings,
+    registry: &Registry,
+    listener: mio::Token,
+    waker: &Arc<mio::Waker>,
+) -> (LogSinks, Vec<super::error::WorldError>) {
+    use super::error::WorldError;
+    let waker = Arc::clone(waker);
+    let (mut logs, errors) = LogSinks::new(
+        settings.stderr.map(|f| (f, settings.console_level)),
+        settings.pid1,
+        settings.sinks.clone(),
+        settings.policy.log_backlog,
+        Some(Arc::new(move || {
+            let _ = waker.wake();
+        })),
+    );
+    let mut errors: Vec<WorldError> = errors.into_iter().map(WorldError::Setup).collect();
+    if let Some(path) = &settings.socket {
+        let limits = super::logsock::Limits {
+            clients: settings.policy.log_clients,
+            ..super::logsock::Limits::default()
+        };
+        match LogSocket::bind(path, registry, listener, limits) {
+            Ok(s) => logs.socket = Some(s),
+            Err(source) => errors.push(WorldError::LogSink {
+                what: "bind",
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    (logs, errors)
+}
+
 /// Human when stderr is a terminal, JSON otherwise.
 pub fn stderr_format() -> Format {
     use std::io::IsTerminal;

@@ -49,7 +49,7 @@ use crate::time::Instant;
 use children::Children;
 use error::WorldError;
 use logsink::LogSinks;
-use logsock::{LogSocket, SocketNews};
+use logsock::SocketNews;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use options::Settings;
@@ -165,31 +165,8 @@ impl<C: Core> World<C> {
                 None
             }
         };
-        let wake_loop = waker.clone();
-        let (mut logs, sink_errors) = LogSinks::new(
-            settings.stderr.map(|f| (f, settings.console_level)),
-            settings.pid1,
-            settings.sinks.clone(),
-            settings.policy.log_backlog,
-            Some(Arc::new(move || {
-                let _ = wake_loop.wake();
-            })),
-        );
-        setup_errors.extend(sink_errors.into_iter().map(WorldError::Setup));
-        if let Some(path) = &settings.socket {
-            let limits = logsock::Limits {
-                clients: settings.policy.log_clients,
-                ..logsock::Limits::default()
-            };
-            match LogSocket::bind(path, registry, LOG_LISTENER, limits) {
-                Ok(s) => logs.socket = Some(s),
-                Err(source) => setup_errors.push(WorldError::LogSink {
-                    what: "bind",
-                    path: path.clone(),
-                    source,
-                }),
-            }
-        }
+        let (logs, sink_errors) = logsink::open(&settings, registry, LOG_LISTENER, &waker);
+        setup_errors.extend(sink_errors);
         let journal = match &settings.record {
             Some(path) => match journal::Journal::create(
                 path,

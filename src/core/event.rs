@@ -236,6 +236,20 @@ pub enum Event {
         suppressed: u64,
         window_ms: u64,
     },
+    /// Lines a log sink (`console`, `file`, `kmsg`) dropped because its queue was
+    /// full (the console under flow control, the log disk hung), reported once it
+    /// writes again.
+    #[serde(rename = "log.dropped")]
+    LogDropped { sink: String, dropped: u64 },
+    /// `child.output` lines of one child beyond its rate limit, counted instead of
+    /// logged in the window that ended (a service's own log file would still get
+    /// every line).
+    #[serde(rename = "child.suppressed")]
+    ChildSuppressed {
+        child: String,
+        suppressed: u64,
+        window_ms: u64,
+    },
     #[serde(rename = "uevent.overflow")]
     UeventOverflow {},
     #[serde(rename = "resync")]
@@ -338,6 +352,8 @@ impl Event {
             | Event::UeventDropped { .. }
             | Event::RtnlDropped { .. }
             | Event::LogSuppressed { .. }
+            | Event::LogDropped { .. }
+            | Event::ChildSuppressed { .. }
             | Event::UeventOverflow {}
             | Event::ServiceRestarting { .. }
             | Event::DhcpRestarting { .. }

@@ -22,6 +22,11 @@ pub struct Policy {
     /// failed, the child killed, and the settle no longer waits for it.
     #[serde(with = "duration_ms")]
     pub modprobe_timeout: Duration,
+    /// Bytes of log lines the world keeps for late readers (the log file before it
+    /// opens, every new socket client). Not read by the core.
+    pub log_backlog: usize,
+    /// Log socket clients connected at once, at most. Not read by the core.
+    pub log_clients: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +156,8 @@ impl Default for Policy {
             modprobe: true,
             preload_modules: vec!["btrfs".into()],
             modprobe_timeout: Duration::from_secs(30),
+            log_backlog: 1 << 20,
+            log_clients: 16,
         }
     }
 }

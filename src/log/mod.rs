@@ -13,7 +13,9 @@
 pub mod client;
 pub mod fields;
 pub mod format;
+pub mod kmsg;
 mod kv;
+pub mod queued;
 pub mod rotate;
 pub mod stream;
 pub mod syslog;

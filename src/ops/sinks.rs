@@ -8,6 +8,7 @@
 //! | `--log-keep N` | `5` | keep `nodeboot.log.1` … `.N` (0: start afresh) |
 //! | `--syslog PATH\|stderr` | off | also send RFC 5424 messages to a unix datagram socket (`/dev/log`) or stderr |
 //! | `--syslog-facility NAME` | `daemon` | `daemon`, `user`, `local0`…`local7`, or 0–23 |
+//! | `--log-queue N[K\|M]` | `4M` | bytes of lines waiting for the log file's writer thread; past it lines are dropped and counted (`log.dropped sink=file`) |
 
 use crate::cli::Args;
 use crate::log::rotate::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
@@ -16,7 +17,17 @@ use std::path::Path;
 
 /// The flags [`from_args`] reads (all take a value): add them to the caller's
 /// `takes_value` and known-flags lists.
-pub const SINK_FLAGS: [&str; 4] = ["log-max-bytes", "log-keep", "syslog", "syslog-facility"];
+pub const SINK_FLAGS: [&str; 5] = [
+    "log-max-bytes",
+    "log-keep",
+    "syslog",
+    "syslog-facility",
+    "log-queue",
+];
+
+/// Bytes of lines the log file's queue holds by default (a disk that stalls for a
+/// while loses nothing; one that hangs costs at most this much memory).
+pub const DEFAULT_FILE_QUEUE: usize = 4 << 20;
 
 /// The log file's name inside the log directory.
 pub const LOG_FILE: &str = "nodeboot.log";
@@ -27,6 +38,8 @@ pub struct SinkConfig {
     pub keep: usize,
     pub syslog: Option<SyslogTarget>,
     pub facility: u8,
+    /// Bytes the log file's writer queue holds.
+    pub file_queue: usize,
 }
 
 impl Default for SinkConfig {
@@ -36,6 +49,7 @@ impl Default for SinkConfig {
             keep: DEFAULT_KEEP,
             syslog: None,
             facility: DEFAULT_FACILITY,
+            file_queue: DEFAULT_FILE_QUEUE,
         }
     }
 }
@@ -48,6 +62,8 @@ pub enum SinkFlagError {
     Keep(String),
     #[error("--syslog-facility {0:?}: expected daemon, user, local0…local7 or 0–23")]
     Facility(String),
+    #[error("--log-queue {0:?}: expected a size from 4K to 1G, such as 4M")]
+    Queue(String),
 }
 
 /// `8M`, `512K`, `1G`, `1048576`, `8MiB` → bytes.
@@ -86,6 +102,12 @@ pub fn from_args(args: &Args) -> Result<SinkConfig, SinkFlagError> {
     }
     if let Some(v) = args.value("syslog-facility") {
         cfg.facility = facility_code(v).ok_or_else(|| SinkFlagError::Facility(v.to_owned()))?;
+    }
+    if let Some(v) = args.value("log-queue") {
+        cfg.file_queue = parse_size(v)
+            .filter(|n| (4096..=1 << 30).contains(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| SinkFlagError::Queue(v.to_owned()))?;
     }
     Ok(cfg)
 }
@@ -147,6 +169,13 @@ mod tests {
         );
         assert!(from_args(&args(&["--log-keep", "-1"])).is_err());
         assert!(from_args(&args(&["--syslog-facility", "local9"])).is_err());
+        assert_eq!(
+            from_args(&args(&["--log-queue", "16K"]))
+                .unwrap()
+                .file_queue,
+            16 << 10
+        );
+        assert!(from_args(&args(&["--log-queue", "1K"])).is_err());
         assert_eq!(parse_size("8MiB"), Some(8 << 20));
         assert_eq!(parse_size("1g"), Some(1 << 30));
         assert_eq!(parse_size("99999999999999999999"), None);

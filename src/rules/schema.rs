@@ -196,6 +196,14 @@ pub(crate) static BOOT_KEYS: &[Key<Policy>] = &[
         name: "modprobe_timeout",
         field: Field::Dur(|p| &mut p.modprobe_timeout, MINUTE.saturating_mul(30)),
     },
+    Key {
+        name: "log_backlog",
+        field: Field::Count(|p| &mut p.log_backlog, 64 << 10, 64 << 20),
+    },
+    Key {
+        name: "log_clients",
+        field: Field::Count(|p| &mut p.log_clients, 1, 1024),
+    },
 ];
 
 pub(crate) static SERVICE_KEYS: &[Key<ServiceSpec>] = &[
@@ -262,6 +270,8 @@ pub(crate) static SECTIONS: &[Section] = &[
             p.modprobe = d.modprobe;
             p.preload_modules = d.preload_modules;
             p.modprobe_timeout = d.modprobe_timeout;
+            p.log_backlog = d.log_backlog;
+            p.log_clients = d.log_clients;
         },
     },
 ];

@@ -4,10 +4,22 @@
 //! and stderr are non-blocking pipes in the loop, cut into lines. Exits are reaped by
 //! the loop (SIGCHLD) and reported here, after the pipes' last bytes. Children start
 //! with an empty signal mask (the loop's blocked signals are not inherited).
+//!
+//! A chatty child cannot starve or exhaust the loop: a pipe gives at most
+//! [`READ_PER_WAKEUP`] bytes per loop turn (then its edge-triggered registration is
+//! re-armed, so the rest comes on the next turns, after every other source had its
+//! turn); lines are split in one pass and cut at [`LINE_MAX`]; and each supervised
+//! child's lines become `child.output` inputs within a per-child rate limit
+//! ([`CHILD_LINES_PER_WINDOW`] a second), the rest counted and reported as one
+//! `child.suppressed` record per window. The limit is applied here, before a line
+//! becomes an input, so the journal holds exactly what the core saw.
 
 use super::error::{Result, WorldError};
-use crate::core::action::{EffectId, KillSignal};
+use super::ratelimit::{RateLimit, Suppressed};
+use crate::core::action::{ChildRole, EffectId, KillSignal};
+use crate::core::event::Event;
 use crate::core::input::{EffectOutput, EffectResult, ExitStatus, Stream};
+use crate::time::{Duration, Instant};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::sys::signal::{Signal, killpg};
@@ -17,11 +29,21 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+#[path = "children_lines.rs"]
+mod lines;
+use lines::{Drained, drain_pipe, suppressed};
+
 /// Tokens of child pipes start here (see `world::tokens`).
 pub const TOKEN_BASE: usize = 1 << 20;
 const TOKEN_SPAN: usize = 1 << 20;
 /// A longer line is cut (and the rest comes as further lines).
 const LINE_MAX: usize = 8192;
+/// Bytes read from one pipe per loop turn, at most.
+pub const READ_PER_WAKEUP: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+/// `child.output` lines per child per window; the rest are counted.
+pub const CHILD_LINES_PER_WINDOW: u32 = 200;
+pub const CHILD_WINDOW: Duration = Duration::from_secs(1);
 /// Lines of an internal child's output kept for its error message.
 const TAIL_LINES: usize = 5;
 /// PID 1 starts with no PATH.
@@ -44,6 +66,8 @@ pub enum ChildNews {
         id: EffectId,
         result: EffectResult,
     },
+    /// A record for the stream only (`child.suppressed`), not an input.
+    Suppressed(Event),
 }
 
 struct Pipe {
@@ -59,6 +83,9 @@ struct Child {
     internal: Option<String>,
     tail: VecDeque<String>,
     pipes: Vec<Pipe>,
+    /// `dhcp:<nic>` / `service:<name>` (the core's name), for `child.suppressed`.
+    name: String,
+    limit: RateLimit,
 }
 
 #[derive(Default)]
@@ -143,9 +170,36 @@ impl Children {
                 internal: internal.then(|| argv0.clone()),
                 tail: VecDeque::new(),
                 pipes,
+                name: argv0.clone(),
+                limit: RateLimit::new(CHILD_LINES_PER_WINDOW, CHILD_WINDOW),
             },
         );
         Ok(pid)
+    }
+
+    /// Name child `id` as the core does (`dhcp:eth0`, `service:web`).
+    pub fn set_name(&mut self, id: EffectId, name: String) {
+        if let Some(c) = self.by_id.get_mut(&id) {
+            c.name = name;
+        }
+    }
+
+    /// When a child's window that suppressed lines ends (its summary is owed).
+    pub fn suppressed_due(&self) -> Option<Instant> {
+        self.by_id.values().filter_map(|c| c.limit.due()).min()
+    }
+
+    /// The `child.suppressed` records owed by `now`.
+    pub fn suppressed_summaries(&mut self, now: Instant) -> Vec<Event> {
+        let mut out = Vec::new();
+        for c in self.by_id.values_mut() {
+            if let Some(s) = c.limit.flush(now)
+                && let ChildNews::Suppressed(e) = suppressed(&c.name, s)
+            {
+                out.push(e);
+            }
+        }
+        out
     }
 
     fn alloc_token(&mut self) -> Token {
@@ -174,17 +228,36 @@ impl Children {
         })
     }
 
-    /// A pipe is readable: read it until it would block.
-    pub fn on_readable(&mut self, registry: &Registry, token: Token) -> Vec<ChildNews> {
+    /// A pipe is readable: read it until it would block or its share of this turn
+    /// is read (then re-arm it: epoll reports it again on the next turn).
+    pub fn on_readable(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> Vec<ChildNews> {
         let mut news = Vec::new();
         let Some(id) = self.by_token.get(&token).copied() else {
             return news;
         };
         if let Some(child) = self.by_id.get_mut(&id) {
-            let closed = drain_pipe(child, id, token, &mut news);
-            if closed {
-                close_pipe(child, registry, token);
-                self.by_token.remove(&token);
+            match drain_pipe(child, id, token, now, &mut news) {
+                Drained::Empty => {}
+                Drained::More => {
+                    let rearmed = child
+                        .pipes
+                        .iter_mut()
+                        .find(|p| p.token == token)
+                        .map(|p| registry.reregister(&mut p.rx, token, Interest::READABLE));
+                    if !matches!(rearmed, Some(Ok(()))) {
+                        close_pipe(child, registry, token);
+                        self.by_token.remove(&token);
+                    }
+                }
+                Drained::Closed => {
+                    close_pipe(child, registry, token);
+                    self.by_token.remove(&token);
+                }
             }
         }
         news
@@ -197,16 +270,21 @@ impl Children {
         registry: &Registry,
         pid: i32,
         status: ExitStatus,
+        now: Instant,
     ) -> Option<Vec<ChildNews>> {
         let id = self.by_pid.remove(&pid)?;
         let mut child = self.by_id.remove(&id)?;
         let mut news = Vec::new();
         let tokens: Vec<Token> = child.pipes.iter().map(|p| p.token).collect();
         for token in tokens {
-            // A grandchild may still hold the pipe: take what is there, then let go.
-            let _ = drain_pipe(&mut child, id, token, &mut news);
+            // A grandchild may still hold the pipe: take a turn's worth, let go.
+            let _ = drain_pipe(&mut child, id, token, now, &mut news);
             close_pipe(&mut child, registry, token);
             self.by_token.remove(&token);
+        }
+        // What its last window suppressed, whether or not the window is over.
+        if let Some(s) = child.limit.flush(now + CHILD_WINDOW) {
+            news.push(suppressed(&child.name, s));
         }
         match &child.internal {
             None => news.push(ChildNews::Exited { id, status }),
@@ -224,43 +302,12 @@ impl Children {
     }
 }
 
-/// Read until WouldBlock; true when the pipe reached end of file (or failed).
-fn drain_pipe(child: &mut Child, id: EffectId, token: Token, news: &mut Vec<ChildNews>) -> bool {
-    let internal = child.internal.is_some();
-    let Some(pipe) = child.pipes.iter_mut().find(|p| p.token == token) else {
-        return true;
-    };
-    let mut buf = [0u8; 4096];
-    let mut lines = Vec::new();
-    let closed = loop {
-        match pipe.rx.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => {
-                pipe.partial
-                    .extend_from_slice(buf.get(..n).unwrap_or_default());
-                split_lines(&mut pipe.partial, &mut lines);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => break true,
-        }
-    };
-    if closed && !pipe.partial.is_empty() {
-        lines.push(String::from_utf8_lossy(&pipe.partial).into_owned());
-        pipe.partial.clear();
+/// The core's name of a supervised child (as in its `child.output` records).
+pub fn role_name(role: &ChildRole) -> String {
+    match role {
+        ChildRole::Dhcp { nic } => format!("dhcp:{nic}"),
+        ChildRole::Service { service } => format!("service:{service}"),
     }
-    let stream = pipe.stream;
-    for line in lines {
-        if internal {
-            child.tail.push_back(line);
-            if child.tail.len() > TAIL_LINES {
-                child.tail.pop_front();
-            }
-        } else {
-            news.push(ChildNews::Output { id, stream, line });
-        }
-    }
-    closed
 }
 
 fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
@@ -270,33 +317,6 @@ fn close_pipe(child: &mut Child, registry: &Registry, token: Token) {
     }
 }
 
-/// Move every complete line out of `partial` (and cut over-long ones).
-fn split_lines(partial: &mut Vec<u8>, lines: &mut Vec<String>) {
-    while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
-        let rest = partial.split_off(pos + 1);
-        let mut line = std::mem::replace(partial, rest);
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        lines.push(String::from_utf8_lossy(&line).into_owned());
-    }
-    if partial.len() >= LINE_MAX {
-        lines.push(String::from_utf8_lossy(partial).into_owned());
-        partial.clear();
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_split_and_partials_kept() {
-        let mut p = b"one\r\ntwo\nthr".to_vec();
-        let mut lines = Vec::new();
-        split_lines(&mut p, &mut lines);
-        assert_eq!(lines, vec!["one", "two"]);
-        assert_eq!(p, b"thr");
-    }
-}
+#[path = "children_tests.rs"]
+mod tests;

@@ -99,6 +99,9 @@ pub fn pid1_settings(cmdline: &str, argv: &[String]) -> (Settings, KernelWords) 
     if let Some(format) = words.log {
         settings.stderr = Some(format);
     }
+    if words.debug {
+        settings.console_level = crate::core::event::Level::Debug;
+    }
     settings.notes.append(&mut words.errors);
     settings.argv = kernel::bounded_argv(argv);
     settings.watchdog = words.watchdog.then_some(words.watchdog_timeout);
@@ -165,12 +168,13 @@ mod tests {
             .to_vec();
         let (s, words) = pid1_settings(
             "console=ttyS0 nodeboot.log=human nodeboot.gate=7 nodeboot.watchdog=off \
-             single -- extra",
+             nodeboot.debug single -- extra",
             &argv,
         );
         assert!(s.pid1 && s.watchdog.is_none() && s.hang_after.is_none());
         assert_eq!(s.argv, argv);
         assert_eq!(s.stderr, Some(crate::log::Format::Human));
+        assert_eq!(s.console_level, crate::core::event::Level::Debug);
         assert_eq!(s.policy.gate.timeout, std::time::Duration::from_secs(7));
         // (Only the command line's: the test machine has no /etc/nodeboot/rules.)
         let cmdline_notes = |s: &Settings| {

@@ -64,6 +64,9 @@ pub enum WorldError {
         source: std::io::Error,
     },
     /// Starting the worker thread.
+    /// A log sink that could not be set up (the others work without it).
+    #[error("log sink: {0}")]
+    Setup(String),
     #[error("worker thread: {source}")]
     Worker { source: std::io::Error },
     /// The clock could not be read.

@@ -58,12 +58,14 @@ impl<C: Core> World<C> {
         track_disk_step(id, &effect, confine);
         let registry = self.poll.registry();
         match effect {
-            Effect::Spawn { argv, .. } => {
+            Effect::Spawn { argv, role } => {
                 let result = self
                     .children
                     .spawn(registry, id, &argv, false)
                     .map(|pid| EffectOutput::Spawned { pid })
                     .map_err(|e| e.to_string());
+                self.children
+                    .set_name(id, super::children::role_name(&role));
                 self.answer(id, result);
             }
             Effect::Kill { child, signal } => {

@@ -6,7 +6,8 @@
 //! are never commands: PID 1 logs them (`boot.start` `argv`, bounded by [`MAX_ARGV`]
 //! words of [`MAX_ARG_BYTES`] bytes) and boots.
 //!
-//! The world's words: `nodeboot.log=json|human` (console format),
+//! The world's words: `nodeboot.log=json|human` (console format), `nodeboot.debug`
+//! (debug records on the console; info by default),
 //! `nodeboot.watchdog=on|off` (pet `/dev/watchdog`, default on),
 //! `nodeboot.watchdog.timeout=SECS` (asked of the driver, default 30),
 //! `nodeboot.emergency=shell` (a console shell if the loop fails), and the fault
@@ -34,6 +35,8 @@ pub const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, PartialEq)]
 pub struct KernelWords {
     pub log: Option<Format>,
+    /// `nodeboot.debug` (or `=1`): debug records on the console too (info otherwise).
+    pub debug: bool,
     pub watchdog: bool,
     pub watchdog_timeout: Duration,
     pub emergency_shell: bool,
@@ -49,6 +52,7 @@ impl KernelWords {
     pub fn parse(cmdline: &str) -> KernelWords {
         let mut out = KernelWords {
             log: None,
+            debug: false,
             watchdog: true,
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             emergency_shell: false,
@@ -59,6 +63,10 @@ impl KernelWords {
         };
         let mut rest: Vec<String> = Vec::new();
         for word in words(cmdline) {
+            if word == "nodeboot.debug" {
+                out.debug = true;
+                continue;
+            }
             let Some((key, value)) = word.split_once('=') else {
                 rest.push(requote(&word));
                 continue;
@@ -74,6 +82,17 @@ impl KernelWords {
                         Ok(())
                     }
                     _ => Err("expected json or human"),
+                },
+                "nodeboot.debug" => match value {
+                    "1" | "on" => {
+                        out.debug = true;
+                        Ok(())
+                    }
+                    "0" | "off" => {
+                        out.debug = false;
+                        Ok(())
+                    }
+                    _ => Err("expected 1 or 0"),
                 },
                 "nodeboot.watchdog" => match value {
                     "on" | "1" => {

@@ -1,23 +1,75 @@
 //! Where the log stream goes. Records enter `crate::log::LogStream` (slog), whose
-//! sinks are stderr (human on a tty, JSON otherwise) and, once `Effect::ReopenLogs`
-//! names the log mount, the file `<dir>/nodeboot.log`. A JSON capture sink feeds the
-//! loop's own consumers after every record: the in-memory backlog (written first to
-//! the file when it opens, and sent to every new socket client) and the log socket.
-//! A sink that fails drops the line, never the loop.
+//! sinks are the console (stderr: human on a tty, JSON otherwise), `/dev/kmsg` early
+//! (PID 1), and, once `Effect::ReopenLogs` names the log mount, the file
+//! `<dir>/nodeboot.log`. The console, kmsg and the file are [`QueuedSink`]s: each is
+//! written by a thread of its own from a queue bounded in bytes, so a console under
+//! flow control or a log disk that hangs never stalls the loop; what does not fit is
+//! dropped, counted, and reported as `log.dropped` once that sink writes again (at
+//! most once a second per sink). A JSON capture sink feeds the loop's own consumers
+//! after every record: the in-memory backlog (bounded in bytes; written first to the
+//! file when it opens, and sent to every new socket client without a copy) and the log
+//! socket.
 
 use super::logsock::{LogSocket, SocketNews};
-use crate::core::event::{Level, Record};
+use crate::core::event::{Event, Level, Record};
+use crate::log::kmsg::KmsgSink;
+use crate::log::queued::{QueuedSink, Recovered, SinkHealth};
 use crate::log::{Format, LogStream, MemorySink, SinkId, WriteSink};
 use crate::ops::sinks::SinkConfig;
+use crate::time::{Duration, Instant};
 use mio::Registry;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Lines kept for late readers (the file before it exists, socket clients).
-const BACKLOG_LINES: usize = 20_000;
+/// Bytes the console's queue holds: ~90 s of a 115200 baud serial line.
+pub const CONSOLE_QUEUE_BYTES: usize = 1 << 20;
+/// Bytes the `/dev/kmsg` queue holds (the kernel rate limits it anyway).
+pub const KMSG_QUEUE_BYTES: usize = 64 << 10;
+/// One `log.dropped` per sink per this, at most.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// A callback that gets a copy of every JSON line.
 pub type LineTap = Box<dyn FnMut(&str) + Send>;
+/// Wakes the loop (from a sink's thread).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The sinks and the log socket `settings` ask for; what failed to open comes back
+/// as errors to log (the others work without it).
+pub fn open(
+    settings: &super::options::Settings,
+    registry: &Registry,
+    listener: mio::Token,
+    waker: &Arc<mio::Waker>,
+) -> (LogSinks, Vec<super::error::WorldError>) {
+    use super::error::WorldError;
+    let waker = Arc::clone(waker);
+    let (mut logs, errors) = LogSinks::new(
+        settings.stderr.map(|f| (f, settings.console_level)),
+        settings.pid1,
+        settings.sinks.clone(),
+        settings.policy.log_backlog,
+        Some(Arc::new(move || {
+            let _ = waker.wake();
+        })),
+    );
+    let mut errors: Vec<WorldError> = errors.into_iter().map(WorldError::Setup).collect();
+    if let Some(path) = &settings.socket {
+        let limits = super::logsock::Limits {
+            clients: settings.policy.log_clients,
+            ..super::logsock::Limits::default()
+        };
+        match LogSocket::bind(path, registry, listener, limits) {
+            Ok(s) => logs.socket = Some(s),
+            Err(source) => errors.push(WorldError::LogSink {
+                what: "bind",
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    (logs, errors)
+}
 
 /// Human when stderr is a terminal, JSON otherwise.
 pub fn stderr_format() -> Format {
@@ -29,44 +81,146 @@ pub fn stderr_format() -> Format {
     }
 }
 
+/// The JSON lines kept for late readers (the file before it exists, socket clients),
+/// each with its newline, shared (`Arc`) with the clients it is queued for.
+pub struct Backlog {
+    lines: VecDeque<Arc<str>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Backlog {
+    pub fn new(max_bytes: usize) -> Backlog {
+        Backlog {
+            lines: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    pub fn push(&mut self, line: Arc<str>) {
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        while self.bytes > self.max_bytes {
+            let Some(old) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= old.len();
+        }
+    }
+
+    pub fn lines(&self) -> &VecDeque<Arc<str>> {
+        &self.lines
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// A queued sink the loop watches for drops.
+struct Watched {
+    name: &'static str,
+    id: SinkId,
+    health: Arc<SinkHealth>,
+    last_report: Option<Instant>,
+}
+
 pub struct LogSinks {
     stream: LogStream,
     /// JSON lines of the records just emitted, for the loop's own consumers.
     capture: MemorySink,
-    backlog: VecDeque<String>,
-    file: Option<(PathBuf, SinkId)>,
+    backlog: Backlog,
+    file: Option<PathBuf>,
+    /// The queued sinks: console, kmsg, file.
+    watched: Vec<Watched>,
     pub socket: Option<LogSocket>,
     /// Extra copy of every JSON line (tests).
     pub tap: Option<LineTap>,
     /// Rotation of the log file, and the syslog sink.
     config: SinkConfig,
+    wake: Option<Wake>,
 }
 
 impl LogSinks {
-    /// `stderr`: the format on stderr, `None` for nothing there.
-    pub fn new(stderr: Option<Format>, config: SinkConfig) -> LogSinks {
+    /// `console`: the format and least level on stderr, `None` for nothing there.
+    /// `kmsg`: also write info-and-above to `/dev/kmsg` until the file opens (PID 1).
+    /// `wake` wakes the loop when a sink writes again after dropping lines.
+    pub fn new(
+        console: Option<(Format, Level)>,
+        kmsg: bool,
+        config: SinkConfig,
+        backlog_bytes: usize,
+        wake: Option<Wake>,
+    ) -> (LogSinks, Vec<String>) {
+        let mut errors = Vec::new();
         let stream = LogStream::new(0);
         if let Some(syslog) = config.syslog_sink() {
             stream.add_sink(Format::Json, Level::Info, Box::new(syslog));
         }
-        if let Some(format) = stderr {
-            stream.add_sink(
-                format,
-                Level::Debug,
-                Box::new(WriteSink::new(std::io::stderr())),
-            );
-        }
-        let capture = MemorySink::default();
-        stream.add_sink(Format::Json, Level::Debug, Box::new(capture.clone()));
-        LogSinks {
+        let mut sinks = LogSinks {
             stream,
-            capture,
-            backlog: VecDeque::new(),
+            capture: MemorySink::default(),
+            backlog: Backlog::new(backlog_bytes),
             file: None,
+            watched: Vec::new(),
             socket: None,
             tap: None,
             config,
+            wake,
+        };
+        if let Some((format, level)) = console {
+            let out = Box::new(WriteSink::new(std::io::stderr()));
+            if let Err(e) = sinks.add_queued("console", format, level, out, CONSOLE_QUEUE_BYTES) {
+                errors.push(e);
+            }
         }
+        if kmsg {
+            let added = KmsgSink::open()
+                .map_err(|e| format!("open /dev/kmsg: {e}"))
+                .and_then(|k| {
+                    sinks.add_queued(
+                        "kmsg",
+                        Format::Human,
+                        Level::Info,
+                        Box::new(k),
+                        KMSG_QUEUE_BYTES,
+                    )
+                });
+            if let Err(e) = added {
+                errors.push(e);
+            }
+        }
+        sinks
+            .stream
+            .add_sink(Format::Json, Level::Debug, Box::new(sinks.capture.clone()));
+        (sinks, errors)
+    }
+
+    fn recovered(&self) -> Option<Recovered> {
+        let wake = self.wake.clone()?;
+        Some(Box::new(move || wake()))
+    }
+
+    fn add_queued(
+        &mut self,
+        name: &'static str,
+        format: Format,
+        level: Level,
+        inner: Box<dyn crate::log::Sink>,
+        max_bytes: usize,
+    ) -> Result<(), String> {
+        let sink = QueuedSink::start(name, inner, max_bytes, Vec::new(), self.recovered())
+            .map_err(|e| format!("start the {name} writer thread: {e}"))?;
+        let health = sink.health();
+        let id = self.stream.add_sink(format, level, Box::new(sink));
+        self.watched.push(Watched {
+            name,
+            id,
+            health,
+            last_report: None,
+        });
+        Ok(())
     }
 
     /// The wall clock (µs since the epoch) at monotonic zero, for `ts`.
@@ -86,48 +240,108 @@ impl LogSinks {
             if let Some(tap) = &mut self.tap {
                 tap(&line);
             }
+            let mut shared = line;
+            shared.push('\n');
+            let shared: Arc<str> = Arc::from(shared);
             if let Some(s) = &mut self.socket {
-                news.extend(s.broadcast(registry, &line));
+                news.extend(s.broadcast(registry, &shared));
             }
-            self.backlog.push_back(line);
-            if self.backlog.len() > BACKLOG_LINES {
-                self.backlog.pop_front();
-            }
+            self.backlog.push(shared);
         }
         news
     }
 
-    /// Write the stream to `<dir>/nodeboot.log` from now on (the backlog first, the
-    /// first time a file is opened).
+    /// Write the stream to `<dir>/nodeboot.log` from now on, through its own queue
+    /// and thread (the backlog first, the first time a file is opened). The early
+    /// `/dev/kmsg` copy stops here. Only `mkdir` runs on the loop thread (once, right
+    /// after the mount); every write happens on the file's thread.
     pub fn open_file(&mut self, dir: &Path) -> Result<PathBuf, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         // Size-capped and rotated (nodeboot.log, .1 … .N): a full log filesystem drops
         // lines, it never stops the loop.
-        let mut file = self.config.log_file(dir);
+        let file = self.config.log_file(dir);
         let path = file.path().to_path_buf();
-        if self.file.is_none() {
-            for line in &self.backlog {
-                file.write_line(line)
-                    .map_err(|e| format!("write {}: {e}", path.display()))?;
-            }
-        }
+        let initial = if self.file.is_none() {
+            let lines = self.backlog.lines().iter();
+            lines.map(|l| l.trim_end_matches('\n').to_owned()).collect()
+        } else {
+            Vec::new()
+        };
+        let sink = QueuedSink::start(
+            "file",
+            Box::new(file),
+            self.config.file_queue,
+            initial,
+            self.recovered(),
+        )
+        .map_err(|e| format!("start the log file's writer thread: {e}"))?;
+        let health = sink.health();
         let id = self
             .stream
-            .add_sink(Format::Json, Level::Debug, Box::new(file));
-        if let Some((_, old)) = self.file.replace((path.clone(), id)) {
+            .add_sink(Format::Json, Level::Debug, Box::new(sink));
+        // The old file's sink (and thread, stuck or not) goes; so does kmsg.
+        let old: Vec<SinkId> = self
+            .watched
+            .iter()
+            .filter(|w| w.name == "file" || w.name == "kmsg")
+            .map(|w| w.id)
+            .collect();
+        for old in old {
             self.stream.remove_sink(old);
         }
+        self.watched
+            .retain(|w| w.name != "file" && w.name != "kmsg");
+        self.watched.push(Watched {
+            name: "file",
+            id,
+            health,
+            last_report: None,
+        });
+        self.file = Some(path.clone());
         Ok(path)
     }
 
-    pub fn backlog(&self) -> &VecDeque<String> {
+    pub fn backlog(&self) -> &Backlog {
         &self.backlog
+    }
+
+    /// `log.dropped` records owed by `now`: a sink that dropped lines writes again,
+    /// and its last report is at least [`DROP_REPORT_EVERY`] old.
+    pub fn drop_reports(&mut self, now: Instant) -> Vec<Event> {
+        let mut out = Vec::new();
+        for w in &mut self.watched {
+            if w.last_report.is_some_and(|t| now < t + DROP_REPORT_EVERY) {
+                continue;
+            }
+            if let Some(dropped) = w.health.take_recovered() {
+                w.last_report = Some(now);
+                out.push(Event::LogDropped {
+                    sink: w.name.into(),
+                    dropped,
+                });
+            }
+        }
+        out
+    }
+
+    /// When the loop must wake for a `log.dropped` held back by the rate limit.
+    pub fn drop_report_due(&self) -> Option<Instant> {
+        self.watched
+            .iter()
+            .filter(|w| w.health.owed())
+            .filter_map(|w| w.last_report.map(|t| t + DROP_REPORT_EVERY))
+            .min()
+    }
+
+    /// Give each queued sink up to a second to write out what it holds (shutdown).
+    pub fn flush(&self) {
+        self.stream.flush();
     }
 
     /// A log socket client is ready.
     pub fn on_socket_client(&mut self, registry: &Registry, token: mio::Token) -> Vec<SocketNews> {
         match &mut self.socket {
-            Some(s) => s.on_client(registry, token, &self.backlog),
+            Some(s) => s.on_client(registry, token, self.backlog.lines()),
             None => Vec::new(),
         }
     }

@@ -6,40 +6,51 @@
 //! - `status\n`: the core is asked for a status summary (as by SIGUSR1); the client
 //!   gets that one `status` line, then the connection is closed.
 //!
-//! Writes never block the loop: each client has a bounded output buffer, and a client
-//! that falls behind by more than that is dropped.
+//! Bounded everywhere ([`Limits`]): at most `clients` connections (one more is closed
+//! at once and counted); a client that has not sent its request line within `idle` is
+//! closed; writes never block the loop, and a client whose queue of unsent bytes
+//! passes `queue_bytes` (beyond the backlog it was sent) is dropped. The backlog and
+//! every new line are `Arc<str>`s shared by every client they are queued for: a
+//! thousand followers cost a thousand pointers per line, not a thousand copies.
 
+use crate::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt};
-use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[path = "logsock_client.rs"]
+mod client;
+use client::{Client, State, flush, read_request};
 
 pub const TOKEN_BASE: usize = 3 << 20;
 const TOKEN_SPAN: usize = 1 << 20;
-/// A client further behind than this is dropped.
-const CLIENT_BUFFER_MAX: usize = 16 * 1024 * 1024;
 const REQUEST_MAX: usize = 256;
+/// Lines handed to one `writev`.
+const WRITEV_LINES: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Waiting for the request line.
-    Request,
-    /// Sending what is queued; close when sent.
-    Done,
-    /// Sending the backlog and then every new line.
-    Follow,
-    /// Waiting for the next `status` record; close when sent.
-    Status,
+/// The socket's bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connected clients at most (rules `boot.log_clients`).
+    pub clients: usize,
+    /// A client must send its request line within this.
+    pub idle: Duration,
+    /// Unsent bytes a follower may fall behind by, past the backlog it was sent.
+    pub queue_bytes: usize,
 }
 
-struct Client {
-    stream: UnixStream,
-    state: State,
-    request: Vec<u8>,
-    out: Vec<u8>,
-    writable_armed: bool,
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            clients: 16,
+            idle: Duration::from_secs(10),
+            queue_bytes: 4 << 20,
+        }
+    }
 }
 
 pub struct LogSocket {
@@ -48,6 +59,12 @@ pub struct LogSocket {
     clients: BTreeMap<Token, Client>,
     next_token: usize,
     my_uid: u32,
+    limits: Limits,
+    /// Connections closed at once because `clients` were connected.
+    pub over_limit: u64,
+    /// Of those, not reported yet: one `Full` a second at most.
+    unreported: u64,
+    last_full: Option<Instant>,
 }
 
 /// Something to log about the socket (the caller turns it into a record).
@@ -59,6 +76,12 @@ pub enum SocketNews {
     Dropped {
         reason: String,
     },
+    /// Connections refused because the socket had its limit of clients; `total`
+    /// since the start.
+    Full {
+        refused: u64,
+        total: u64,
+    },
     /// A client asked for a status summary: the loop asks the core.
     StatusRequested,
 }
@@ -69,7 +92,12 @@ impl LogSocket {
     }
 
     /// Bind `path` (a stale socket left by a previous run is replaced).
-    pub fn bind(path: &Path, registry: &Registry, token: Token) -> std::io::Result<LogSocket> {
+    pub fn bind(
+        path: &Path,
+        registry: &Registry,
+        token: Token,
+        limits: Limits,
+    ) -> std::io::Result<LogSocket> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -89,24 +117,36 @@ impl LogSocket {
             clients: BTreeMap::new(),
             next_token: 0,
             my_uid: nix::unistd::geteuid().as_raw(),
+            limits,
+            over_limit: 0,
+            unreported: 0,
+            last_full: None,
         })
     }
 
-    /// Accept every pending connection.
-    pub fn on_accept(&mut self, registry: &Registry) -> Vec<SocketNews> {
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Accept every pending connection (closing those past the client limit).
+    pub fn on_accept(&mut self, registry: &Registry, now: Instant) -> Vec<SocketNews> {
         let mut news = Vec::new();
+        let mut refused = 0;
         loop {
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
+                    if self.clients.len() >= self.limits.clients {
+                        refused += 1;
+                        continue; // dropping the stream closes it
+                    }
                     let uid = getsockopt(&stream, sockopt::PeerCredentials)
                         .map(|c| c.uid())
                         .unwrap_or(u32::MAX);
                     if uid != 0 && uid != self.my_uid {
                         news.push(SocketNews::Refused { uid });
-                        continue; // dropping the stream closes it
+                        continue;
                     }
-                    let token = Token(TOKEN_BASE + self.next_token % TOKEN_SPAN);
-                    self.next_token = self.next_token.wrapping_add(1);
+                    let token = self.free_token();
                     if registry
                         .register(&mut stream, token, Interest::READABLE)
                         .is_ok()
@@ -117,20 +157,56 @@ impl LogSocket {
                                 stream,
                                 state: State::Request,
                                 request: Vec::new(),
-                                out: Vec::new(),
+                                out: VecDeque::new(),
+                                sent: 0,
+                                queued: 0,
+                                allowance: self.limits.queue_bytes,
+                                floor: self.limits.queue_bytes,
                                 writable_armed: false,
+                                connected: now,
                             },
                         );
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return news,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     news.push(SocketNews::Dropped {
                         reason: format!("accept: {e}"),
                     });
-                    return news;
+                    break;
                 }
+            }
+        }
+        self.over_limit = self.over_limit.saturating_add(refused);
+        self.unreported = self.unreported.saturating_add(refused);
+        news.extend(self.full_news(now));
+        news
+    }
+
+    /// The refusals not reported yet, at most once a second.
+    fn full_news(&mut self, now: Instant) -> Option<SocketNews> {
+        if self.unreported == 0
+            || self
+                .last_full
+                .is_some_and(|t| now < t + Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.last_full = Some(now);
+        Some(SocketNews::Full {
+            refused: std::mem::take(&mut self.unreported),
+            total: self.over_limit,
+        })
+    }
+
+    /// A token no connected client holds (the space is far larger than the limit).
+    fn free_token(&mut self) -> Token {
+        loop {
+            let token = Token(TOKEN_BASE + self.next_token % TOKEN_SPAN);
+            self.next_token = self.next_token.wrapping_add(1);
+            if !self.clients.contains_key(&token) {
+                return token;
             }
         }
     }
@@ -140,7 +216,7 @@ impl LogSocket {
         &mut self,
         registry: &Registry,
         token: Token,
-        backlog: &std::collections::VecDeque<String>,
+        backlog: &VecDeque<Arc<str>>,
     ) -> Vec<SocketNews> {
         let mut news = Vec::new();
         let Some(client) = self.clients.get_mut(&token) else {
@@ -166,8 +242,8 @@ impl LogSocket {
         news
     }
 
-    /// A new line for every following client.
-    pub fn broadcast(&mut self, registry: &Registry, line: &str) -> Vec<SocketNews> {
+    /// A new line (with its newline) for every following client.
+    pub fn broadcast(&mut self, registry: &Registry, line: &Arc<str>) -> Vec<SocketNews> {
         let mut dropped = Vec::new();
         let is_status = line.contains("\"event\":\"status\"");
         let mut answered = Vec::new();
@@ -177,8 +253,7 @@ impl LogSocket {
                 State::Status if is_status => client.state = State::Done,
                 _ => continue,
             }
-            client.out.extend_from_slice(line.as_bytes());
-            client.out.push(b'\n');
+            client.push(line);
             if let Err(reason) = flush(client, registry, *token) {
                 dropped.push((*token, reason));
             } else if client.state == State::Done && client.out.is_empty() {
@@ -197,6 +272,40 @@ impl LogSocket {
             .collect()
     }
 
+    /// When the oldest client still waiting for its request line times out.
+    pub fn idle_due(&self) -> Option<Instant> {
+        self.clients
+            .values()
+            .filter(|c| c.state == State::Request)
+            .map(|c| c.connected + self.limits.idle)
+            .min()
+    }
+
+    /// Close the clients that sent no request line within the idle limit.
+    pub fn expire_idle(&mut self, registry: &Registry, now: Instant) -> Vec<SocketNews> {
+        let idle = self.limits.idle;
+        let late: Vec<Token> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.state == State::Request && c.connected + idle <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in &late {
+            self.drop_client(registry, *t);
+        }
+        let mut news: Vec<SocketNews> = self.full_news(now).into_iter().collect();
+        if !late.is_empty() {
+            news.push(SocketNews::Dropped {
+                reason: format!(
+                    "{} client(s) sent no request within {} ms",
+                    late.len(),
+                    idle.as_millis()
+                ),
+            });
+        }
+        news
+    }
+
     fn drop_client(&mut self, registry: &Registry, token: Token) {
         if let Some(mut c) = self.clients.remove(&token) {
             let _ = registry.deregister(&mut c.stream);
@@ -213,88 +322,6 @@ impl LogSocket {
     }
 }
 
-/// Read the request line (if still waiting for it); queue the backlog once known.
-fn read_request(
-    client: &mut Client,
-    backlog: &std::collections::VecDeque<String>,
-) -> Result<(), String> {
-    let mut buf = [0u8; 512];
-    loop {
-        match client.stream.read(&mut buf) {
-            Ok(0) => return Err(String::new()), // client went away
-            Ok(n) => {
-                if client.state == State::Request {
-                    client
-                        .request
-                        .extend_from_slice(buf.get(..n).unwrap_or_default());
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-    if client.state != State::Request {
-        return Ok(());
-    }
-    let Some(pos) = client.request.iter().position(|b| *b == b'\n') else {
-        if client.request.len() > REQUEST_MAX {
-            return Err("request line too long".into());
-        }
-        return Ok(());
-    };
-    let line = String::from_utf8_lossy(client.request.get(..pos).unwrap_or_default())
-        .trim()
-        .to_owned();
-    client.state = match line.as_str() {
-        "logs" => State::Done,
-        "follow" => State::Follow,
-        "status" => {
-            client.state = State::Status;
-            return Ok(()); // no backlog: only the coming status line
-        }
-        other => {
-            let _ = client.stream.write_all(
-                format!("error: unknown request {other:?} (logs|follow|status)\n").as_bytes(),
-            );
-            return Err(format!("unknown request {other:?}"));
-        }
-    };
-    for l in backlog {
-        client.out.extend_from_slice(l.as_bytes());
-        client.out.push(b'\n');
-    }
-    Ok(())
-}
-
-/// Write what the socket takes now; arm WRITABLE for the rest. Err = drop the client.
-fn flush(client: &mut Client, registry: &Registry, token: Token) -> Result<(), String> {
-    while !client.out.is_empty() {
-        match client.stream.write(&client.out) {
-            Ok(0) => return Err("write returned 0".into()),
-            Ok(n) => {
-                client.out.drain(..n.min(client.out.len()));
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => return Err(String::new()),
-            Err(e) => return Err(format!("write: {e}")),
-        }
-    }
-    if client.out.len() > CLIENT_BUFFER_MAX {
-        return Err("client too slow".into());
-    }
-    let want = !client.out.is_empty();
-    if want != client.writable_armed {
-        let interest = if want {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        registry
-            .reregister(&mut client.stream, token, interest)
-            .map_err(|e| format!("epoll_ctl: {e}"))?;
-        client.writable_armed = want;
-    }
-    Ok(())
-}
+#[cfg(test)]
+#[path = "logsock_tests.rs"]
+mod tests;

@@ -26,6 +26,7 @@ pub mod init;
 pub mod instance;
 pub mod journal;
 pub mod kernel;
+mod log_upkeep;
 pub mod logsink;
 pub mod logsock;
 pub mod options;
@@ -53,7 +54,7 @@ use crate::time::Instant;
 use children::Children;
 use error::WorldError;
 use logsink::LogSinks;
-use logsock::{LogSocket, SocketNews};
+use logsock::SocketNews;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use options::Settings;
@@ -178,17 +179,8 @@ impl<C: Core> World<C> {
                 None
             }
         };
-        let mut logs = LogSinks::new(settings.stderr, settings.sinks.clone());
-        if let Some(path) = &settings.socket {
-            match LogSocket::bind(path, registry, LOG_LISTENER) {
-                Ok(s) => logs.socket = Some(s),
-                Err(source) => setup_errors.push(WorldError::LogSink {
-                    what: "bind",
-                    path: path.clone(),
-                    source,
-                }),
-            }
-        }
+        let (logs, sink_errors) = logsink::open(&settings, registry, LOG_LISTENER, &waker);
+        setup_errors.extend(sink_errors);
         let journal = match &settings.record {
             Some(path) => match journal::Journal::create(
                 path,
@@ -274,6 +266,9 @@ impl<C: Core> World<C> {
                 self.watchdog_retry.map(|(at, _)| at),
                 self.hang_at,
                 self.fail_at,
+                self.children.suppressed_due(),
+                self.logs.drop_report_due(),
+                self.logs.socket.as_ref().and_then(|s| s.idle_due()),
             ]
             .into_iter()
             .flatten()
@@ -301,6 +296,7 @@ impl<C: Core> World<C> {
             for token in ready {
                 self.dispatch(token);
             }
+            self.log_sink_upkeep();
             if self.stop.swap(false, Ordering::SeqCst) {
                 self.feed(Input::Signal {
                     signal: SignalKind::Stop,
@@ -407,6 +403,8 @@ impl<C: Core> World<C> {
     /// (`shutdown.step` `sync`, the last record), power off or reboot. Not PID 1: stop
     /// what is left and return.
     fn finish(&mut self, kind: ShutdownKind) -> ShutdownKind {
+        // Bounded (a second per queued sink): what the console and file still hold.
+        self.logs.flush();
         if self.settings.pid1 {
             if kind != ShutdownKind::Reboot
                 && let Some(dog) = self.watchdog.take()
@@ -415,15 +413,17 @@ impl<C: Core> World<C> {
                 self.log(Event::WorldError { error: e });
             }
             let started = std::time::Instant::now();
-            nix::unistd::sync();
+            let synced = sync_within(SYNC_DEADLINE);
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.log(Event::ShutdownStep {
                 step: "sync".into(),
-                ok: true,
+                ok: synced,
                 ms,
                 target: None,
-                error: None,
+                error: (!synced).then(|| format!("timed out after {}s", SYNC_DEADLINE.as_secs())),
             });
+            // The sync record itself, to the console before the reset.
+            self.logs.flush();
             init::power(kind);
         }
         for pid in self.children.pids() {
@@ -436,6 +436,30 @@ impl<C: Core> World<C> {
             s.deregister(self.poll.registry());
         }
         kind
+    }
+}
+
+/// How long shutdown waits for `sync(2)`: a disk that hangs must not keep the node
+/// from rebooting (the kernel flushes what it can on the way down anyway).
+const SYNC_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `sync(2)` on a thread of its own, waited for at most `deadline`: true if it
+/// returned in time. A sync stuck on a hung disk is left behind.
+fn sync_within(deadline: std::time::Duration) -> bool {
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("nodeboot-sync".into())
+        .spawn(move || {
+            nix::unistd::sync();
+            let _ = done_tx.send(());
+        });
+    match spawned {
+        Ok(_) => done_rx.recv_timeout(deadline).is_ok(),
+        // No thread to be had: sync here, as before.
+        Err(_) => {
+            nix::unistd::sync();
+            true
+        }
     }
 }
 

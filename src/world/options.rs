@@ -8,6 +8,7 @@ use super::confine::Confinement;
 use super::logsink::stderr_format;
 use crate::cli::Args;
 use crate::core::event::Event;
+use crate::core::event::Level;
 use crate::core::input::Mode;
 use crate::core::policy::Policy;
 use crate::log::Format;
@@ -31,6 +32,8 @@ pub const RUN_USAGE: &str = "usage: nodeboot run [flags]
   --log-keep N          rotated files kept (nodeboot.log.1 … .N)
   --syslog PATH|stderr  also send RFC 5424 records there (e.g. /dev/log)
   --syslog-facility F   daemon (default), user, local0…local7
+  --log-queue SIZE      bytes waiting for the log file's writer (default 4M);
+                        past it lines are dropped and counted (log.dropped)
 A live run needs --root and at least one --disk or --nic; otherwise it is a dry
 run: effects are logged (effect.dry-run) and answered as successes; only the
 read-only ones (disk probes, subvolume lists, TCP probes) really run.";
@@ -48,6 +51,7 @@ const VALUE_FLAGS: &[&str] = &[
     "log-keep",
     "syslog",
     "syslog-facility",
+    "log-queue",
 ];
 const BOOL_FLAGS: &[&str] = &["dry-run", "json", "human", "allow-loop", "quiet"];
 
@@ -62,6 +66,9 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// Format on stderr; `None` = nothing on stderr.
     pub stderr: Option<Format>,
+    /// The least level on stderr: info for PID 1's console (debug with
+    /// `nodeboot.debug` on the kernel command line), debug for `nodeboot run`.
+    pub console_level: Level,
     /// The log socket; `None` = no socket.
     pub socket: Option<PathBuf>,
     /// Where `host:port` probe targets are looked up (no DNS).
@@ -99,6 +106,7 @@ impl Settings {
             policy,
             record: None,
             stderr: Some(stderr_format()),
+            console_level: Level::Info,
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
@@ -177,6 +185,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         policy,
         record: args.value("record").map(PathBuf::from),
         stderr,
+        console_level: Level::Debug,
         socket,
         hosts: PathBuf::from("/etc/hosts"),
         notes,

@@ -79,13 +79,13 @@ impl<C: Core> World<C> {
             WAKER => self.on_worker(),
             LOG_LISTENER => {
                 let news = match &mut self.logs.socket {
-                    Some(s) => s.on_accept(self.poll.registry()),
+                    Some(s) => s.on_accept(self.poll.registry(), self.now),
                     None => Vec::new(),
                 };
                 self.socket_news(news);
             }
             t if Children::owns(t) => {
-                let news = self.children.on_readable(self.poll.registry(), t);
+                let news = self.children.on_readable(self.poll.registry(), t, self.now);
                 self.child_news(news);
             }
             t if Probes::owns(t) => {
@@ -294,7 +294,10 @@ impl<C: Core> World<C> {
     /// Reap every exited child; report ours.
     fn reap(&mut self) {
         for (pid, status) in signals::reap(self.settings.pid1, &self.children.pids()) {
-            if let Some(news) = self.children.on_reaped(self.poll.registry(), pid, status) {
+            if let Some(news) = self
+                .children
+                .on_reaped(self.poll.registry(), pid, status, self.now)
+            {
                 self.child_news(news);
             }
         }
@@ -316,12 +319,16 @@ impl<C: Core> World<C> {
                 ChildNews::Output { id, stream, line } => Input::ChildOutput { id, stream, line },
                 ChildNews::Exited { id, status } => Input::ChildExited { id, status },
                 ChildNews::EffectDone { id, result } => Input::EffectDone { id, result },
+                ChildNews::Suppressed(event) => {
+                    self.log(event);
+                    continue;
+                }
             };
             self.feed(input);
         }
     }
 
-    fn socket_news(&mut self, news: Vec<SocketNews>) {
+    pub(super) fn socket_news(&mut self, news: Vec<SocketNews>) {
         for n in news {
             let error = match n {
                 SocketNews::StatusRequested => {
@@ -334,6 +341,9 @@ impl<C: Core> World<C> {
                     format!("log socket: refused a client with uid {uid} (SO_PEERCRED)")
                 }
                 SocketNews::Dropped { reason } => format!("log socket: dropped a client: {reason}"),
+                SocketNews::Full { refused, total } => format!(
+                    "log socket: refused {refused} client(s) past the limit of connected clients ({total} since the start)"
+                ),
             };
             self.log(Event::WorldError { error });
         }

@@ -164,7 +164,10 @@ pub fn internal_command_child_reports_its_effect() {
     let mut results: Vec<(EffectId, EffectResult)> = Vec::new();
     for _ in 0..500 {
         for (pid, status) in nodeboot::world::signals::reap(false, &children.pids()) {
-            for n in children.on_reaped(poll.registry(), pid, status).unwrap() {
+            for n in children
+                .on_reaped(poll.registry(), pid, status, nodeboot::time::Instant::ZERO)
+                .unwrap()
+            {
                 match n {
                     ChildNews::EffectDone { id, result } => results.push((id, result)),
                     other => panic!("an internal child reports only its result: {other:?}"),

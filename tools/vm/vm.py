@@ -12,6 +12,7 @@ Stdlib only: python3 on a fresh Debian machine is enough.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import queue
@@ -20,12 +21,14 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import threading
 import time
 
 VM_DIR = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("VM_CACHE", os.path.join(VM_DIR, ".cache"))
 OUT = os.path.join(CACHE, "out")
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+), spelled out
 
 # Sparse disk images the scenarios give the guest, by role. `kind` picks the QEMU
 # device: what the guest sees as rotational is in vm-recipe.md (scsi-hd rotation_rate
@@ -135,7 +138,7 @@ class Guest:
     """
 
     def __init__(self, workdir, init="nodeboot", disks=(), nics=None, append="",
-                 memory=768, name="guest", extra=()):
+                 memory=768, name="guest", extra=(), stuck_console=False):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.name = name
@@ -157,10 +160,30 @@ class Guest:
             if not os.path.exists(f):
                 raise SystemExit(f"vm: missing {f}: run tools/vm/build.sh first")
         cmdline = f"console=ttyS0 quiet panic=-1 {append}".strip()
+        # stuck_console: ttyS0 (the console) goes to a FIFO of one page that nobody
+        # reads, so the guest's UART stalls under flow control once it is full; the
+        # harness reads ttyS1 instead, where a guest stand-in writes the log stream
+        # it reads from nodeboot's socket (tools/vm/guest/inspect.sh, vm.stream=).
+        serial = ["-serial", "stdio"]
+        self.stuck_fd = None
+        if stuck_console:
+            # QEMU writes FIFO.out and reads FIFO.in (with only FIFO, it would read
+            # back its own output).
+            fifo = os.path.join(workdir, f"{name}.stuck")
+            for end in (".in", ".out"):
+                if os.path.exists(fifo + end):
+                    os.unlink(fifo + end)
+                os.mkfifo(fifo + end)
+            # Held open (read-write: never blocks, never EOF) and never read.
+            self.stuck_fd = os.open(fifo + ".out", os.O_RDWR | os.O_NONBLOCK)
+            fcntl.fcntl(self.stuck_fd, F_SETPIPE_SZ, 4096)
+            serial = ["-chardev", f"pipe,id=stuck,path={fifo}", "-serial", "chardev:stuck",
+                      "-serial", "stdio"]
+            cmdline += " vm.stream=ttyS1"
         args = [
             *qemu_command(), "-S", "-M", "pc", "-cpu", "qemu64,+rdrand", "-smp", "1",
             "-m", str(memory), "-no-reboot", "-display", "none", "-monitor", "none",
-            "-serial", "stdio", "-nodefaults", "-no-user-config",
+            *serial, "-nodefaults", "-no-user-config",
             "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             # Fixed PCI slots: the cache's disk order is the sysfs devpath (PCI
@@ -262,6 +285,30 @@ class Guest:
         with self._lock:
             out += [t for _, t in self.lines if t.startswith(prefix)]
         return out
+
+    def stuck_bytes(self):
+        """Bytes waiting in the unread console FIFO (stuck_console)."""
+        buf = fcntl.ioctl(self.stuck_fd, termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(buf, "little")
+
+    def drain_stuck(self):
+        """Read the stuck console from now on (in a thread): the guest's UART moves
+        again. What it reads collects in `stuck_text`."""
+        self.stuck_text = ""
+
+        def drain():
+            while self.running():
+                try:
+                    data = os.read(self.stuck_fd, 65536)
+                    with self._lock:
+                        self.stuck_text += data.decode("utf-8", "replace")
+                    if not data:
+                        time.sleep(0.05)
+                except BlockingIOError:
+                    time.sleep(0.05)
+                except OSError:
+                    return
+        threading.Thread(target=drain, daemon=True).start()
 
     def tail(self, n=40):
         with self._lock:

@@ -6,6 +6,20 @@
 # after the gate (a hot-plugged disk) is reported too; then syncs, so a harness that
 # pulls the plug after "vm-inspect done" loses nothing.
 pool=/mnt/storagepool/sp_zos-cache
+# vm.stream=ttyS1 (the stuck-console scenario): the console nobody reads is stuck, so
+# copy the log stream from nodeboot's socket to ttyS1, where the harness reads it, and
+# ask the socket for the node's status every 2 s (`vm-status ok` when it answers).
+case " $(cat /proc/cmdline) " in
+  *" vm.stream=ttyS1 "*)
+    stty -F /dev/ttyS1 raw -echo 2>/dev/null
+    /init logs -f --json > /dev/ttyS1 2>&1 &
+    # Early records also went to the kernel's ring buffer (/dev/kmsg).
+    echo "vm-kmsg $(dmesg | grep -c 'nodeboot: ')" > /dev/ttyS1
+    ( while sleep 2; do
+        if /init status > /dev/null 2>&1; then echo "vm-status ok"; else echo "vm-status failed"; fi
+      done > /dev/ttyS1 2>&1 ) &
+    ;;
+esac
 i=0
 until grep -q ' /var/cache ' /proc/mounts; do
   i=$((i + 1)); [ "$i" -gt 1200 ] && break

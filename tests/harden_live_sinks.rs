@@ -51,6 +51,30 @@ fn start(lan: &Lan, disk: &LoopDisk, services: &str, extra: &[&str]) -> Nodeboot
     )
 }
 
+/// [`start`], then wait until the cache is ready, `service` runs and `nbe0` has its
+/// carrier: the node is booted and the test's fault can begin.
+fn start_booted(
+    lan: &Lan,
+    disk: &LoopDisk,
+    services: &str,
+    service: &str,
+    extra: &[&str],
+) -> NodebootRun {
+    let run = start(lan, disk, services, extra);
+    wait_quietly(&run, "cache.ready", Duration::from_secs(120));
+    run.wait_for(
+        "service.started",
+        &[("service", service)],
+        Duration::from_secs(60),
+    );
+    run.wait_for(
+        "nic.carrier",
+        &[("nic", "nbe0"), ("up", "true")],
+        Duration::from_secs(30),
+    );
+    run
+}
+
 fn socket(run: &NodebootRun) -> PathBuf {
     run.dir.join("nodeboot.sock")
 }
@@ -151,18 +175,7 @@ fn a_service_flooding_its_output_for_60s_leaves_nodeboot_small_and_responsive() 
     let services = "[[service]]\nname = \"flood\"\nargv = [\"sh\", \"-c\", \
         \"yes 'a chatty service writes this line as fast as it can' & \
         cat /dev/zero | tr '\\\\000' x >&2\"]\n";
-    let mut run = start(&lan, &disk, services, &[]);
-    wait_quietly(&run, "cache.ready", Duration::from_secs(120));
-    run.wait_for(
-        "service.started",
-        &[("service", "flood")],
-        Duration::from_secs(60),
-    );
-    run.wait_for(
-        "nic.carrier",
-        &[("nic", "nbe0"), ("up", "true")],
-        Duration::from_secs(30),
-    );
+    let mut run = start_booted(&lan, &disk, services, "flood", &[]);
     let pid = run.pid;
     let (t0, cpu0) = (Instant::now(), cpu_ticks(pid));
     let mut peak = 0;
@@ -283,18 +296,7 @@ fn a_log_filesystem_frozen_after_cache_ready_stalls_only_the_file_writer() {
     // second of the freeze (not a full-speed flood: that is the other test's job).
     let services = "[[service]]\nname = \"ticker\"\nargv = [\"sh\", \"-c\", \
         \"while :; do echo tick; sleep 0.005; done\"]\n";
-    let mut run = start(&lan, &disk, services, &["--log-queue", "16K"]);
-    wait_quietly(&run, "cache.ready", Duration::from_secs(120));
-    run.wait_for(
-        "service.started",
-        &[("service", "ticker")],
-        Duration::from_secs(60),
-    );
-    run.wait_for(
-        "nic.carrier",
-        &[("nic", "nbe0"), ("up", "true")],
-        Duration::from_secs(30),
-    );
+    let mut run = start_booted(&lan, &disk, services, "ticker", &["--log-queue", "16K"]);
     let pid = run.pid;
     let log_dir = run.path("/var/log").display().to_string();
     let log_file = format!("/proc/{pid}/root{log_dir}/nodeboot.log");

@@ -11,7 +11,8 @@
 //!   (the `real_*` tests); [`node`]: `nodeboot` as an operator starts it, with any
 //!   arguments and wrappers (the `harden_live*` tests);
 //! - [`core_harness`]: the pure core driven by a scripted world on a virtual clock;
-//!   [`images`] and [`md`]: disk images made by the real tools.
+//!   [`images`] and [`md`]: disk images made by the real tools; [`oracle_disks`]:
+//!   those images as loop disks under a live run, and what it decided about them.
 //!
 //! Every guard undoes its setup in `Drop` (also when the test fails) and touches only
 //! what it created: loop devices it attached, namespaces named `nb…` unique to the test,
@@ -26,6 +27,7 @@ pub mod md;
 pub mod mount;
 pub mod net;
 pub mod node;
+pub mod oracle_disks;
 pub mod root;
 pub mod run;
 pub mod temp;

@@ -57,6 +57,37 @@ pub fn run_blocking(effect: &Effect, confine: &Confinement) -> EffectResult {
     run(effect, confine).map_err(|e| e.to_string())
 }
 
+/// How long the loop waits for the `mkfs -f` proof ([`partition::ensure_ours`]).
+const PROOF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The `-f` proof reads the disk's table, and it runs on the loop thread just before
+/// mkfs is spawned: so on a thread of its own, waited for at most `deadline`. A disk
+/// that stopped answering costs the loop that long, once, and refuses the mkfs; the
+/// stuck reader is left behind.
+fn ensure_ours_within(
+    confine: &Confinement,
+    device: &str,
+    deadline: std::time::Duration,
+) -> Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (c, d) = (confine.clone(), device.to_owned());
+    let spawned = std::thread::Builder::new()
+        .name("nodeboot-proof".into())
+        .spawn(move || {
+            let _ = tx.send(partition::ensure_ours(&c, &d));
+        });
+    let refused = |why: String| error::EffectError::Refused(format!("mkfs -f on {device}: {why}"));
+    match spawned {
+        Err(e) => Err(refused(format!("no thread for the ownership check: {e}"))),
+        Ok(_) => rx.recv_timeout(deadline).unwrap_or_else(|_| {
+            Err(refused(format!(
+                "the disk did not answer the ownership check within {}s",
+                deadline.as_secs()
+            )))
+        }),
+    }
+}
+
 fn classify(effect: &Effect, confine: &Confinement) -> Plan {
     match effect {
         Effect::Mkfs {
@@ -144,7 +175,7 @@ fn check(effect: &Effect, confine: &Confinement) -> Result<()> {
             if *force {
                 // `-f` overwrites whatever is there: only on a partition whose disk
                 // holds exactly nodeboot's table, read again from the disk now.
-                partition::ensure_ours(confine, device)?;
+                ensure_ours_within(confine, device, PROOF_DEADLINE)?;
             }
             Ok(())
         }

@@ -13,9 +13,12 @@
 //!   its deadline (`Effect::Cancel`), its thread is **abandoned**: its lane is free
 //!   again, its result will be dropped, and it is counted as stuck until it returns
 //!   (if ever). A thread stuck for good keeps its slot, so the count is bounded;
-//! - when every thread is busy or stuck, a new effect **fails at once** with an error
-//!   saying so, rather than waiting for a thread that may never come back; a lane's
-//!   queue is bounded too ([`LANE_QUEUE_MAX`]).
+//! - when every thread is busy, a new effect waits for the next thread that comes
+//!   back, in the order asked ([`WAIT_MAX`] at most; its core deadline keeps running,
+//!   so a wait that lasts too long is that step's timeout). Only when every thread
+//!   is **stuck** does a new effect **fail at once**, with an error saying so, rather
+//!   than wait for a thread that may never come back; a lane's queue is bounded too
+//!   ([`LANE_QUEUE_MAX`]).
 //!
 //! Ordering: the core asks for one prepare step at a time (the next only after the
 //! previous answered or timed out), so lanes only have to keep the order between a
@@ -33,6 +36,8 @@ use std::sync::Arc;
 pub const MAX_THREADS: usize = 8;
 /// Effects waiting behind the one running in a lane.
 pub const LANE_QUEUE_MAX: usize = 32;
+/// Effects whose lane is free, waiting for a thread (every thread busy).
+pub const WAIT_MAX: usize = 256;
 
 type Job = (EffectId, Effect);
 
@@ -60,6 +65,9 @@ pub struct Worker {
     busy: BTreeSet<String>,
     /// Effects waiting for their lane, in the order asked.
     queued: BTreeMap<String, VecDeque<Job>>,
+    /// Effects at the head of their lane waiting for a thread, in the order asked
+    /// (their lanes count as busy, so the lane's order holds).
+    waiting: VecDeque<(EffectId, Effect, String)>,
     /// Answers decided without running anything (a queued effect that could not be
     /// given a thread); handed out by the next `results`.
     immediate: Vec<(EffectId, EffectResult)>,
@@ -78,6 +86,7 @@ impl Worker {
             results,
             busy: BTreeSet::new(),
             queued: BTreeMap::new(),
+            waiting: VecDeque::new(),
             immediate: Vec::new(),
         };
         w.spawn_thread()
@@ -143,13 +152,34 @@ impl Worker {
             None if self.threads.len() < MAX_THREADS => self
                 .spawn_thread()
                 .map_err(|e| format!("cannot start a worker thread: {e}"))?,
-            None => {
+            None if self.stuck() >= self.threads.len() => {
                 return Err(format!(
-                    "no worker thread free: all {MAX_THREADS} busy ({} abandoned, stuck in the kernel)",
-                    self.stuck()
+                    "no worker thread free: all {MAX_THREADS} abandoned, stuck in the kernel"
                 ));
             }
+            None => {
+                if self.waiting.len() >= WAIT_MAX {
+                    return Err(format!(
+                        "{WAIT_MAX} effects already wait for a worker thread ({} stuck)",
+                        self.stuck()
+                    ));
+                }
+                self.waiting.push_back((id, effect, lane.clone()));
+                self.busy.insert(lane);
+                return Ok(());
+            }
         };
+        self.start_on(index, id, effect, lane)
+    }
+
+    /// Hand `effect` to thread `index` (idle).
+    fn start_on(
+        &mut self,
+        index: usize,
+        id: EffectId,
+        effect: Effect,
+        lane: String,
+    ) -> std::result::Result<(), String> {
         let name = super::exec::effect_name(&effect);
         let Some(thread) = self.threads.get_mut(index) else {
             return Err("worker thread index out of range".into());
@@ -183,6 +213,13 @@ impl Worker {
         for queue in self.queued.values_mut() {
             queue.retain(|(queued, _)| *queued != id);
         }
+        if let Some(at) = self.waiting.iter().position(|(w, _, _)| *w == id) {
+            // It never ran: nothing abandoned, its lane goes on.
+            if let Some((_, _, lane)) = self.waiting.remove(at) {
+                self.lane_free(&lane);
+            }
+            return None;
+        }
         let running = self
             .threads
             .iter_mut()
@@ -214,6 +251,21 @@ impl Worker {
         }
     }
 
+    /// Thread `index` came back: give it the effect that has waited longest.
+    fn thread_free(&mut self, index: usize) {
+        let idle = self.threads.get(index).is_some_and(|t| t.running.is_none());
+        if !idle {
+            return;
+        }
+        if let Some((id, effect, lane)) = self.waiting.pop_front()
+            && let Err(e) = self.start_on(index, id, effect, lane.clone())
+        {
+            self.immediate.push((id, Err(e)));
+            let _ = self.waker.wake();
+            self.lane_free(&lane);
+        }
+    }
+
     /// Every result ready now (abandoned effects' results are dropped).
     pub fn results(&mut self) -> Vec<(EffectId, EffectResult)> {
         let mut out = std::mem::take(&mut self.immediate);
@@ -227,6 +279,7 @@ impl Worker {
                 }
                 None => out.push((id, result)),
             }
+            self.thread_free(index);
         }
         out.append(&mut self.immediate);
         out

@@ -25,7 +25,10 @@ struct Fake {
 
 impl Fake {
     fn new(hung: usize) -> Fake {
-        let dir = std::env::temp_dir().join(format!("nodeboot-worker-{}", std::process::id()));
+        // One directory per fake: the tests of this module run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nodeboot-worker-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut names: Vec<String> = (0..hung).map(|i| format!("hang{i}")).collect();
         names.push("ok0".into());
@@ -118,21 +121,54 @@ fn a_hung_probe_holds_no_other_disk_and_an_exhausted_pool_fails_fast() {
     assert_eq!(w.cancel(EffectId(1)), Some(("probe_disk".into(), 1)));
     assert_eq!(w.cancel(EffectId(1)), None, "abandoned once");
     assert!(w.queued.is_empty());
-    // Fill the pool with hung probes of other disks: the one past the limit fails
-    // at once, with an error that says why.
-    let mut next = 10;
-    let refused = (1..=MAX_THREADS).find_map(|i| {
-        next += 1;
-        let (id, e) = probe(next, &format!("hang{i}"));
-        w.submit(id, e).err()
-    });
-    let error = refused.expect("the pool is bounded");
-    assert!(error.contains("no worker thread free"), "{error}");
-    assert!(error.contains("1 abandoned"), "{error}");
+    // Fill the pool with hung probes of other disks (#3 runs on the eighth thread's
+    // neighbour): past the last thread, a probe waits for one instead of failing.
+    let hung: Vec<u64> = (1..=6).map(|i| 10 + i).collect();
+    for (i, id) in hung.iter().enumerate() {
+        let (id, e) = probe(*id, &format!("hang{}", i + 1));
+        w.submit(id, e).unwrap();
+    }
     assert_eq!(w.threads.len(), MAX_THREADS);
-    assert_eq!(w.stuck(), 1);
-    // The hung opens end: every thread comes back, the abandoned one's result is
-    // dropped, the others answered.
-    let answered = wait_for(&mut w, 3, Some(&fake));
-    assert!(!answered.contains(&EffectId(1)));
+    let (id, e) = probe(20, "hang7");
+    w.submit(id, e).expect("a busy pool queues");
+    assert_eq!(w.waiting.len(), 1);
+    // The core abandons every running probe: all eight threads are stuck, and only
+    // now does a new effect fail at once, with an error that says why.
+    for id in std::iter::once(3).chain(hung.iter().copied()) {
+        assert!(w.cancel(EffectId(id)).is_some(), "#{id} was running");
+    }
+    assert_eq!(w.stuck(), MAX_THREADS);
+    let (id, e) = probe(21, "ok0");
+    let error = w.submit(id, e).expect_err("every thread is stuck");
+    assert!(error.contains("no worker thread free"), "{error}");
+    // The hung opens end: the threads come back, the waiting probe runs and is
+    // answered; the abandoned ones' results are dropped.
+    let answered = wait_for(&mut w, 20, Some(&fake));
+    for id in [1, 3, 11, 16] {
+        assert!(!answered.contains(&EffectId(id)), "#{id} was abandoned");
+    }
+}
+
+#[test]
+fn a_busy_pool_runs_a_waiting_effect_when_a_thread_comes_back() {
+    let fake = Fake::new(MAX_THREADS);
+    let poll = mio::Poll::new().unwrap();
+    let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+    let mut w = Worker::start(fake.confine.clone(), waker).unwrap();
+    for i in 0..MAX_THREADS {
+        let (id, e) = probe(i as u64 + 1, &format!("hang{i}"));
+        w.submit(id, e).unwrap();
+    }
+    // Every thread is busy (none abandoned): ok0's probe waits, it is not refused.
+    let (id, e) = probe(100, "ok0");
+    w.submit(id, e).expect("a busy pool queues");
+    assert_eq!((w.waiting.len(), w.stuck()), (1, 0));
+    // A waiting effect the core gives up on leaves the queue; nothing is abandoned.
+    assert_eq!(w.cancel(EffectId(100)), None);
+    assert!(w.waiting.is_empty() && !w.busy.contains("disk:ok0"));
+    let (id, e) = probe(101, "ok0");
+    w.submit(id, e).unwrap();
+    // The hung opens end: the threads come back and the waiting probe is answered.
+    let answered = wait_for(&mut w, 101, Some(&fake));
+    assert!(!answered.contains(&EffectId(100)));
 }

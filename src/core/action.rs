@@ -105,6 +105,34 @@ pub enum Effect {
     KillAll { signal: KillSignal },
 }
 
+impl Effect {
+    /// The effect's tag in journals and logs (`probe_disk`, `mkfs`, …): its serde
+    /// name, without serializing it (pinned against serde by a test).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::ProbeDisk { .. } => "probe_disk",
+            Effect::LoadModule { .. } => "load_module",
+            Effect::SetLinkUp { .. } => "set_link_up",
+            Effect::WritePartitionTable { .. } => "write_partition_table",
+            Effect::AddPartition { .. } => "add_partition",
+            Effect::Mkfs { .. } => "mkfs",
+            Effect::Mount { .. } => "mount",
+            Effect::Unmount { .. } => "unmount",
+            Effect::CreateSubvolume { .. } => "create_subvolume",
+            Effect::ListSubvolumes { .. } => "list_subvolumes",
+            Effect::DeleteSubvolume { .. } => "delete_subvolume",
+            Effect::CopyTree { .. } => "copy_tree",
+            Effect::ReopenLogs { .. } => "reopen_logs",
+            Effect::Spawn { .. } => "spawn",
+            Effect::Kill { .. } => "kill",
+            Effect::Connect { .. } => "connect",
+            Effect::Cancel { .. } => "cancel",
+            Effect::Shutdown { .. } => "shutdown",
+            Effect::KillAll { .. } => "kill_all",
+        }
+    }
+}
+
 /// Why a child runs; the world uses it for log lines and process naming.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
@@ -126,4 +154,68 @@ pub enum ShutdownKind {
     Exit,
     Reboot,
     PowerOff,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Effect::name` is the serde tag of every variant (journals carry the tag).
+    #[test]
+    fn names_are_the_serde_tags() {
+        let s = String::new;
+        let all = vec![
+            Effect::ProbeDisk { device: s() },
+            Effect::LoadModule { modalias: s() },
+            Effect::SetLinkUp { index: 1, nic: s() },
+            Effect::WritePartitionTable {
+                disk: s(),
+                name: s(),
+            },
+            Effect::AddPartition {
+                disk: s(),
+                number: 1,
+            },
+            Effect::Mkfs {
+                device: s(),
+                label: s(),
+                force: false,
+            },
+            Effect::Mount {
+                source: s(),
+                target: s(),
+                fstype: s(),
+                options: s(),
+            },
+            Effect::Unmount {
+                source: s(),
+                target: s(),
+            },
+            Effect::CreateSubvolume { path: s() },
+            Effect::ListSubvolumes { path: s() },
+            Effect::DeleteSubvolume { path: s() },
+            Effect::CopyTree { from: s(), to: s() },
+            Effect::ReopenLogs { dir: s() },
+            Effect::Spawn {
+                role: ChildRole::Dhcp { nic: s() },
+                argv: Vec::new(),
+            },
+            Effect::Kill {
+                child: EffectId(1),
+                signal: KillSignal::Term,
+            },
+            Effect::Connect { target: s() },
+            Effect::Cancel { probe: EffectId(1) },
+            Effect::Shutdown {
+                kind: ShutdownKind::Exit,
+            },
+            Effect::KillAll {
+                signal: KillSignal::Kill,
+            },
+        ];
+        for effect in all {
+            let json = serde_json::to_value(&effect).unwrap();
+            assert_eq!(json["effect"], effect.name(), "{effect:?}");
+        }
+    }
 }

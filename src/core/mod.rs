@@ -21,6 +21,7 @@ pub mod nic;
 pub mod policy;
 pub mod services;
 pub mod shutdown;
+mod timeouts;
 pub mod timer;
 
 use crate::time::{Duration, Instant};

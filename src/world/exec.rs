@@ -16,7 +16,7 @@ impl<C: Core> World<C> {
         let confine = &self.settings.confine;
         if let Err(why) = check(&effect, confine, self.settings.pid1) {
             self.log(Event::EffectRefused {
-                effect: effect_name(&effect),
+                effect: effect.name().into(),
                 error: why.clone(),
             });
             self.answer(id, Err(why));
@@ -29,7 +29,7 @@ impl<C: Core> World<C> {
         if confine.dry_run && !read_only(&effect) {
             let detail = serde_json::to_value(&effect).unwrap_or_default();
             self.log(Event::EffectDryRun {
-                effect: effect_name(&effect),
+                effect: effect.name().into(),
                 detail,
             });
             let output = match effect {
@@ -141,7 +141,7 @@ impl<C: Core> World<C> {
                     }
                 }
                 Ok(Plan::Loop) => {
-                    let name = effect_name(&other);
+                    let name = other.name();
                     self.answer(id, Err(format!("{name}: no handler in the loop")));
                 }
                 Err(e) => self.answer(id, Err(e)),
@@ -208,14 +208,6 @@ fn read_only(effect: &Effect) -> bool {
             | Effect::Cancel { .. }
             | Effect::Shutdown { .. }
     )
-}
-
-/// The `effect` tag of an effect (`probe_disk`, `mkfs`, …).
-pub fn effect_name(effect: &Effect) -> String {
-    serde_json::to_value(effect)
-        .ok()
-        .and_then(|v| v.get("effect").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// May `effect` run under `confine`? Whatever the core decided, a device or NIC that
@@ -339,7 +331,7 @@ mod tests {
         assert!(check(&modprobe, &c, false).is_err());
         assert!(check(&modprobe, &Confinement::init(), true).is_ok());
         assert!(check(&probe("vda"), &Confinement::init(), true).is_ok());
-        assert_eq!(effect_name(&probe("x")), "probe_disk");
+        assert_eq!(probe("x").name(), "probe_disk");
         assert!(plain_node_path("/var/log") && !plain_node_path("/var/../etc"));
     }
 }

@@ -191,12 +191,12 @@ impl Sim {
 
     /// Answer one action the core emitted at `now`.
     pub fn answer(&mut self, now: Instant, action: &Action) {
-        let name = effect_name(&action.effect);
-        if self.hangs(&name, &action.effect) {
+        let name = action.effect.name();
+        if self.hangs(name, &action.effect) {
             return; // a dying disk, a stuck child: only the core's deadline ends it
         }
-        if let Some(err) = self.failure(&name, &action.effect) {
-            self.done(now, action, &name, Err(err));
+        if let Some(err) = self.failure(name, &action.effect) {
+            self.done(now, action, name, Err(err));
             return;
         }
         let result = match &action.effect {
@@ -214,7 +214,7 @@ impl Sim {
                 }
             }
             Effect::SetLinkUp { nic, .. } => {
-                self.link_up(now + self.latency(&name) * 2, nic);
+                self.link_up(now + self.latency(name) * 2, nic);
                 Ok(EffectOutput::Done)
             }
             Effect::WritePartitionTable {
@@ -222,7 +222,7 @@ impl Sim {
                 name: part_name,
             } => self.write_table(disk, part_name),
             Effect::AddPartition { disk, number } => {
-                let at = now + self.latency(&name) * 2;
+                let at = now + self.latency(name) * 2;
                 self.add_partition(at, disk, *number)
             }
             Effect::Mkfs {
@@ -249,11 +249,11 @@ impl Sim {
             }
             Effect::CopyTree { .. } | Effect::ReopenLogs { .. } => Ok(EffectOutput::Done),
             Effect::Spawn { role, .. } => {
-                self.spawn(now, action.id, role, &name);
+                self.spawn(now, action.id, role, name);
                 return;
             }
             Effect::Kill { child, signal } => {
-                self.kill(now + self.latency(&name), *child, *signal);
+                self.kill(now + self.latency(name), *child, *signal);
                 Ok(EffectOutput::Done)
             }
             Effect::Connect { target } => match self.connect(now, target) {
@@ -272,14 +272,6 @@ impl Sim {
                 return;
             }
         };
-        self.done(now, action, &name, result);
+        self.done(now, action, name, result);
     }
-}
-
-/// The serde name of an effect (`probe_disk`, `mkfs`, …): the keys of `fail` maps.
-pub fn effect_name(effect: &Effect) -> String {
-    serde_json::to_value(effect)
-        .ok()
-        .and_then(|v| v.get("effect").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_default()
 }

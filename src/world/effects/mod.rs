@@ -259,17 +259,10 @@ fn run(effect: &Effect, confine: &Confinement) -> Result<EffectOutput> {
         }
         other => Err(EffectError::Invalid(format!(
             "{} is not a blocking effect (plan: {:?})",
-            effect_name(other),
+            other.name(),
             classify(other, confine)
         ))),
     }
-}
-
-fn effect_name(effect: &Effect) -> String {
-    serde_json::to_value(effect)
-        .ok()
-        .and_then(|v| v.get("effect").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| "effect".into())
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ impl Worker {
         effect: Effect,
         lane: String,
     ) -> std::result::Result<(), String> {
-        let name = super::exec::effect_name(&effect);
+        let name = effect.name().to_owned();
         let Some(thread) = self.threads.get_mut(index) else {
             return Err("worker thread index out of range".into());
         };

@@ -22,6 +22,7 @@
     clippy::exit
 )]
 
+pub mod args;
 pub mod cli;
 pub mod core;
 pub mod log;

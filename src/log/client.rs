@@ -3,7 +3,7 @@
 //! backlog, then every new line), and prints each JSON line as it is, or as a human
 //! line (the default).
 
-use crate::cli::Args;
+use crate::args::Args;
 use crate::log::format::human_value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -10,7 +10,7 @@
 //! | `--syslog-facility NAME` | `daemon` | `daemon`, `user`, `local0`…`local7`, or 0–23 |
 //! | `--log-queue N[K\|M]` | `4M` | bytes of lines waiting for the log file's writer thread; past it lines are dropped and counted (`log.dropped sink=file`) |
 
-use crate::cli::Args;
+use crate::args::Args;
 use crate::log::rotate::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
 use crate::log::syslog::{DEFAULT_FACILITY, SyslogSink, SyslogTarget, facility_code};
 use std::path::Path;

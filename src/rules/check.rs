@@ -5,7 +5,7 @@
 //! stderr), 2 usage error.
 
 use super::{cmdline, load_or_default};
-use crate::cli::Args;
+use crate::args::Args;
 use crate::core::policy::Policy;
 use std::path::Path;
 

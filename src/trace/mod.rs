@@ -17,7 +17,7 @@ pub mod world;
 pub use format::{Entry, Header, TRACE_VERSION, TraceError, TraceKind, TraceReader, TraceWriter};
 pub use replay::{Output, ReplayError, Summary, effective_policy, replay};
 
-use crate::cli::Args;
+use crate::args::Args;
 use crate::core::event::Level;
 use crate::core::policy::Policy;
 use crate::log::{Format, LogStream, WriteSink, fields_of};

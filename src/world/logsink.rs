@@ -71,16 +71,6 @@ pub fn open(
     (logs, errors)
 }
 
-/// Human when stderr is a terminal, JSON otherwise.
-pub fn stderr_format() -> Format {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        Format::Human
-    } else {
-        Format::Json
-    }
-}
-
 /// The JSON lines kept for late readers (the file before it exists, socket clients),
 /// each with its newline, shared (`Arc`) with the clients it is queued for.
 pub struct Backlog {

@@ -5,8 +5,7 @@
 //! that logs every effect it would run and answers it as a success.
 
 use super::confine::Confinement;
-use super::logsink::stderr_format;
-use crate::cli::Args;
+use crate::args::Args;
 use crate::core::event::Event;
 use crate::core::event::Level;
 use crate::core::input::Mode;
@@ -210,6 +209,16 @@ pub fn load_policy(dir: Option<&str>, cmdline: Option<&str>) -> (Policy, Vec<Eve
         errors.extend(crate::rules::cmdline::apply(&mut policy, c));
     }
     (policy, errors.iter().map(|e| e.to_event()).collect())
+}
+
+/// Human when stderr is a terminal, JSON otherwise.
+fn stderr_format() -> Format {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        Format::Human
+    } else {
+        Format::Json
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const PLOT_USAGE: &str =
 
 /// `nodeboot plot [FILE|-] [-o out.svg] [--socket PATH] [--root DIR]`.
 pub fn plot_main(args: &[String]) -> i32 {
-    let args = match crate::cli::Args::parse(args, &["o", "output", "socket", "root", "width"]) {
+    let args = match crate::args::Args::parse(args, &["o", "output", "socket", "root", "width"]) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("nodeboot plot: {e}\n{PLOT_USAGE}");

@@ -74,7 +74,7 @@ const STATUS_USAGE: &str =
 pub fn status_main(args: &[String]) -> i32 {
     const VALUES: [&str; 4] = ["from", "socket", "root", "mount"];
     const KNOWN: [&str; 7] = ["from", "socket", "root", "mount", "json", "h", "help"];
-    let args = match crate::cli::Args::parse(args, &VALUES) {
+    let args = match crate::args::Args::parse(args, &VALUES) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("nodeboot status: {e}\n{STATUS_USAGE}");

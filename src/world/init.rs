@@ -243,12 +243,31 @@ pub fn power(kind: ShutdownKind) {
     if std::process::id() != 1 {
         return;
     }
-    nix::unistd::sync();
+    // Bounded: a disk that hangs must not keep the node from rebooting. After the
+    // loop's shutdown (which synced, and logged it) this returns at once.
+    sync_within(SYNC_DEADLINE);
     let mode = reboot_mode(kind);
     // reboot(2) only comes back with an error (its Ok type is uninhabited).
     let Err(e) = nix::sys::reboot::reboot(mode);
     eprintln!("nodeboot: reboot({mode:?}) failed: {e}; reaping children forever");
     reap_forever()
+}
+
+/// How long a shutdown waits for `sync(2)`: a disk that hangs must not keep the node
+/// from rebooting (the kernel flushes what it can on the way down anyway).
+pub const SYNC_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `sync(2)`, waited for at most `deadline` (a sync stuck on a hung disk is left
+/// behind): true if it returned in time. Without a thread to spare, synced here.
+pub fn sync_within(deadline: Duration) -> bool {
+    match super::within::within("nodeboot-sync", deadline, nix::unistd::sync) {
+        Ok(()) => true,
+        Err(super::within::Missed::Late) => false,
+        Err(super::within::Missed::NoThread(_)) => {
+            nix::unistd::sync();
+            true
+        }
+    }
 }
 
 /// PID 1's last resort: reap every child forever. Sleeps when there are none (so a

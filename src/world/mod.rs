@@ -40,6 +40,7 @@ mod spawn_mask;
 pub mod sysfs;
 pub mod uevent_sock;
 pub mod watchdog;
+pub mod within;
 pub mod worker;
 
 mod api;
@@ -413,14 +414,15 @@ impl<C: Core> World<C> {
                 self.log(Event::WorldError { error: e });
             }
             let started = std::time::Instant::now();
-            let synced = sync_within(SYNC_DEADLINE);
+            let synced = init::sync_within(init::SYNC_DEADLINE);
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.log(Event::ShutdownStep {
                 step: "sync".into(),
                 ok: synced,
                 ms,
                 target: None,
-                error: (!synced).then(|| format!("timed out after {}s", SYNC_DEADLINE.as_secs())),
+                error: (!synced)
+                    .then(|| format!("timed out after {}s", init::SYNC_DEADLINE.as_secs())),
             });
             // The sync record itself, to the console before the reset.
             self.logs.flush();
@@ -436,30 +438,6 @@ impl<C: Core> World<C> {
             s.deregister(self.poll.registry());
         }
         kind
-    }
-}
-
-/// How long shutdown waits for `sync(2)`: a disk that hangs must not keep the node
-/// from rebooting (the kernel flushes what it can on the way down anyway).
-const SYNC_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `sync(2)` on a thread of its own, waited for at most `deadline`: true if it
-/// returned in time. A sync stuck on a hung disk is left behind.
-fn sync_within(deadline: std::time::Duration) -> bool {
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
-    let spawned = std::thread::Builder::new()
-        .name("nodeboot-sync".into())
-        .spawn(move || {
-            nix::unistd::sync();
-            let _ = done_tx.send(());
-        });
-    match spawned {
-        Ok(_) => done_rx.recv_timeout(deadline).is_ok(),
-        // No thread to be had: sync here, as before.
-        Err(_) => {
-            nix::unistd::sync();
-            true
-        }
     }
 }
 

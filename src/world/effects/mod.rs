@@ -69,22 +69,18 @@ fn ensure_ours_within(
     device: &str,
     deadline: std::time::Duration,
 ) -> Result<()> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
+    use super::within::{Missed, within};
     let (c, d) = (confine.clone(), device.to_owned());
-    let spawned = std::thread::Builder::new()
-        .name("nodeboot-proof".into())
-        .spawn(move || {
-            let _ = tx.send(partition::ensure_ours(&c, &d));
-        });
     let refused = |why: String| error::EffectError::Refused(format!("mkfs -f on {device}: {why}"));
-    match spawned {
-        Err(e) => Err(refused(format!("no thread for the ownership check: {e}"))),
-        Ok(_) => rx.recv_timeout(deadline).unwrap_or_else(|_| {
-            Err(refused(format!(
-                "the disk did not answer the ownership check within {}s",
-                deadline.as_secs()
-            )))
-        }),
+    match within("nodeboot-proof", deadline, move || {
+        partition::ensure_ours(&c, &d)
+    }) {
+        Ok(proof) => proof,
+        Err(Missed::NoThread(e)) => Err(refused(format!("no thread for the ownership check: {e}"))),
+        Err(Missed::Late) => Err(refused(format!(
+            "the disk did not answer the ownership check within {}s",
+            deadline.as_secs()
+        ))),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::core::action::ShutdownKind;
 use crate::core::input::SignalKind;
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,11 +26,7 @@ pub const SHELL: &str = "/bin/sh";
 
 /// The signals the fallback waits for (the loop's set, so nothing is lost between).
 pub fn signal_set() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in super::signals::CAUGHT {
-        set.add(s);
-    }
-    set
+    super::signals::caught_set()
 }
 
 /// What a signal means to the fallback: reap, power, or nothing.
@@ -114,20 +110,12 @@ fn stop_everything() {
 /// Between `kill(-1, SIGTERM)` and `kill(-1, SIGKILL)` in the fallback.
 const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 
-/// Every exited child, reaped (`waitpid(-1, WNOHANG)` until none is ready).
+/// Every exited child, reaped (the loop's reaper, as PID 1: any child).
 fn reap_all() -> Vec<i32> {
-    let mut out = Vec::new();
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, _)) | Ok(WaitStatus::Signaled(p, _, _)) => {
-                out.push(p.as_raw())
-            }
-            Ok(WaitStatus::StillAlive) => return out,
-            Ok(_) => {}
-            Err(Errno::EINTR) => {}
-            Err(_) => return out,
-        }
-    }
+    super::signals::reap(true, &[])
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// The emergency shell, respawned at most once a second.

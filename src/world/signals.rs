@@ -23,6 +23,15 @@ pub const CAUGHT: [Signal; 7] = [
     Signal::SIGHUP,
 ];
 
+/// [`CAUGHT`] as a signal set (the mask the loop blocks, the set the fallback waits on).
+pub fn caught_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in CAUGHT {
+        set.add(s);
+    }
+    set
+}
+
 pub struct Signals {
     fd: SignalFd,
 }
@@ -40,10 +49,7 @@ pub enum Caught {
 
 impl Signals {
     pub fn open() -> Result<Signals> {
-        let mut mask = SigSet::empty();
-        for s in CAUGHT {
-            mask.add(s);
-        }
+        let mask = caught_set();
         mask.thread_block().map_err(|source| WorldError::Signals {
             what: "sigprocmask(SIG_BLOCK)",
             source,

@@ -83,28 +83,8 @@ impl KernelWords {
                     }
                     _ => Err("expected json or human"),
                 },
-                "nodeboot.debug" => match value {
-                    "1" | "on" => {
-                        out.debug = true;
-                        Ok(())
-                    }
-                    "0" | "off" => {
-                        out.debug = false;
-                        Ok(())
-                    }
-                    _ => Err("expected 1 or 0"),
-                },
-                "nodeboot.watchdog" => match value {
-                    "on" | "1" => {
-                        out.watchdog = true;
-                        Ok(())
-                    }
-                    "off" | "0" => {
-                        out.watchdog = false;
-                        Ok(())
-                    }
-                    _ => Err("expected on or off"),
-                },
+                "nodeboot.debug" => switch(value, &mut out.debug, "expected 1 or 0"),
+                "nodeboot.watchdog" => switch(value, &mut out.watchdog, "expected on or off"),
                 "nodeboot.watchdog.timeout" => match seconds(value) {
                     Some(d) if d >= Duration::from_secs(2) => {
                         out.watchdog_timeout = d;
@@ -153,6 +133,16 @@ impl KernelWords {
         out.rules = rest.join(" ");
         out
     }
+}
+
+/// `on`/`1` or `off`/`0` into `flag`; anything else is `expected`.
+fn switch(value: &str, flag: &mut bool, expected: &'static str) -> Result<(), &'static str> {
+    *flag = match value {
+        "on" | "1" => true,
+        "off" | "0" => false,
+        _ => return Err(expected),
+    };
+    Ok(())
 }
 
 fn seconds(value: &str) -> Option<Duration> {

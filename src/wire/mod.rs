@@ -12,6 +12,7 @@
 //! - [`signature`]: "is this disk in use?" probes over the head and tail of a disk.
 //! - [`bytes`], [`crc`]: bounds-checked reads and the two CRCs the formats need.
 //! - [`devname`]: the kernel's names for partitions.
+//! - [`link`]: link state (`LinkState`, `OperState`, `IFF_*`) as rtnetlink reports it.
 //!
 //! Each parser's tests run on bytes captured from a real kernel or written by the real
 //! tools (`testdata/`), and each has a `never_panics` property test (truncated,
@@ -22,6 +23,7 @@ pub mod bytes;
 pub mod crc;
 pub mod devname;
 pub mod gpt;
+pub mod link;
 pub mod mbr;
 pub mod rtnetlink;
 pub mod signature;

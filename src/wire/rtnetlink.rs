@@ -9,7 +9,7 @@
 
 use super::bytes;
 use super::{Error, Result};
-use crate::core::input::{LinkState, OperState};
+use super::link::{LinkState, OperState};
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };

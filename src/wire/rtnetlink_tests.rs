@@ -1,7 +1,7 @@
 //! Tests for `rtnetlink`, on datagrams captured from this machine's kernel.
 
 use super::*;
-use crate::core::input::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
+use crate::wire::link::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 use crate::wire::bytes::fuzz;
 
 // All captured from this machine's kernel in a scratch namespace (nb-wire-cap):

@@ -30,8 +30,10 @@ pub mod ops;
 pub mod rules;
 pub mod time;
 pub mod trace;
-pub mod wire;
 pub mod world;
+
+/// The parsers live in their own crate (`crates/wire`), below everything else.
+pub use nodeboot_wire as wire;
 
 /// The version reported in `boot.start`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -37,7 +37,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/`. Mirrors `tools/fuzz.sh`.
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let r = repo();
-    let wire = r.join("src/wire/testdata");
+    let wire = r.join("crates/wire/src/testdata");
     let with_prefix = |prefix: &str| -> Vec<PathBuf> {
         files_under(&wire)
             .into_iter()

@@ -11,7 +11,7 @@
 # cannot be installed or built, the same target bodies run under the seeded mutator of
 # tests/harden_fuzz.rs (HARDEN_FUZZ_SECS), so a run always fuzzes something.
 #
-# Seeds: the repository's real fixtures (src/wire/testdata, rules/, tests/rules,
+# Seeds: the repository's real fixtures (crates/wire/src/testdata, rules/, tests/rules,
 # tests/scenarios) plus fuzz/seeds/<target>. The growing corpus lives under the
 # target directory, not in git. A crash fails the run and prints the reproducer path;
 # replay it with `cargo fuzz run TARGET FILE` or copy it to fuzz/regressions/<target>/
@@ -59,7 +59,7 @@ real_fs_heads() { # dir
 seed_corpus() { # target dir
   local t=$1 dir=$2 f i=0
   mkdir -p "$dir"
-  local td="$repo/src/wire/testdata"
+  local td="$repo/crates/wire/src/testdata"
   case "$t" in
     uevent) cp "$td"/ue_* "$dir"/ 2>/dev/null ;;
     rtnetlink) cp "$td"/rt_* "$dir"/ 2>/dev/null ;;

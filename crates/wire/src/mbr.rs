@@ -78,7 +78,7 @@ pub fn parse(sector0: &[u8]) -> Result<Mbr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bytes::fuzz;
+    use crate::bytes::fuzz;
 
     /// `sfdisk` (util-linux 2.38) on a 64 MiB file: label-id 0x12345678,
     /// 1: start 2048 size 20480 type 83 bootable, 2: start 22528 type 82 (to the end).

@@ -260,7 +260,7 @@ pub fn encode_libudev(ev: &Uevent) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bytes::fuzz;
+    use crate::bytes::fuzz;
 
     /// Captured from this machine's kernel: `echo change > /sys/class/block/loop0/uevent`.
     static BLOCK_CHANGE: &[u8] = include_bytes!("testdata/ue_block_change_loop0.bin");

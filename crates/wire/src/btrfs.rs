@@ -66,7 +66,7 @@ pub fn parse_superblock(head: &[u8]) -> Result<Btrfs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bytes::fuzz;
+    use crate::bytes::fuzz;
 
     /// The 4 KiB superblock of `mkfs.btrfs -L sp_zos-cache -U 01234567-…` (btrfs-progs
     /// 6.2) on a 128 MiB file; `dump-super` reported generation 6, csum 0x652e3cc5.

@@ -287,7 +287,7 @@ pub fn parse_backup(tail: &[u8], disk_size: u64) -> Result<Gpt> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bytes::fuzz;
+    use crate::bytes::fuzz;
 
     /// `sgdisk -U 11111111-2222-3333-4444-555555555555 -n1:2048:+10M -t1:8300
     /// -u1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee -c1:sp_zos-cache -n2:0:0 -t2:8200

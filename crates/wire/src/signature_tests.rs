@@ -3,7 +3,7 @@
 //! except under `CI=true`, where a missing tool fails the test).
 
 use super::*;
-use crate::wire::bytes::fuzz;
+use crate::bytes::fuzz;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -189,7 +189,7 @@ fn empty_dos_table_is_dos_and_a_fat_boot_sector_is_not() {
     fat[0x36..0x3E].copy_from_slice(b"FAT16   ");
     fat[446 + 4] = 0x0e;
     fat[446 + 12] = 0x10;
-    assert!(crate::wire::mbr::parse(&fat).is_ok_and(|m| !m.partitions.is_empty()));
+    assert!(crate::mbr::parse(&fat).is_ok_and(|m| !m.partitions.is_empty()));
     assert_eq!(names(&probe_with(64 * MIB, &[(0, &fat[..])])), vec!["vfat"]);
 }
 

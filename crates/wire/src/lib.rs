@@ -18,6 +18,17 @@
 //! tools (`testdata/`), and each has a `never_panics` property test (truncated,
 //! bit-flipped and random input from a seeded xorshift; `WIRE_FUZZ_ROUNDS=N` soaks).
 
+// PID 1 never panics: the restriction lints hold for every library crate of the
+// workspace (crate attributes rather than `[lints]`, which would reach integration
+// tests and benches too; `#[cfg(test)]` code is exempt through clippy.toml).
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::exit
+)]
+
 pub mod btrfs;
 pub mod bytes;
 pub mod crc;

@@ -11,11 +11,11 @@ use super::bytes;
 use super::{Error, Result};
 use super::link::{LinkState, OperState};
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, Parseable,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::AddressFamily;
 use std::net::IpAddr;
 
 /// What one rtnetlink message means to nodeboot.
@@ -45,6 +45,10 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
 
 /// Parses every message of one datagram, in order. A framing error (a length that
 /// overruns the datagram or is shorter than a header) fails the whole datagram,
@@ -79,35 +83,32 @@ fn parse_message(msg: &[u8]) -> RtEvent {
         }
         _ => {}
     }
-    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg) {
-        Ok(NetlinkMessage {
-            payload: NetlinkPayload::InnerMessage(inner),
-            ..
-        }) => from_route(inner),
-        Ok(_) => RtEvent::Other,
-        Err(_) => match kind {
-            RTM_NEWLINK => link_fallback(msg).map_or(RtEvent::Other, RtEvent::Link),
-            RTM_DELLINK => link_fallback(msg).map_or(RtEvent::Other, |l| RtEvent::LinkRemoved {
-                index: l.index,
-                name: l.name,
-            }),
-            _ => RtEvent::Other,
-        },
-    }
-}
-
-fn from_route(msg: RouteNetlinkMessage) -> RtEvent {
-    match msg {
-        RouteNetlinkMessage::NewLink(link) => RtEvent::Link(link_state(&link)),
-        RouteNetlinkMessage::DelLink(link) => {
-            let state = link_state(&link);
-            RtEvent::LinkRemoved {
-                index: state.index,
-                name: state.name,
+    // Only the message types nodeboot reads are decoded, each by its own parser in
+    // the crate: dispatching through `RouteNetlinkMessage` would link the crate's
+    // route, neighbour and traffic-control parsers into /init for nothing.
+    let body = msg.get(NLMSG_HDR_LEN..).unwrap_or_default();
+    match kind {
+        RTM_NEWLINK | RTM_DELLINK => {
+            let link = match LinkMessage::parse(body) {
+                Ok(link) => link_state(&link),
+                Err(_) => match link_fallback(msg) {
+                    Some(state) => state,
+                    None => return RtEvent::Other,
+                },
+            };
+            if kind == RTM_NEWLINK {
+                RtEvent::Link(link)
+            } else {
+                RtEvent::LinkRemoved {
+                    index: link.index,
+                    name: link.name,
+                }
             }
         }
-        RouteNetlinkMessage::NewAddress(a) => address(&a, true),
-        RouteNetlinkMessage::DelAddress(a) => address(&a, false),
+        RTM_NEWADDR | RTM_DELADDR => match AddressMessage::parse(body) {
+            Ok(a) => address(&a, kind == RTM_NEWADDR),
+            Err(_) => RtEvent::Other,
+        },
         _ => RtEvent::Other,
     }
 }
@@ -221,21 +222,26 @@ fn link_fallback(msg: &[u8]) -> Option<LinkState> {
     Some(state)
 }
 
-fn request(payload: RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
+/// One request: an `nlmsghdr` followed by the message the crate emits.
+fn request(kind: u16, payload: &dyn Emitable, flags: u16, seq: u32) -> Vec<u8> {
+    let len = NLMSG_HDR_LEN + payload.buffer_len();
+    let mut buf = vec![0u8; len];
     let mut header = NetlinkHeader::default();
+    header.length = u32::try_from(len).unwrap_or(u32::MAX);
+    header.message_type = kind;
     header.flags = flags;
     header.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
-    msg.finalize();
-    let mut buf = vec![0u8; msg.buffer_len()];
-    msg.serialize(&mut buf);
+    let (head, body) = buf.split_at_mut(NLMSG_HDR_LEN);
+    header.emit(head);
+    payload.emit(body);
     buf
 }
 
 /// `RTM_GETLINK` dump: every link, answered by `RTM_NEWLINK`s then `NLMSG_DONE`.
 pub fn dump_links(seq: u32) -> Vec<u8> {
     request(
-        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        RTM_GETLINK,
+        &LinkMessage::default(),
         NLM_F_REQUEST | NLM_F_DUMP,
         seq,
     )
@@ -246,7 +252,8 @@ pub fn dump_addresses(seq: u32) -> Vec<u8> {
     let mut msg = AddressMessage::default();
     msg.header.family = AddressFamily::Inet;
     request(
-        RouteNetlinkMessage::GetAddress(msg),
+        RTM_GETADDR,
+        &msg,
         NLM_F_REQUEST | NLM_F_DUMP,
         seq,
     )
@@ -260,7 +267,8 @@ pub fn set_link_up(index: u32, seq: u32) -> Vec<u8> {
     msg.header.flags = LinkFlags::Up;
     msg.header.change_mask = LinkFlags::Up;
     request(
-        RouteNetlinkMessage::NewLink(msg),
+        RTM_NEWLINK,
+        &msg,
         NLM_F_REQUEST | NLM_F_ACK,
         seq,
     )

@@ -14,3 +14,4 @@ echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, $("$NODEBOOT_BIN" --vers
 "$here/carrier.sh" "$cycles"
 "$here/uevents.sh" "$uevents"
 "$here/idle.sh" 10
+"$here/size.sh"

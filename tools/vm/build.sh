@@ -131,11 +131,12 @@ ensure_kernel() {
 # --- nodeboot -------------------------------------------------------------------------
 nodeboot_binary() {
   if [ -n "${NODEBOOT_BIN:-}" ]; then echo "$NODEBOOT_BIN"; return; fi
-  local target=${CARGO_TARGET_DIR:-$REPO/target}
+  # The VMs boot what a node boots: the lean /init build (tools/build-init).
   if [ "$no_cargo" = 0 ]; then
-    (cd "$REPO" && cargo build --release --quiet) >&2 || die "cargo build --release failed"
+    "$REPO/tools/build-init" || die "tools/build-init failed"
+  else
+    echo "${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-linux-gnu/init/nodeboot"
   fi
-  echo "$target/x86_64-unknown-linux-gnu/release/nodeboot"
 }
 
 # --- initramfs ----------------------------------------------------------------------

@@ -1,7 +1,6 @@
-//! The flag reader every subcommand parses its own flags with (`--name value`,
-//! `--name=value`, boolean `--flag`, positionals). Apart from `cli` so that the
-//! libraries that read flags import it without importing the dispatcher that calls
-//! them (no circle between `cli` and the subcommands). No clap: this binary is `/init`.
+//! The flag reader every subcommand of the command line (src/cli) parses its flags with
+//! (`--name value`, `--name=value`, boolean `--flag`, positionals). A module of the
+//! binary, like `cli`: no library module can read argv. No clap: this binary is `/init`.
 
 /// A tiny flag reader: `--name value`, `--name=value`, boolean `--flag`, positionals.
 #[derive(Debug, Default)]

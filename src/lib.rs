@@ -10,6 +10,10 @@
 //! - [`trace`]: the journal of inputs and the replay of it under a virtual clock.
 //! - [`rules`]: the policy files, validated, with kernel command-line overrides.
 //! - [`log`]: the log stream (slog), JSON lines and a human rendering.
+//! - [`ops`]: the operators' tools on the log stream (status, plot, replay, sinks).
+//!
+//! The command line is the binary's (src/main.rs, src/cli): every library function
+//! takes typed options, none reads argv.
 
 // PID 1 never panics: the runtime code gets the restriction lints (here rather than in
 // Cargo.toml's `[lints]`, which would reach the integration tests and benches too;
@@ -22,8 +26,6 @@
     clippy::exit
 )]
 
-pub mod args;
-pub mod cli;
 pub mod core;
 pub mod log;
 pub mod ops;

@@ -10,6 +10,9 @@
     clippy::exit
 )]
 
+mod args;
+mod cli;
+
 fn main() {
     // `args_os`: the kernel hands PID 1 whatever words it did not understand, and a
     // non-UTF-8 one must not abort (`std::env::args` panics on it). Lossy is enough:
@@ -22,6 +25,6 @@ fn main() {
     if std::process::id() == 1 {
         nodeboot::world::init_main(&args.iter().skip(1).cloned().collect::<Vec<_>>())
     }
-    let code = nodeboot::cli::main(args);
+    let code = cli::main(args);
     std::process::exit(code);
 }

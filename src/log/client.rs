@@ -1,47 +1,45 @@
-//! `nodeboot logs [-f] [--json] [--socket PATH]`: the client of the live log socket.
+//! `nodeboot logs`: the client of the live log socket.
 //! Sends `logs\n` (the backlog, then the server closes) or, with `-f`, `follow\n` (the
 //! backlog, then every new line), and prints each JSON line as it is, or as a human
 //! line (the default).
 
-use crate::args::Args;
 use crate::log::format::human_value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
 pub const DEFAULT_SOCKET: &str = "/run/nodeboot.sock";
-const USAGE: &str = "usage: nodeboot logs [-f|--follow] [--json] [--socket PATH]";
 
-/// `nodeboot logs [-f] [--json]`.
-pub fn logs_main(args: &[String]) -> i32 {
-    let args = match Args::parse(args, &["socket"]) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("nodeboot logs: {e}\n{USAGE}");
-            return 2;
+/// What `nodeboot logs` reads and how it prints it.
+#[derive(Clone, Debug)]
+pub struct LogsOptions {
+    pub socket: String,
+    /// Keep reading new lines after the backlog.
+    pub follow: bool,
+    /// Each line as the JSON the socket sends, else as a human line.
+    pub json: bool,
+}
+
+impl Default for LogsOptions {
+    fn default() -> LogsOptions {
+        LogsOptions {
+            socket: DEFAULT_SOCKET.to_owned(),
+            follow: false,
+            json: false,
         }
-    };
-    if let Some(f) = args.unknown(&["socket", "f", "follow", "json"]) {
-        eprintln!("nodeboot logs: unknown flag --{f}\n{USAGE}");
-        return 2;
     }
-    let path = args.value("socket").unwrap_or(DEFAULT_SOCKET).to_owned();
-    let follow = args.has("f") || args.has("follow");
-    let json = args.has("json");
-    let mut out = std::io::stdout().lock();
-    match stream(&path, follow, &mut |line| {
-        let text = if json {
+}
+
+/// `nodeboot logs`: write the socket's lines to `out`, each flushed as it comes,
+/// until the server closes (or `out` does).
+pub fn print(opts: &LogsOptions, out: &mut dyn Write) -> std::io::Result<()> {
+    stream(&opts.socket, opts.follow, &mut |line| {
+        let text = if opts.json {
             line.to_owned()
         } else {
             human_line(line)
         };
         writeln!(out, "{text}").and_then(|()| out.flush())
-    }) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("nodeboot logs: {path}: {e}");
-            1
-        }
-    }
+    })
 }
 
 /// Connect to the log socket and hand every line to `each` until the server closes

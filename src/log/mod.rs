@@ -23,8 +23,3 @@ pub mod syslog;
 pub use fields::{Fields, fields_of};
 pub use format::{Format, rfc3339_millis};
 pub use stream::{LogStream, MemorySink, Sink, SinkId, WriteSink, log_fields, log_record};
-
-/// `nodeboot logs [-f] [--json]`.
-pub fn logs_main(args: &[String]) -> i32 {
-    client::logs_main(args)
-}

@@ -1,66 +1,64 @@
-//! `nodeboot check DIR [--cmdline "…"] [--dump | --json]`: validate a rules directory
-//! (and optionally a kernel command line) the way the node would read it.
-//!
-//! Exit codes: 0 valid, 1 errors found (each printed as `file:line: message` on
-//! stderr), 2 usage error.
+//! `nodeboot check`: validate a rules directory (and optionally a kernel command line)
+//! the way the node would read it. The flags and exit codes are the binary's
+//! (src/cli/check.rs): 0 valid, 1 errors found, 2 usage error.
 
-use super::{cmdline, load_or_default};
-use crate::args::Args;
+use super::{RulesError, cmdline, load_or_default};
 use crate::core::policy::Policy;
-use std::path::Path;
+use std::path::PathBuf;
 
-const USAGE: &str =
-    "usage: nodeboot check DIR [--cmdline \"nodeboot.gate=30 …\"] [--dump | --json]";
+/// What `nodeboot check` prints for a valid directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CheckOutput {
+    /// A few lines an operator can read at a glance ([`summary`]).
+    #[default]
+    Summary,
+    /// The effective policy as rules files ([`super::to_toml`]).
+    Dump,
+    /// The effective policy as JSON.
+    Json,
+}
 
-pub fn check_main(args: &[String]) -> i32 {
-    let parsed = match Args::parse(args, &["cmdline"]) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("nodeboot check: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    if let Some(flag) = parsed.unknown(&["cmdline", "dump", "json", "h", "help"]) {
-        eprintln!("nodeboot check: unknown flag --{flag}\n{USAGE}");
-        return 2;
-    }
-    if parsed.has("h") || parsed.has("help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let [dir] = parsed.positional.as_slice() else {
-        eprintln!("nodeboot check: expected exactly one rules directory\n{USAGE}");
-        return 2;
-    };
-    let (mut policy, mut errors) = load_or_default(Path::new(dir));
-    if let Some(line) = parsed.value("cmdline") {
+/// What to check and what to print.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    pub dir: PathBuf,
+    /// Kernel command-line overrides, checked too.
+    pub cmdline: Option<String>,
+    pub output: CheckOutput,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Every error, each as `file:line: message`.
+    #[error("{} error{} in {}", .errors.len(), if .errors.len() == 1 { "" } else { "s" }, .dir.display())]
+    Invalid {
+        dir: PathBuf,
+        errors: Vec<RulesError>,
+    },
+    #[error("cannot render JSON: {0}")]
+    Json(String),
+}
+
+/// Check `opts.dir` (then `opts.cmdline`): the text to print when valid, else every
+/// error.
+pub fn check(opts: &CheckOptions) -> Result<String, CheckError> {
+    let (mut policy, mut errors) = load_or_default(&opts.dir);
+    if let Some(line) = &opts.cmdline {
         errors.extend(cmdline::apply(&mut policy, line));
     }
     if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        let n = errors.len();
-        eprintln!(
-            "nodeboot check: {n} error{} in {dir}",
-            if n == 1 { "" } else { "s" }
-        );
-        return 1;
+        return Err(CheckError::Invalid {
+            dir: opts.dir.clone(),
+            errors,
+        });
     }
-    if parsed.has("json") {
-        match serde_json::to_string_pretty(&policy) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("nodeboot check: cannot render JSON: {e}");
-                return 1;
-            }
-        }
-    } else if parsed.has("dump") {
-        print!("{}", super::to_toml(&policy));
-    } else {
-        print!("{}", summary(dir, &policy));
-    }
-    0
+    Ok(match opts.output {
+        CheckOutput::Json => serde_json::to_string_pretty(&policy)
+            .map(|s| s + "\n")
+            .map_err(|e| CheckError::Json(e.to_string()))?,
+        CheckOutput::Dump => super::to_toml(&policy),
+        CheckOutput::Summary => summary(&opts.dir.display().to_string(), &policy),
+    })
 }
 
 /// A few lines an operator can read at a glance.

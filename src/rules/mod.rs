@@ -19,7 +19,7 @@ mod schema;
 mod services;
 mod validate;
 
-pub use check::check_main;
+pub use check::{CheckError, CheckOptions, CheckOutput, check};
 pub use dump::to_toml;
 pub use schema::{format_duration, parse_duration};
 

@@ -6,6 +6,9 @@
 //! - [`sim`] and [`world`]: the simulated world that answers a scenario's effects.
 //! - [`udevadm`]: `udevadm monitor --kernel --property` captures as scenarios.
 //! - [`expect`]: expected log streams for scenarios.
+//!
+//! Pure of the node's IO: the `nodeboot replay` command that renders a replay as a
+//! log stream is `ops::replay` (flags in src/cli/replay.rs).
 
 pub mod expect;
 pub mod format;
@@ -17,11 +20,8 @@ pub mod world;
 pub use format::{Entry, Header, TRACE_VERSION, TraceError, TraceKind, TraceReader, TraceWriter};
 pub use replay::{Output, ReplayError, Summary, effective_policy, replay};
 
-use crate::args::Args;
-use crate::core::event::Level;
 use crate::core::policy::Policy;
-use crate::log::{Format, LogStream, WriteSink, fields_of};
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// What to replay and how.
@@ -148,162 +148,4 @@ pub fn replay_file(cfg: &ReplayConfig, out: &mut dyn FnMut(Output<'_>)) -> Resul
     let base = base_policy(cfg.rules.as_deref())?;
     let policy = effective_policy(base, &header).map_err(|e| e.to_string())?;
     replay(&header, entries, policy, out).map_err(|e| format!("{}: {e}", cfg.path.display()))
-}
-
-/// An input as log fields: its kind and contents, a uevent flattened without its
-/// property list (the trace file has it all).
-fn input_fields(input: &crate::core::input::Input) -> crate::log::Fields {
-    use serde_json::Value;
-    if let crate::core::input::Input::Uevent { uevent } = input {
-        let mut f = vec![
-            ("kind", Value::from("uevent")),
-            (
-                "action",
-                serde_json::to_value(&uevent.action).unwrap_or(Value::Null),
-            ),
-            ("devpath", Value::from(uevent.devpath.as_str())),
-            ("subsystem", Value::from(uevent.subsystem.as_str())),
-        ];
-        if let Some(name) = &uevent.devname {
-            f.push(("devname", Value::from(name.as_str())));
-        }
-        if let Some(alias) = uevent.get("MODALIAS") {
-            f.push(("modalias", Value::from(alias)));
-        }
-        return f;
-    }
-    fields_of(input).unwrap_or_default()
-}
-
-const USAGE: &str =
-    "usage: nodeboot replay TRACE [--rules DIR] [--json|--human] [--actions] [--inputs]
-                       [--until SECONDS] [--expect FILE] [--ssd PATTERN]… [--coldplug-at-start]
-  TRACE is a nodeboot trace (recorded or scenario) or a `udevadm monitor --kernel --property`
-  capture (disk attributes and effect outcomes from TRACE.world.json if present).";
-
-/// `nodeboot replay TRACE [flags]`: print the log stream the core produces.
-pub fn replay_main(args: &[String]) -> i32 {
-    let takes_value = ["rules", "until", "expect", "ssd"];
-    let known = [
-        "rules",
-        "until",
-        "expect",
-        "ssd",
-        "json",
-        "human",
-        "actions",
-        "inputs",
-        "coldplug-at-start",
-        "h",
-        "help",
-    ];
-    let args = match Args::parse(args, &takes_value) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("nodeboot replay: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    if args.has("h") || args.has("help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    if let Some(flag) = args.unknown(&known) {
-        eprintln!("nodeboot replay: unknown flag --{flag}\n{USAGE}");
-        return 2;
-    }
-    let [path] = args.positional.as_slice() else {
-        eprintln!("nodeboot replay: give exactly one TRACE\n{USAGE}");
-        return 2;
-    };
-    let mut cfg = ReplayConfig::new(path);
-    cfg.rules = args.value("rules").map(PathBuf::from);
-    cfg.ssd = args.values("ssd");
-    if args.has("coldplug-at-start") {
-        cfg.coldplug = udevadm::Coldplug::AtStart;
-    }
-    if let Some(s) = args.value("until") {
-        match s.parse::<f64>() {
-            Ok(secs) if secs >= 0.0 => cfg.until_ms = Some((secs * 1000.0) as u64),
-            _ => {
-                eprintln!("nodeboot replay: --until wants seconds, got {s:?}");
-                return 2;
-            }
-        }
-    }
-    let expectations = match args.value("expect") {
-        Some(f) => match std::fs::read_to_string(f)
-            .map_err(|e| e.to_string())
-            .and_then(|t| expect::parse(&t))
-        {
-            Ok(e) => Some(e),
-            Err(e) => {
-                eprintln!("nodeboot replay: {f}: {e}");
-                return 2;
-            }
-        },
-        None => None,
-    };
-    let human = args.has("human") || (!args.has("json") && std::io::stdout().is_terminal());
-    let format = if human { Format::Human } else { Format::Json };
-    let show_actions = args.has("actions");
-    let show_inputs = args.has("inputs");
-
-    let stream = LogStream::new(0);
-    stream.add_sink(
-        format,
-        Level::Debug,
-        Box::new(WriteSink::buffered(std::io::stdout())),
-    );
-    let mut seen = Vec::new();
-    let result = replay_file(&cfg, &mut |o| match o {
-        Output::Input(at, input) => {
-            if let crate::core::input::Input::Start {
-                wall_clock_unix, ..
-            } = input
-            {
-                stream.set_wall_base(
-                    wall_clock_unix
-                        .saturating_mul(1_000_000)
-                        .saturating_sub(at.as_micros()),
-                );
-            }
-            if show_inputs {
-                stream.emit_fields(at, Level::Debug, "input", &input_fields(input));
-            }
-        }
-        Output::Record(r) => {
-            stream.emit(r);
-            if expectations.is_some() {
-                seen.push(expect::record_value(r));
-            }
-        }
-        Output::Action(at, action) => {
-            if show_actions && let Ok(mut fields) = fields_of(&action.effect) {
-                fields.insert(0, ("id", serde_json::Value::from(action.id.0)));
-                stream.emit_fields(at, Level::Debug, "action", &fields);
-            }
-        }
-    });
-    stream.flush();
-    match result {
-        Err(e) => {
-            eprintln!("nodeboot replay: {e}");
-            2
-        }
-        Ok(summary) => {
-            if let Some(exp) = expectations {
-                if let Err(report) = expect::check(&exp, &seen) {
-                    eprintln!("nodeboot replay: expectations not met:\n{report}");
-                    return 1;
-                }
-                eprintln!(
-                    "nodeboot replay: {} expectation(s) met ({} records)",
-                    exp.len(),
-                    summary.records
-                );
-            }
-            0
-        }
-    }
 }

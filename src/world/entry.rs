@@ -1,95 +1,54 @@
-//! The ways in: `nodeboot run` (a confined or dry run), PID 1, and `nodeboot init`
-//! (refused outside PID 1, except as `--boot-service`, which is a `run`).
+//! The ways in: `nodeboot run` (a confined or dry run; also the boot service under
+//! another init) and PID 1. The command line that picks one is the binary's (src/cli).
 
 use super::World;
 use super::instance;
 use super::kernel::{self, KernelWords};
-use super::options::{self, Settings};
+use super::options::Settings;
 use crate::core::Reactor;
 
-/// `nodeboot run`.
-pub fn run_main(args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", options::RUN_USAGE);
-        return 0;
-    }
-    let settings = match options::parse_run(args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("nodeboot run: {e}\n{}", options::RUN_USAGE);
-            return 2;
+/// Why `nodeboot run` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Instance(#[from] instance::InstanceError),
+    #[error("{0}")]
+    World(#[from] super::error::WorldError),
+}
+
+impl RunError {
+    /// The process exit code: [`instance::EXIT_ANOTHER_INSTANCE`] when another
+    /// instance holds the root, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Instance(instance::InstanceError::Running { .. }) => {
+                instance::EXIT_ANOTHER_INSTANCE
+            }
+            RunError::Instance(instance::InstanceError::Io { .. }) | RunError::World(_) => 1,
         }
-    };
+    }
+}
+
+/// `nodeboot run` (and `nodeboot init --boot-service`): the loop until it ends.
+pub fn run(settings: Settings) -> Result<(), RunError> {
     // One instance per root, taken before the log socket is bound (binding replaces a
     // stale socket file: it must never be the first instance's live one) and before
     // any disk is touched. An unconfined dry run without a socket needs no lock.
     let _instance = if settings.socket.is_some() || !settings.confine.dry_run {
-        match instance::acquire(&settings.confine.root) {
-            Ok(lock) => Some(lock),
-            Err(e) => {
-                eprintln!("nodeboot run: {e}");
-                return match e {
-                    instance::InstanceError::Running { .. } => instance::EXIT_ANOTHER_INSTANCE,
-                    instance::InstanceError::Io { .. } => 1,
-                };
-            }
-        }
+        Some(instance::acquire(&settings.confine.root)?)
     } else {
         None
     };
     let core = Reactor::new(settings.policy.clone());
-    let mut world = match World::new(core, settings) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("nodeboot run: {e}");
-            return 1;
-        }
-    };
-    match world.run() {
-        Ok(_) => 0,
-        Err(e) => {
-            eprintln!("nodeboot run: {e}");
-            1
-        }
-    }
+    let mut world = World::new(core, settings)?;
+    world.run()?;
+    Ok(())
 }
 
-/// The flag that makes `nodeboot init` a boot service under another init.
-pub const BOOT_SERVICE: &str = "--boot-service";
-
-pub const INIT_REFUSED: &str = "nodeboot init: not PID 1: refusing to boot this machine \
-(that would be an unconfined live run over every disk and NIC).
-  as PID 1 (/init), nodeboot boots the node by itself;
-  for a confined run: nodeboot run --root DIR --disk PAT --nic PAT …;
-  as the boot service of another init: nodeboot init --boot-service [run flags]
-  (a `run` that also reads /proc/cmdline, confined exactly like `run`)";
-
-/// `nodeboot init …` when not PID 1 (PID 1 never parses its argv: see main.rs).
-pub fn init_command(args: &[String]) -> i32 {
-    match args.split_first() {
-        Some((flag, rest)) if flag == BOOT_SERVICE => boot_service_main(rest),
-        _ => {
-            eprintln!("{INIT_REFUSED}");
-            2
-        }
-    }
-}
-
-/// `nodeboot init --boot-service [run flags]`: the node's boot service under a minimal
-/// init. It is `nodeboot run` with the kernel command line's rules overrides (unless
-/// `--cmdline` is given): the same allow-lists and root (without them a dry run),
-/// never the watchdog, never a reboot.
-pub fn boot_service_main(args: &[String]) -> i32 {
-    let mut args = args.to_vec();
-    let has_cmdline = args
-        .iter()
-        .any(|a| a == "--cmdline" || a.starts_with("--cmdline="));
-    if !has_cmdline {
-        let words = KernelWords::parse(&kernel::read_cmdline());
-        args.push("--cmdline".into());
-        args.push(words.rules);
-    }
-    run_main(&args)
+/// The rules overrides of this machine's kernel command line: what the node's boot
+/// service under another init reads when it is not given `--cmdline`.
+pub fn kernel_rules_words() -> String {
+    KernelWords::parse(&kernel::read_cmdline()).rules
 }
 
 /// The settings of PID 1 from the kernel command line and argv.
@@ -149,19 +108,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn init_outside_pid1_is_refused_unless_a_boot_service() {
-        assert_ne!(std::process::id(), 1);
-        assert_eq!(init_command(&[]), 2);
-        assert_eq!(init_command(&["single".into()]), 2);
-        // A boot service with a bad run flag fails like `run` (exit 2, usage), before
-        // touching anything.
-        assert_eq!(
-            init_command(&[BOOT_SERVICE.into(), "--no-such-flag".into()]),
-            2
-        );
-    }
-
-    #[test]
     fn pid1_settings_log_argv_and_keep_kernel_words_out_of_the_rules() {
         let argv: Vec<String> = ["single", "development", "zos-debug", "extra"]
             .map(String::from)
@@ -187,11 +133,10 @@ mod tests {
         assert!(!words.emergency_shell);
         // A run (confined or dry) never arms the watchdog nor injects faults, whatever
         // its --cmdline says.
-        let run = options::parse_run(&[
-            "--cmdline".into(),
-            "nodeboot.debug.hang_after=1 nodeboot.debug.fail_after=1".into(),
-        ])
-        .unwrap();
+        let run = Settings::run(&super::super::options::RunOptions {
+            cmdline: Some("nodeboot.debug.hang_after=1 nodeboot.debug.fail_after=1".into()),
+            ..Default::default()
+        });
         assert!(!run.pid1 && run.watchdog.is_none());
         assert!(run.hang_after.is_none() && run.fail_after.is_none());
         let (s, _) = pid1_settings("nodeboot.watchdog=bogus", &[]);

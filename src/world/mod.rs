@@ -46,7 +46,7 @@ pub mod worker;
 mod api;
 pub use api::{Core, Stats, StopHandle};
 
-pub use entry::{BOOT_SERVICE, init_command, init_main, run_main};
+pub use entry::{RunError, init_main, kernel_rules_words, run};
 
 use crate::core::action::{EffectId, ShutdownKind};
 use crate::core::event::{Event, Record};

@@ -1,11 +1,10 @@
-//! `nodeboot run` flags → what the world may touch, the policy and the log sinks.
+//! `nodeboot run`'s options → what the world may touch, the policy and the log sinks.
 //!
-//! Outside PID 1 a run is live only with both `--root DIR` and at least one
-//! `--disk`/`--nic` allow-list entry; otherwise (or with `--dry-run`) it is a dry run
+//! Outside PID 1 a run is live only with both a root (`--root DIR`) and at least one
+//! allow-list entry (`--disk`/`--nic`); otherwise (or with `--dry-run`) it is a dry run
 //! that logs every effect it would run and answers it as a success.
 
 use super::confine::Confinement;
-use crate::args::Args;
 use crate::core::event::Event;
 use crate::core::event::Level;
 use crate::core::input::Mode;
@@ -13,46 +12,36 @@ use crate::core::policy::Policy;
 use crate::log::Format;
 use std::path::{Path, PathBuf};
 
-pub const RUN_USAGE: &str = "usage: nodeboot run [flags]
-  --disk PAT      a disk nodeboot may probe and write (glob: * ?); repeatable;
-                  a disk's partitions come with it
-  --nic PAT       a NIC nodeboot may set up and run DHCP on; repeatable
-  --root DIR      prefix for every path mounted or written (DIR/var/log, …);
-                  the log socket defaults to DIR/run/nodeboot.sock
-  --allow-loop    accept loop devices as disks (sandboxes, tests)
-  --rules DIR     policy files (default: built-in policy)
-  --cmdline STR   kernel command-line overrides (nodeboot.KEY=VALUE words)
-  --record FILE   journal every input (replay with `nodeboot replay FILE`)
-  --socket PATH   the log socket (`nodeboot logs --socket PATH`)
-  --json|--human  format on stderr (default: human on a tty, else JSON)
-  --quiet         nothing on stderr
-  --dry-run       log effects instead of running them
-  --log-max-bytes SIZE  rotate <log mount>/nodeboot.log past SIZE (default 8M)
-  --log-keep N          rotated files kept (nodeboot.log.1 … .N)
-  --syslog PATH|stderr  also send RFC 5424 records there (e.g. /dev/log)
-  --syslog-facility F   daemon (default), user, local0…local7
-  --log-queue SIZE      bytes waiting for the log file's writer (default 4M);
-                        past it lines are dropped and counted (log.dropped)
-A live run needs --root and at least one --disk or --nic; otherwise it is a dry
-run: effects are logged (effect.dry-run) and answered as successes; only the
-read-only ones (disk probes, subvolume lists, TCP probes) really run.";
-
-const VALUE_FLAGS: &[&str] = &[
-    "disk",
-    "nic",
-    "root",
-    "rules",
-    "record",
-    "socket",
-    "cmdline",
-    // The operators' sinks (src/ops/sinks.rs): log file rotation and syslog.
-    "log-max-bytes",
-    "log-keep",
-    "syslog",
-    "syslog-facility",
-    "log-queue",
-];
-const BOOL_FLAGS: &[&str] = &["dry-run", "json", "human", "allow-loop", "quiet"];
+/// What `nodeboot run` was asked for, as the binary's command line reads it (the
+/// flags are in src/cli/run.rs); [`Settings::run`] turns it into the settings.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Disks the run may probe and write (globs); a disk's partitions come with it.
+    pub disks: Vec<String>,
+    /// NICs the run may set up and run DHCP on (globs).
+    pub nics: Vec<String>,
+    /// The prefix of every path mounted or written; absolute (the caller resolves
+    /// it, so that mounts and the log socket do not depend on the cwd).
+    pub root: Option<PathBuf>,
+    /// Accept loop devices as disks.
+    pub allow_loop: bool,
+    /// The policy files (none: the built-in policy).
+    pub rules: Option<String>,
+    /// Kernel command-line overrides (`nodeboot.KEY=VALUE` words).
+    pub cmdline: Option<String>,
+    /// Journal every input here.
+    pub record: Option<PathBuf>,
+    /// The log socket (none: `ROOT/run/nodeboot.sock` with a root, else no socket).
+    pub socket: Option<PathBuf>,
+    /// The format on stderr; `None`: human on a tty, else JSON.
+    pub format: Option<Format>,
+    /// Nothing on stderr (whatever `format` says).
+    pub quiet: bool,
+    /// Log effects instead of running them, even with a root and an allow-list.
+    pub dry_run: bool,
+    /// Log file rotation and the optional syslog sink.
+    pub sinks: crate::ops::sinks::SinkConfig,
+}
 
 /// Everything `World::new` needs.
 #[derive(Debug)]
@@ -122,80 +111,64 @@ impl Settings {
 /// The rules directory of a node booted without `nodeboot.rules=`.
 pub const INIT_RULES: &str = "/etc/nodeboot/rules";
 
-/// Parse `nodeboot run` flags.
-pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
-    let takes: Vec<&str> = VALUE_FLAGS.to_vec();
-    let args = Args::parse(argv, &takes)?;
-    let known: Vec<&str> = VALUE_FLAGS.iter().chain(BOOL_FLAGS).copied().collect();
-    if let Some(f) = args.unknown(&known) {
-        return Err(format!("unknown flag --{f}"));
-    }
-    if let Some(p) = args.positional.first() {
-        return Err(format!("unexpected argument {p:?}"));
-    }
-    let disks = args.values("disk");
-    let nics = args.values("nic");
-    // Absolute, so that mounts and the log socket do not depend on the cwd.
-    let root = match args.value("root") {
-        Some(r) => Some(std::path::absolute(r).map_err(|e| format!("--root {r}: {e}"))?),
-        None => None,
-    };
-    let confined = root.is_some() && !(disks.is_empty() && nics.is_empty());
-    let dry_run = args.has("dry-run") || !confined;
+impl Settings {
+    /// The settings of `nodeboot run`: live only with a root and at least one
+    /// allow-list entry, else a dry run.
+    pub fn run(opts: &RunOptions) -> Settings {
+        let root = opts.root.clone();
+        let confined = root.is_some() && !(opts.disks.is_empty() && opts.nics.is_empty());
+        let dry_run = opts.dry_run || !confined;
 
-    let (mut policy, notes) = load_policy(args.value("rules"), args.value("cmdline"));
-    // Loading kernel modules changes the host: only PID 1 does it.
-    policy.modprobe = false;
-    policy.cache.allow_loop |= args.has("allow-loop");
-    // Allow-lists, once any entry is given, bind every kind of device (a run with
-    // `--disk` only touches no NIC), dry run or not. No entry at all: an unconfined
-    // dry run, which may look at (probe) everything and change nothing.
-    let listed = !(disks.is_empty() && nics.is_empty());
-    let disks = listed.then_some(disks);
-    let nics = listed.then_some(nics);
-    policy.cache.allow = disks.clone();
-    policy.net.allow = nics.clone();
-    let confine = Confinement {
-        root: root.clone().unwrap_or_else(|| PathBuf::from("/")),
-        disks,
-        nics,
-        dry_run,
-        ..Confinement::init()
-    };
-    let stderr = if args.has("quiet") {
-        None
-    } else if args.has("json") {
-        Some(Format::Json)
-    } else if args.has("human") {
-        Some(Format::Human)
-    } else {
-        Some(stderr_format())
-    };
-    let socket = match (args.value("socket"), &root) {
-        (Some(s), _) => Some(PathBuf::from(s)),
-        (None, Some(r)) => Some(r.join("run/nodeboot.sock")),
-        // A dry run on a developer machine does not create /run/nodeboot.sock.
-        (None, None) => None,
-    };
-    Ok(Settings {
-        mode: if dry_run { Mode::DryRun } else { Mode::Live },
-        pid1: false,
-        confine,
-        policy,
-        record: args.value("record").map(PathBuf::from),
-        stderr,
-        console_level: Level::Debug,
-        socket,
-        hosts: PathBuf::from("/etc/hosts"),
-        notes,
-        sinks: crate::ops::sinks::from_args(&args).map_err(|e| e.to_string())?,
-        uevent_rcvbuf: None,
-        argv: Vec::new(),
-        // A run never arms the machine's watchdog, confined or not.
-        watchdog: None,
-        hang_after: None,
-        fail_after: None,
-    })
+        let (mut policy, notes) = load_policy(opts.rules.as_deref(), opts.cmdline.as_deref());
+        // Loading kernel modules changes the host: only PID 1 does it.
+        policy.modprobe = false;
+        policy.cache.allow_loop |= opts.allow_loop;
+        // Allow-lists, once any entry is given, bind every kind of device (a run with
+        // `--disk` only touches no NIC), dry run or not. No entry at all: an unconfined
+        // dry run, which may look at (probe) everything and change nothing.
+        let listed = !(opts.disks.is_empty() && opts.nics.is_empty());
+        let disks = listed.then(|| opts.disks.clone());
+        let nics = listed.then(|| opts.nics.clone());
+        policy.cache.allow = disks.clone();
+        policy.net.allow = nics.clone();
+        let confine = Confinement {
+            root: root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            disks,
+            nics,
+            dry_run,
+            ..Confinement::init()
+        };
+        let stderr = if opts.quiet {
+            None
+        } else {
+            Some(opts.format.unwrap_or_else(stderr_format))
+        };
+        let socket = match (&opts.socket, &root) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(r)) => Some(r.join("run/nodeboot.sock")),
+            // A dry run on a developer machine does not create /run/nodeboot.sock.
+            (None, None) => None,
+        };
+        Settings {
+            mode: if dry_run { Mode::DryRun } else { Mode::Live },
+            pid1: false,
+            confine,
+            policy,
+            record: opts.record.clone(),
+            stderr,
+            console_level: Level::Debug,
+            socket,
+            hosts: PathBuf::from("/etc/hosts"),
+            notes,
+            sinks: opts.sinks.clone(),
+            uevent_rcvbuf: None,
+            argv: Vec::new(),
+            // A run never arms the machine's watchdog, confined or not.
+            watchdog: None,
+            hang_after: None,
+            fail_after: None,
+        }
+    }
 }
 
 /// The policy from a rules directory (none: the built-in policy), then the kernel
@@ -225,21 +198,28 @@ fn stderr_format() -> Format {
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn run(disks: &[&str], root: Option<&str>) -> RunOptions {
+        RunOptions {
+            disks: disks.iter().map(|d| d.to_string()).collect(),
+            root: root.map(PathBuf::from),
+            ..RunOptions::default()
+        }
     }
 
     #[test]
     fn live_only_with_root_and_allow_list() {
-        let dry = parse_run(&s(&["--disk", "loop*"])).unwrap();
+        let dry = Settings::run(&run(&["loop*"], None));
         assert_eq!(dry.mode, Mode::DryRun);
         assert!(dry.confine.dry_run);
         assert!(!dry.confine.disk_allowed("vda") && dry.confine.disk_allowed("loop1"));
-        let dry = parse_run(&s(&[])).unwrap();
+        let dry = Settings::run(&RunOptions::default());
         assert_eq!(dry.mode, Mode::DryRun);
         assert!(dry.socket.is_none());
         assert!(dry.confine.disk_allowed("vda") && dry.policy.cache.allow.is_none());
-        let live = parse_run(&s(&["--disk", "loop*", "--root", "/tmp/n", "--allow-loop"])).unwrap();
+        let live = Settings::run(&RunOptions {
+            allow_loop: true,
+            ..run(&["loop*"], Some("/tmp/n"))
+        });
         assert_eq!(live.mode, Mode::Live);
         assert!(!live.confine.dry_run);
         assert!(live.confine.disk_allowed("loop3") && !live.confine.disk_allowed("vda"));
@@ -248,14 +228,31 @@ mod tests {
         assert_eq!(live.policy.net.allow, Some(vec![]));
         assert!(live.policy.cache.allow_loop && !live.policy.modprobe);
         assert_eq!(live.socket, Some(PathBuf::from("/tmp/n/run/nodeboot.sock")));
-        let forced = parse_run(&s(&["--disk", "x", "--root", "/r", "--dry-run"])).unwrap();
+        let forced = Settings::run(&RunOptions {
+            dry_run: true,
+            ..run(&["x"], Some("/r"))
+        });
         assert_eq!(forced.mode, Mode::DryRun);
-        assert!(parse_run(&s(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn stderr_quiet_wins_over_a_format() {
+        let quiet = Settings::run(&RunOptions {
+            quiet: true,
+            format: Some(Format::Human),
+            ..RunOptions::default()
+        });
+        assert_eq!(quiet.stderr, None);
+        let json = Settings::run(&RunOptions {
+            format: Some(Format::Json),
+            ..RunOptions::default()
+        });
+        assert_eq!(json.stderr, Some(Format::Json));
     }
 
     #[test]
     fn the_disk_is_the_unit_of_permission() {
-        let r = parse_run(&s(&["--disk", "loop12", "--root", "/r"])).unwrap();
+        let r = Settings::run(&run(&["loop12"], Some("/r")));
         assert_eq!(r.policy.cache.allow, Some(vec!["loop12".into()]));
         let c = &r.confine;
         let probe = |d: &str| crate::core::action::Effect::ProbeDisk { device: d.into() };
@@ -266,15 +263,19 @@ mod tests {
 
     #[test]
     fn cmdline_overrides() {
-        let r = parse_run(&s(&[
-            "--cmdline",
-            "quiet nodeboot.reach=10.0.0.1:80,h:1 nodeboot.gate=5 nodeboot.gate=x",
-        ]))
-        .unwrap();
+        let r = Settings::run(&RunOptions {
+            cmdline: Some(
+                "quiet nodeboot.reach=10.0.0.1:80,h:1 nodeboot.gate=5 nodeboot.gate=x".into(),
+            ),
+            ..RunOptions::default()
+        });
         assert_eq!(r.policy.gate.targets, vec!["10.0.0.1:80", "h:1"]);
         assert_eq!(r.policy.gate.timeout, std::time::Duration::from_secs(5));
         assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
-        let bad = parse_run(&s(&["--rules", "/nonexistent-nb"])).unwrap();
+        let bad = Settings::run(&RunOptions {
+            rules: Some("/nonexistent-nb".into()),
+            ..RunOptions::default()
+        });
         assert_eq!(bad.notes.len(), 1);
         assert_eq!(bad.policy.gate, Policy::default().gate);
     }

@@ -31,8 +31,11 @@ pub fn confined_run_never_touches_other_disks() {
         _ => Vec::new(),
     });
     // `--disk 'loop*'` without --root: confined *and* a dry run.
-    let mut settings =
-        options::parse_run(&["--quiet".into(), "--disk".into(), "loop*".into()]).unwrap();
+    let mut settings = Settings::run(&options::RunOptions {
+        quiet: true,
+        disks: vec!["loop*".into()],
+        ..Default::default()
+    });
     settings.socket = None;
     let w = start(settings, None, react);
     let done = |id: u64| move |i: &Input| matches!(i, Input::EffectDone { id: EffectId(x), .. } if *x == id);

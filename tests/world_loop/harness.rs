@@ -113,7 +113,10 @@ impl Drop for Running {
 
 /// A quiet dry-run settings block (no stderr, no socket); tests adjust it.
 pub fn quiet_settings() -> Settings {
-    options::parse_run(&["--quiet".to_string()]).unwrap()
+    Settings::run(&options::RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
 }
 
 /// Start a world on its own thread (inside network namespace `netns` if given).

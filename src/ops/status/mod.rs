@@ -1,10 +1,9 @@
-//! `nodeboot status [--json] [--from FILE|-] [--socket PATH] [--root DIR]
-//! [--mount PATH]`: the node's state folded from its log stream, as a table (Cache,
+//! `nodeboot status`: the node's state folded from its log stream, as a table (Cache,
 //! NICs, Gate, Services) or as JSON. [`render_table`] is pure; free space on the
 //! cache mount is the one thing read from the host (statvfs), and only when that
 //! path is a mount point here.
 
-use super::input::Source;
+use super::input::{InputError, Source};
 use super::record::parse_stream;
 use super::state::{CacheState, NodeState};
 
@@ -65,62 +64,35 @@ pub fn measure(path: &Path) -> Option<Space> {
     })
 }
 
-const STATUS_USAGE: &str =
-    "usage: nodeboot status [--json] [--from FILE|-] [--socket PATH] [--root DIR] [--mount PATH]
-  Reads the log stream (the live socket's backlog by default, or --from a log file or
-  `replay --json` output; - is stdin), folds it and prints the node's state.";
+/// What `nodeboot status` reads and prints.
+#[derive(Clone, Debug)]
+pub struct StatusOptions {
+    pub source: Source,
+    /// The node's root: the cache mount is looked for under it.
+    pub root: PathBuf,
+    /// The cache mount to measure (default: `ROOT/`[`CACHE_MOUNT`]).
+    pub mount: Option<PathBuf>,
+    /// JSON rather than the table.
+    pub json: bool,
+}
 
-/// `nodeboot status`.
-pub fn status_main(args: &[String]) -> i32 {
-    const VALUES: [&str; 4] = ["from", "socket", "root", "mount"];
-    const KNOWN: [&str; 7] = ["from", "socket", "root", "mount", "json", "h", "help"];
-    let args = match crate::args::Args::parse(args, &VALUES) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("nodeboot status: {e}\n{STATUS_USAGE}");
-            return 2;
-        }
-    };
-    if args.has("h") || args.has("help") {
-        println!("{STATUS_USAGE}");
-        return 0;
-    }
-    if let Some(flag) = args.unknown(&KNOWN) {
-        eprintln!("nodeboot status: unknown flag --{flag}\n{STATUS_USAGE}");
-        return 2;
-    }
-    if !args.positional.is_empty() {
-        eprintln!(
-            "nodeboot status: unexpected {:?}\n{STATUS_USAGE}",
-            args.positional
-        );
-        return 2;
-    }
-    let root = PathBuf::from(args.value("root").unwrap_or("/"));
-    let source = Source::pick(args.value("from"), args.value("socket"), &root);
-    let text = match source.read() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("nodeboot status: {e}");
-            return 1;
-        }
-    };
+/// `nodeboot status`: read and fold the stream; the text to print.
+pub fn status(opts: &StatusOptions) -> Result<String, InputError> {
+    let text = opts.source.read()?;
     let state = NodeState::from_records(&parse_stream(&text));
-    let mount = args
-        .value("mount")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(CACHE_MOUNT));
+    let mount = opts
+        .mount
+        .clone()
+        .unwrap_or_else(|| opts.root.join(CACHE_MOUNT));
     let space = if state.cache.state == CacheState::Ready {
         measure(&mount)
     } else {
         None
     };
     let mount_text = space.map(|_| mount.display().to_string());
-    let text = if args.has("json") {
+    Ok(if opts.json {
         render_json(&state, mount_text.as_deref(), space)
     } else {
         render_table(&state, mount_text.as_deref(), space)
-    };
-    println!("{}", text.trim_end());
-    0
+    })
 }

@@ -1,5 +1,7 @@
-//! The command line. Each subcommand's module parses its own flags with
-//! [`Args`](crate::args::Args); this file only dispatches. No clap: this binary is `/init`.
+//! The command line, in the binary only (the library never reads argv): one file per
+//! subcommand parses its flags with [`Args`](crate::args::Args) into the library's
+//! typed options, calls it, prints and picks the exit code; this file dispatches.
+//! No clap: this binary is `/init`.
 //!
 //! ```text
 //! nodeboot                      as PID 1: boot the node (init mode); as PID 1 every
@@ -15,6 +17,14 @@
 //! nodeboot plot [FILE] [-o SVG] the log stream as an SVG boot timeline
 //! ```
 
+mod check;
+mod logs;
+mod plot;
+mod replay;
+mod run;
+mod sinks;
+mod status;
+
 /// Run the command line; returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
     let mut args = args.into_iter();
@@ -23,26 +33,26 @@ pub fn main(args: Vec<String>) -> i32 {
     // As PID 1 every word is the kernel's: boot whatever they are (main.rs does this
     // before calling here; this keeps `cli::main` safe for any other caller).
     if std::process::id() == 1 {
-        crate::world::init_main(&rest)
+        nodeboot::world::init_main(&rest)
     }
     let Some((cmd, rest)) = rest.split_first() else {
         eprintln!("{USAGE}");
         return 2;
     };
     match cmd.as_str() {
-        "run" => crate::world::run_main(rest),
-        "replay" => crate::trace::replay_main(rest),
-        "check" => crate::rules::check_main(rest),
-        "logs" => crate::log::logs_main(rest),
-        "status" => crate::ops::status::status_main(rest),
-        "plot" => crate::ops::plot::plot_main(rest),
-        "init" => crate::world::init_command(rest),
+        "run" => run::main(rest),
+        "replay" => replay::main(rest),
+        "check" => check::main(rest),
+        "logs" => logs::main(rest),
+        "status" => status::main(rest),
+        "plot" => plot::main(rest),
+        "init" => run::init(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0
         }
         "-V" | "--version" | "version" => {
-            println!("nodeboot {}", crate::VERSION);
+            println!("nodeboot {}", nodeboot::VERSION);
             0
         }
         other => {

@@ -1,16 +1,14 @@
 //! nodeboot: the boot reactor of a stateless Linux node.
 //!
-//! The crate is split along the purity line (see `docs/ARCHITECTURE.md`):
-//! - [`core`]: the reactor, a pure state machine: `handle(now, input)` → actions and
-//!   log records. No syscalls, no clock reads.
-//! - [`wire`]: parsers for kernel formats (uevents, rtnetlink, partition tables,
-//!   superblocks). No IO, no state.
+//! This crate is the node: everything that makes syscalls, over the pure crates of
+//! the workspace (see `docs/ARCHITECTURE.md`):
 //! - [`world`]: the only module that makes syscalls: the mio loop that feeds the core
-//!   and executes its actions.
-//! - [`trace`]: the journal of inputs and the replay of it under a virtual clock.
-//! - [`rules`]: the policy files, validated, with kernel command-line overrides.
-//! - [`log`]: the log stream (slog), JSON lines and a human rendering.
-//! - [`ops`]: the operators' tools on the log stream (status, plot, replay, sinks).
+//!   and executes its actions; PID 1's duties.
+//! - [`log`]: the log stream (slog), JSON lines and a human rendering, and its sinks.
+//! - [`ops`]: the operators' tools on the log stream (status, replay, sinks; the SVG
+//!   plot with the `tools` feature).
+//! - re-exported from `nodeboot-core` (crates/core, pure): [`core`] (the reactor),
+//!   [`time`], [`rules`], [`trace`]; from `nodeboot-wire` (crates/wire): [`wire`].
 //!
 //! The command line is the binary's (src/main.rs, src/cli): every library function
 //! takes typed options, none reads argv.
@@ -26,16 +24,11 @@
     clippy::exit
 )]
 
-pub mod core;
 pub mod log;
 pub mod ops;
-pub mod rules;
-pub mod time;
-pub mod trace;
 pub mod world;
 
-/// The parsers live in their own crate (`crates/wire`), below everything else.
+// The pure crates below the node, re-exported under the names the node's modules
+// and the tests use (`nodeboot::core::Reactor`, `nodeboot::wire::gpt`…).
+pub use nodeboot_core::{VERSION, core, rules, time, trace};
 pub use nodeboot_wire as wire;
-
-/// The version reported in `boot.start`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");

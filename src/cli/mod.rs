@@ -19,6 +19,7 @@
 
 mod check;
 mod logs;
+#[cfg(feature = "tools")]
 mod plot;
 mod replay;
 mod run;
@@ -45,7 +46,13 @@ pub fn main(args: Vec<String>) -> i32 {
         "check" => check::main(rest),
         "logs" => logs::main(rest),
         "status" => status::main(rest),
+        #[cfg(feature = "tools")]
         "plot" => plot::main(rest),
+        #[cfg(not(feature = "tools"))]
+        "plot" => {
+            eprintln!("nodeboot plot: not in this build (a node's /init leaves the operators' tools out); run it on a workstation's nodeboot");
+            2
+        }
         "init" => run::init(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -7,6 +7,7 @@
 //! node, in the sandbox and in tests.
 
 pub mod input;
+#[cfg(feature = "tools")]
 pub mod plot;
 pub mod record;
 pub mod replay;

@@ -5,6 +5,17 @@
 
 use serde_json::Value;
 
+/// `46ms`, `1.83s`, `37.3s`.
+pub fn fmt_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
 /// Every line of `text` that is a JSON object, in order. Other lines (a human
 /// rendering, a truncated last line, blank lines) are skipped: a tool reading a log
 /// must not fail on one bad line.

@@ -177,13 +177,4 @@ pub struct Timeline {
     pub lanes: Vec<Lane>,
 }
 
-/// `46ms`, `1.83s`, `37.3s`.
-pub fn fmt_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 10_000 {
-        format!("{:.2}s", ms as f64 / 1000.0)
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    }
-}
+pub use crate::ops::record::fmt_ms;

@@ -1,7 +1,7 @@
 //! The human table of `nodeboot status`: sections Cache, NICs, Gate, Services.
 
 use super::Space;
-use crate::ops::plot::timeline::fmt_ms;
+use crate::ops::record::fmt_ms;
 use crate::ops::state::{CacheState, NodeState};
 use std::fmt::Write as _;
 

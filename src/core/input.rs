@@ -2,6 +2,7 @@
 //! finished effects into these; a trace is a list of them with their times.
 
 use super::action::EffectId;
+pub use super::error::{EffectError, ErrorKind};
 use crate::wire::uevent::Uevent;
 use serde::{Deserialize, Serialize};
 
@@ -160,8 +161,9 @@ pub enum EffectOutput {
     Spawned { pid: u32 },
 }
 
-/// `Ok(output)` or a human-readable error (the errno and object, as the world saw it).
-pub type EffectResult = Result<EffectOutput, String>;
+/// `Ok(output)` or why it failed: a kind the core may act on and a human-readable
+/// message (the errno and object, as the world saw it).
+pub type EffectResult = Result<EffectOutput, EffectError>;
 
 /// What the world found on a block device (whole disk or partition): sysfs attributes
 /// plus what the wire parsers recognised in its first and last megabyte.

@@ -21,6 +21,7 @@
 pub mod cmd;
 pub mod core_harness;
 pub mod disk;
+pub mod gate;
 pub mod hash;
 pub mod images;
 pub mod md;

@@ -14,10 +14,23 @@ impl<C: Core> World<C> {
     pub(super) fn execute(&mut self, action: Action) {
         let Action { id, effect } = action;
         let name = effect.name();
-        match effects::admit(effect, &self.settings.confine, self.settings.pid1) {
-            Ok(Pass::Run(admitted)) => self.carry_out(id, admitted),
+        let confine = &self.settings.confine;
+        // Only disk steps keep their effect past the gate: the rest are not cloned.
+        let disk_step = matches!(
+            effect,
+            Effect::WritePartitionTable { .. } | Effect::AddPartition { .. } | Effect::Mkfs { .. }
+        )
+        .then(|| effect.clone());
+        match effects::admit(effect, confine, self.settings.pid1) {
+            Ok(Pass::Run(admitted)) => {
+                track_disk_step(id, admitted.effect(), confine);
+                self.carry_out(id, admitted);
+            }
             Ok(Pass::DryRun(effect)) => self.dry_run(id, effect),
             Err(error) => {
+                if let Some(step) = &disk_step {
+                    track_disk_step(id, step, confine);
+                }
                 if error.is(ErrorKind::Refused) {
                     self.log(Event::EffectRefused {
                         effect: name.into(),
@@ -60,7 +73,6 @@ impl<C: Core> World<C> {
     }
 
     fn carry_out(&mut self, id: EffectId, admitted: Admitted) {
-        track_disk_step(id, admitted.effect(), &self.settings.confine);
         let registry = self.poll.registry();
         match admitted.plan() {
             Plan::Command(argv) => {
@@ -160,15 +172,16 @@ impl<C: Core> World<C> {
 }
 
 /// Disk steps are remembered with their disk, so that their answers can end the disk's
-/// lock ([`effects::disklock`]): mkfs's answer always, any failed step's too.
-fn track_disk_step(id: crate::core::action::EffectId, effect: &Effect, confine: &Confinement) {
+/// lock ([`effects::disklock`]): mkfs's answer always, any failed step's too — a step
+/// the gate refused included (a mkfs refused as busy ends the hold like a failed one).
+fn track_disk_step(id: EffectId, effect: &Effect, confine: &Confinement) {
     use effects::disklock;
     match effect {
         Effect::WritePartitionTable { disk, .. } | Effect::AddPartition { disk, .. } => {
             disklock::track(id, disk, false);
         }
         Effect::Mkfs { device, .. } => {
-            let disk = effects::parent_disk(confine, device).unwrap_or_else(|| device.clone());
+            let disk = effects::disk_of(confine, device);
             disklock::track(id, &disk, true);
         }
         _ => {}

@@ -37,6 +37,15 @@ use crate::core::action::Effect;
 use crate::core::input::{EffectOutput, EffectResult};
 use error::Result;
 
+/// The whole disk of `device` (a partition's parent by sysfs), or `device` itself when
+/// that is not a known partition, or not a valid device name (then sysfs is not read).
+pub fn disk_of(confine: &Confinement, device: &str) -> String {
+    block::check_name(device)
+        .ok()
+        .and_then(|()| parent_disk(confine, device))
+        .unwrap_or_else(|| device.to_owned())
+}
+
 /// Carry out an admitted blocking effect (on a worker thread).
 pub fn run_blocking(admitted: &Admitted, confine: &Confinement) -> EffectResult {
     run(admitted.effect(), confine).map_err(Into::into)

@@ -14,7 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// In use: mounted, held, opened exclusively elsewhere (EBUSY, ETXTBSY, EAGAIN).
     Busy,
-    /// The device or filesystem failed (EIO, and a child that exited non-zero).
+    /// The device or filesystem failed (EIO). A command that exited non-zero is
+    /// `Other`: an exit status says nothing errno-like.
     Io,
     /// A deadline passed (the core's own, or ETIMEDOUT).
     TimedOut,

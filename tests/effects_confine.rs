@@ -9,10 +9,10 @@ mod support;
 use nodeboot::core::action::Effect;
 use nodeboot::core::input::EffectOutput;
 use nodeboot::world::confine::Confinement;
-use nodeboot::world::effects::{plan, run_blocking};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use support::gate::{plan, run_blocking};
 use support::*;
 
 /// An inotify watch for any open, read or write of `path`.

@@ -4,10 +4,11 @@
 mod support;
 
 use nodeboot::core::action::Effect;
-use nodeboot::core::input::{DiskProbe, EffectOutput};
+use nodeboot::core::input::{DiskProbe, EffectOutput, ErrorKind};
 use nodeboot::world::confine::Confinement;
-use nodeboot::world::effects::{Plan, plan, run_blocking};
+use nodeboot::world::effects::Plan;
 use support::disk::{loop_ssd_test, serial};
+use support::gate::{plan, run_blocking};
 use support::*;
 
 fn probe(confine: &Confinement, device: &str) -> DiskProbe {
@@ -68,9 +69,9 @@ fn ext4_disk_says_ext4() {
 }
 
 #[test]
-fn probe_is_read_only_and_allowed_for_any_disk() {
+fn probe_is_read_only_and_refused_off_the_allow_list() {
     let Some((_turn, tmp, disk)) = loop_ssd_test(
-        "probe_is_read_only_and_allowed_for_any_disk",
+        "probe_is_read_only_and_refused_off_the_allow_list",
         "ro",
         16,
         Some(&["mkfs.ext4", "-q", "-F"]),
@@ -78,9 +79,19 @@ fn probe_is_read_only_and_allowed_for_any_disk() {
         return;
     };
     let before = std::fs::read(&disk.image).unwrap();
-    // Not on the allow-list: probing is still fine (reading decides "excluded" later).
-    let confine = Confinement {
+    // Not on the allow-list: refused at the gate, like every effect on the disk.
+    let elsewhere = Confinement {
         disks: Some(vec!["nbnothing".into()]),
+        ..disk.confinement(tmp.path())
+    };
+    let effect = Effect::ProbeDisk {
+        device: disk.name.clone(),
+    };
+    let refused = support::gate::admit(&effect, &elsewhere).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Refused, "{refused}");
+    // Allowed: probing reads and changes nothing, in a dry run too.
+    let confine = Confinement {
+        dry_run: true,
         ..disk.confinement(tmp.path())
     };
     let p = probe(&confine, &disk.name);

@@ -80,7 +80,7 @@ fn core_verdict(image: &Path, scratch: &TempDir) -> (Verdict, String, usize) {
             dry_run: true,
             ..Confinement::init()
         };
-        let result = nodeboot::world::effects::run_blocking(
+        let result = support::gate::run_blocking_effect(
             &Effect::ProbeDisk {
                 device: name.clone(),
             },
@@ -98,7 +98,7 @@ fn core_verdict(image: &Path, scratch: &TempDir) -> (Verdict, String, usize) {
         } else if let Some(n) = d.strip_prefix(&format!("{name}p")) {
             partition_probe(image, n.parse().unwrap_or(0))
         } else {
-            Err(format!("harness: no such device {d}"))
+            Err(format!("harness: no such device {d}").into())
         }
     });
     let (verdict, reason) = run

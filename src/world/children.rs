@@ -18,7 +18,7 @@ use super::error::{Result, WorldError};
 use super::ratelimit::{RateLimit, Suppressed};
 use crate::core::action::{ChildRole, EffectId, KillSignal};
 use crate::core::event::Event;
-use crate::core::input::{EffectOutput, EffectResult, ExitStatus, Stream};
+use crate::core::input::{EffectError, EffectOutput, EffectResult, ExitStatus, Stream};
 use crate::time::{Duration, Instant};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
@@ -209,11 +209,13 @@ impl Children {
     }
 
     /// Signal the process group of child `id`.
-    pub fn kill(&self, id: EffectId, signal: KillSignal) -> std::result::Result<(), String> {
-        let child = self
-            .by_id
-            .get(&id)
-            .ok_or_else(|| format!("kill {id}: no such child"))?;
+    pub fn kill(&self, id: EffectId, signal: KillSignal) -> std::result::Result<(), EffectError> {
+        let child = self.by_id.get(&id).ok_or_else(|| {
+            EffectError::new(
+                crate::core::input::ErrorKind::NotFound,
+                format!("kill {id}: no such child"),
+            )
+        })?;
         let (sig, name) = match signal {
             KillSignal::Term => (Signal::SIGTERM, "SIGTERM"),
             KillSignal::Kill => (Signal::SIGKILL, "SIGKILL"),
@@ -224,7 +226,7 @@ impl Children {
                 signal: name,
                 source,
             }
-            .to_string()
+            .into()
         })
     }
 
@@ -293,7 +295,9 @@ impl Children {
                     Ok(EffectOutput::Done)
                 } else {
                     let tail: Vec<String> = child.tail.iter().cloned().collect();
-                    Err(format!("{argv0}: {status}: {}", tail.join(" | ")))
+                    // A command's exit status says nothing errno-like.
+                    let message = format!("{argv0}: {status}: {}", tail.join(" | "));
+                    Err(EffectError::other(message))
                 };
                 news.push(ChildNews::EffectDone { id, result });
             }

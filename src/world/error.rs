@@ -2,6 +2,8 @@
 //! applied to, so a log line is enough to find the cause. None of them ends the loop:
 //! the loop logs them (`world.error`) and goes on without the failed part.
 
+use super::errno::{errno_kind, io_kind};
+use crate::core::input::{EffectError, ErrorKind};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,32 @@ pub enum WorldError {
     /// test PID 1's fallback.
     #[error("fault injection: nodeboot.debug.fail_after={after_s}")]
     Injected { after_s: u64 },
+}
+
+impl WorldError {
+    /// The errno-like kind, for an effect that failed with this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            WorldError::Poll { source, .. }
+            | WorldError::Netlink { source, .. }
+            | WorldError::Recv { source, .. }
+            | WorldError::Spawn { source, .. }
+            | WorldError::Sysfs { source, .. }
+            | WorldError::LogSink { source, .. }
+            | WorldError::Journal { source, .. }
+            | WorldError::Worker { source } => io_kind(source),
+            WorldError::Signals { source, .. }
+            | WorldError::Kill { source, .. }
+            | WorldError::Clock { source } => errno_kind(*source),
+            WorldError::Setup(_) | WorldError::Injected { .. } => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<WorldError> for EffectError {
+    fn from(e: WorldError) -> EffectError {
+        EffectError::new(e.kind(), e.to_string())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, WorldError>;

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod confine;
 pub mod effects;
 mod entry;
+pub mod errno;
 pub mod error;
 mod exec;
 pub mod fallback;

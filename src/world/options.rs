@@ -256,9 +256,10 @@ mod tests {
         assert_eq!(r.policy.cache.allow, Some(vec!["loop12".into()]));
         let c = &r.confine;
         let probe = |d: &str| crate::core::action::Effect::ProbeDisk { device: d.into() };
-        assert!(super::super::exec::check(&probe("loop12p1"), c, false).is_ok());
-        assert!(super::super::exec::check(&probe("loop120"), c, false).is_err());
-        assert!(super::super::exec::check(&probe("loop1"), c, false).is_err());
+        let admit = |d: &str| super::super::effects::admit(probe(d), c, false);
+        assert!(admit("loop12p1").is_ok());
+        assert!(admit("loop120").is_err());
+        assert!(admit("loop1").is_err());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! when its socket turns writable: `take_error()` says refused/unreachable, a peer
 //! address says connected. The core owns the per-attempt timeout (`Effect::Cancel`).
 
+use super::errno;
 use crate::core::action::EffectId;
-use crate::core::input::{EffectOutput, EffectResult};
+use crate::core::input::{EffectError, EffectOutput, EffectResult, ErrorKind};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::collections::BTreeMap;
@@ -32,14 +33,15 @@ impl Probes {
         id: EffectId,
         target: &str,
         hosts: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), EffectError> {
         let addr = resolve(target, hosts)?;
-        let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect({addr}): {e}"))?;
+        let mut stream = TcpStream::connect(addr)
+            .map_err(|e| errno::from_io(&e, format!("connect({addr}): {e}")))?;
         let token = Token(TOKEN_BASE + self.next_token % TOKEN_SPAN);
         self.next_token = self.next_token.wrapping_add(1);
         registry
             .register(&mut stream, token, Interest::WRITABLE)
-            .map_err(|e| format!("epoll_ctl(connect {addr}): {e}"))?;
+            .map_err(|e| errno::from_io(&e, format!("epoll_ctl(connect {addr}): {e}")))?;
         self.by_token.insert(token, (id, stream));
         Ok(())
     }
@@ -53,11 +55,11 @@ impl Probes {
         let (id, stream) = self.by_token.get(&token)?;
         let id = *id;
         let result = match stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e.to_string()),
+            Ok(Some(e)) | Err(e) => Err(errno::from_io(&e, e.to_string())),
             Ok(None) => match stream.peer_addr() {
                 Ok(_) => Ok(EffectOutput::Done),
                 Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return None,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(errno::from_io(&e, e.to_string())),
             },
         };
         if let Some((_, mut stream)) = self.by_token.remove(&token) {
@@ -85,16 +87,17 @@ impl Probes {
 
 /// `ip:port`, `[v6]:port`, or `name:port` when `name` is in the hosts file. No DNS:
 /// a lookup would block the loop.
-pub fn resolve(target: &str, hosts: &Path) -> Result<SocketAddr, String> {
+pub fn resolve(target: &str, hosts: &Path) -> Result<SocketAddr, EffectError> {
     if let Ok(a) = target.parse::<SocketAddr>() {
         return Ok(a);
     }
+    let invalid = |why: String| EffectError::new(ErrorKind::Invalid, why);
     let (host, port) = target
         .rsplit_once(':')
-        .ok_or_else(|| format!("{target}: not host:port"))?;
+        .ok_or_else(|| invalid(format!("{target}: not host:port")))?;
     let port: u16 = port
         .parse()
-        .map_err(|_| format!("{target}: bad port {port:?}"))?;
+        .map_err(|_| invalid(format!("{target}: bad port {port:?}")))?;
     let text = std::fs::read_to_string(hosts).unwrap_or_default();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default();
@@ -106,9 +109,12 @@ pub fn resolve(target: &str, hosts: &Path) -> Result<SocketAddr, String> {
             return Ok(SocketAddr::new(ip, port));
         }
     }
-    Err(format!(
-        "{target}: not a numeric address and not in {} (no DNS inside the loop)",
-        hosts.display()
+    Err(EffectError::new(
+        ErrorKind::NotFound,
+        format!(
+            "{target}: not a numeric address and not in {} (no DNS inside the loop)",
+            hosts.display()
+        ),
     ))
 }
 

@@ -202,10 +202,16 @@ impl<C: Core> World<C> {
                 if let Some(id) = self.link_up_acks.remove(&seq) {
                     let result = match error {
                         None => Ok(crate::core::input::EffectOutput::Done),
-                        Some(e) => Err(format!(
-                            "RTM_SETLINK: {}",
-                            std::io::Error::from_raw_os_error(e.saturating_neg())
-                        )),
+                        Some(e) => {
+                            let errno = e.saturating_neg();
+                            Err(crate::core::input::EffectError::new(
+                                crate::core::input::ErrorKind::from_errno(errno),
+                                format!(
+                                    "RTM_SETLINK: {}",
+                                    std::io::Error::from_raw_os_error(errno)
+                                ),
+                            ))
+                        }
                     };
                     self.feed(Input::EffectDone { id, result });
                 } else if let (Some(e), Some(r)) = (error, &mut self.rtnl) {

@@ -6,6 +6,8 @@
 //!   [`hash`]: checksums of files and byte ranges;
 //! - [`disk`]: loop devices and loop disks on sparse images; [`mount`]: mount guards
 //!   and mount-point checks;
+//! - [`gate`]: the world's effects as the loop carries them out (the gate, then
+//!   `run_blocking`);
 //! - [`net`]: network namespaces, veth cables, dnsmasq, a TCP listener;
 //! - [`run`]: `nodeboot run` in a namespace with its JSON stream read line by line
 //!   (the `real_*` tests); [`node`]: `nodeboot` as an operator starts it, with any
@@ -21,6 +23,7 @@
 pub mod cmd;
 pub mod core_harness;
 pub mod disk;
+pub mod gate;
 pub mod hash;
 pub mod images;
 pub mod md;

@@ -1,6 +1,7 @@
 //! Confinement: allow-lists and dry runs.
 
 use crate::harness::*;
+use nodeboot::core::input::ErrorKind;
 
 pub fn confined_run_never_touches_other_disks() {
     let disk = LoopDisk::scratch("conf", 64);
@@ -42,7 +43,7 @@ pub fn confined_run_never_touches_other_disks() {
     for id in [1, 2] {
         let r = w.wait_input("vda refused", done(id));
         assert!(
-            matches!(&r, Input::EffectDone { result: Err(e), .. } if e.starts_with("refused:") && e.contains("vda")),
+            matches!(&r, Input::EffectDone { result: Err(e), .. } if e.kind == ErrorKind::Refused && e.message.starts_with("refused:") && e.message.contains("vda")),
             "{r:?}"
         );
     }

@@ -132,7 +132,7 @@ pub fn connect_probes_open_and_closed_ports() {
     );
     let refused = w.wait_input("closed port", done(2));
     assert!(
-        matches!(&refused, Input::EffectDone { result: Err(e), .. } if e.contains("refused")),
+        matches!(&refused, Input::EffectDone { result: Err(e), .. } if e.message.contains("refused")),
         "{refused:?}"
     );
     let name = w.wait_input("hostname", done(3));
@@ -184,7 +184,7 @@ pub fn internal_command_child_reports_its_effect() {
     let (_, failed) = &results[0];
     let err = failed.clone().unwrap_err();
     assert!(
-        err.contains("exit 2") && err.contains("no space left"),
+        err.message.contains("exit 2") && err.message.contains("no space left"),
         "{err}"
     );
     assert_eq!(results[1], (EffectId(8), Ok(EffectOutput::Done)));

@@ -2,7 +2,7 @@
 //! disk-writing effect makes: a valid name, allow-listed (with its parent disk), and
 //! not in use (mounted or held, itself or any of its partitions).
 
-use super::error::{EffectError, Result};
+use super::error::{Failure, Result};
 use super::mountinfo;
 pub use crate::wire::devname::partition_name;
 use crate::world::confine::Confinement;
@@ -20,7 +20,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(EffectError::Invalid(format!("bad device name {name:?}")))
+        Err(Failure::Invalid(format!("bad device name {name:?}")))
     }
 }
 
@@ -107,38 +107,62 @@ pub fn mounted(confine: &Confinement, entries: &[mountinfo::MountEntry], dev: &s
 /// Refuse a device that is mounted or held (itself or a partition of it). A mount
 /// table that cannot be read counts as "in use": when in doubt, do not write.
 pub fn ensure_unused(confine: &Confinement, dev: &str) -> Result<()> {
-    let entries = mountinfo::read()
-        .map_err(|e| EffectError::io("read", Path::new("/proc/self/mountinfo"), e))?;
+    let entries =
+        mountinfo::read().map_err(|e| Failure::io("read", Path::new("/proc/self/mountinfo"), e))?;
     if mounted(confine, &entries, dev) {
-        return Err(EffectError::Busy(format!("{dev} is mounted")));
+        return Err(Failure::Busy(format!("{dev} is mounted")));
     }
     for d in std::iter::once(dev.to_string()).chain(partitions_of(confine, dev)) {
         let held = holders(confine, &d);
         if !held.is_empty() {
-            return Err(EffectError::Busy(format!(
-                "{d} is held by {}",
-                held.join(",")
-            )));
+            return Err(Failure::Busy(format!("{d} is held by {}", held.join(","))));
         }
     }
     Ok(())
 }
 
-/// May a disk-writing effect touch `dev`? The disk is the unit of permission: a whole
-/// disk must be on the allow-list, and a partition is allowed exactly when its parent
-/// disk is (`--disk loop18` covers `loop18p1`; `--disk sda1` alone does not open a
-/// partition of a disk that is not allowed). Only names and sysfs are read: a refused
-/// device is never opened.
+/// May an effect touch `dev`? The disk is the unit of permission: a whole disk must be
+/// on the allow-list, and a partition is allowed exactly when its parent disk is
+/// (`--disk loop18` covers `loop18p1`; `--disk sda1` alone does not open a partition
+/// of a disk that is not allowed). The parent is sysfs's; a device sysfs does not know
+/// (yet) is allowed by its own name or by the disk its name says it is a partition of
+/// ([`named_parent`]). Only names and sysfs are read: a refused device is never opened.
 pub fn ensure_allowed(confine: &Confinement, dev: &str) -> Result<()> {
     check_name(dev)?;
-    let disk = parent_disk(confine, dev).unwrap_or_else(|| dev.to_string());
-    if confine.disk_allowed(&disk) {
+    let (disk, allowed) = match parent_disk(confine, dev) {
+        Some(disk) => {
+            let allowed = confine.disk_allowed(&disk);
+            (disk, allowed)
+        }
+        None if exists(confine, dev) => (dev.to_string(), confine.disk_allowed(dev)),
+        None => {
+            let allowed = confine.disk_allowed(dev)
+                || named_parent(dev).is_some_and(|p| confine.disk_allowed(p));
+            (dev.to_string(), allowed)
+        }
+    };
+    if allowed {
         Ok(())
     } else {
-        Err(EffectError::Refused(format!(
+        Err(Failure::Refused(format!(
             "{disk} is not on the disk allow-list"
         )))
     }
+}
+
+/// The disk a partition's name says it belongs to (`loop3p1` → `loop3`, `sda1` →
+/// `sda`, `nvme0n1p2` → `nvme0n1`); `None` for a name that does not end in a number.
+fn named_parent(name: &str) -> Option<&str> {
+    let trimmed = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if trimmed.len() == name.len() {
+        return None;
+    }
+    let parent = match trimmed.strip_suffix('p') {
+        // loop3p1, nvme0n1p2: the parent ends in a digit before the `p`.
+        Some(p) if p.ends_with(|c: char| c.is_ascii_digit()) => p,
+        _ => trimmed,
+    };
+    (!parent.is_empty()).then_some(parent)
 }
 
 /// A node path (`/var/log`) must be absolute-or-relative plain components: `..` could
@@ -150,7 +174,7 @@ pub fn check_node_path(node_path: &str) -> Result<()> {
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
     if bad {
-        Err(EffectError::Refused(format!(
+        Err(Failure::Refused(format!(
             "path {node_path:?} is not a plain node path"
         )))
     } else {
@@ -161,13 +185,12 @@ pub fn check_node_path(node_path: &str) -> Result<()> {
 /// After a directory exists, make sure no symlink took it outside the root.
 pub fn ensure_under_root(confine: &Confinement, real: &Path) -> Result<()> {
     let root = std::fs::canonicalize(confine.root())
-        .map_err(|e| EffectError::io("canonicalize", confine.root(), e))?;
-    let resolved =
-        std::fs::canonicalize(real).map_err(|e| EffectError::io("canonicalize", real, e))?;
+        .map_err(|e| Failure::io("canonicalize", confine.root(), e))?;
+    let resolved = std::fs::canonicalize(real).map_err(|e| Failure::io("canonicalize", real, e))?;
     if resolved.starts_with(&root) {
         Ok(())
     } else {
-        Err(EffectError::Refused(format!(
+        Err(Failure::Refused(format!(
             "{} resolves to {}, outside the root {}",
             real.display(),
             resolved.display(),
@@ -205,5 +228,17 @@ mod tests {
         assert!(ensure_allowed(&c, "loop21").is_ok());
         let err = ensure_allowed(&c, "vda").unwrap_err().to_string();
         assert_eq!(err, "refused: vda is not on the disk allow-list");
+        // Unknown to sysfs: by name, or as a partition of an allowed disk.
+        let c = Confinement {
+            disks: Some(vec!["loop12".into(), "sdz".into()]),
+            ..c
+        };
+        assert!(ensure_allowed(&c, "loop12p1").is_ok());
+        assert!(ensure_allowed(&c, "sdz1").is_ok());
+        assert!(ensure_allowed(&c, "loop120").is_err());
+        assert!(ensure_allowed(&c, "loop1").is_err());
+        assert!(ensure_allowed(&c, "sdz1/../vda").is_err());
+        assert_eq!(named_parent("nvme0n1p2"), Some("nvme0n1"));
+        assert_eq!(named_parent("sda"), None);
     }
 }

@@ -7,7 +7,7 @@
 //! mounted there is success (idempotent, like every step). A busy mount is detached.
 
 use super::block;
-use super::error::{EffectError, Result};
+use super::error::{Failure, Result};
 use super::mountinfo::{self, MountEntry};
 use crate::world::confine::Confinement;
 use nix::mount::{MntFlags, MsFlags};
@@ -55,10 +55,10 @@ pub fn mount(
     block::check_name(source)?;
     block::check_node_path(target)?;
     let target_path = confine.path(target);
-    std::fs::create_dir_all(&target_path).map_err(|e| EffectError::io("mkdir", &target_path, e))?;
+    std::fs::create_dir_all(&target_path).map_err(|e| Failure::io("mkdir", &target_path, e))?;
     block::ensure_under_root(confine, &target_path)?;
     let real_target = std::fs::canonicalize(&target_path)
-        .map_err(|e| EffectError::io("canonicalize", &target_path, e))?;
+        .map_err(|e| Failure::io("canonicalize", &target_path, e))?;
     let dev_path = confine.dev(source);
     if already_mounted(&dev_path, source, &real_target, options)? {
         return Ok(());
@@ -73,7 +73,7 @@ pub fn mount(
         data,
     )
     .map_err(|e| {
-        EffectError::sys(
+        Failure::sys(
             "mount",
             format!("{} on {}", dev_path.display(), real_target.display()),
             e,
@@ -90,7 +90,7 @@ pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> 
         Ok(p) => p,
         // No directory, so nothing mounted on it.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(EffectError::io("canonicalize", &target_path, e)),
+        Err(e) => return Err(Failure::io("canonicalize", &target_path, e)),
     };
     block::ensure_under_root(confine, &real_target)?;
     let dev_path = confine.dev(source);
@@ -98,7 +98,7 @@ pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> 
         None => return Ok(()),
         Some(e) if is_from(&e, &dev_path, source) => {}
         Some(e) => {
-            return Err(EffectError::Refused(format!(
+            return Err(Failure::Refused(format!(
                 "{} is mounted from {}, not {}",
                 real_target.display(),
                 e.source,
@@ -111,9 +111,9 @@ pub fn unmount(confine: &Confinement, source: &str, target: &str) -> Result<()> 
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EBUSY) => {
             nix::mount::umount2(real_target.as_path(), MntFlags::MNT_DETACH)
-                .map_err(|e| EffectError::sys("umount (detach)", object(), e))
+                .map_err(|e| Failure::sys("umount (detach)", object(), e))
         }
-        Err(e) => Err(EffectError::sys("umount", object(), e)),
+        Err(e) => Err(Failure::sys("umount", object(), e)),
     }
 }
 
@@ -126,8 +126,8 @@ fn already_mounted(dev_path: &Path, source: &str, target: &Path, options: &str) 
 
 /// The mount visible on `target`: the last one mounted there.
 fn visible_mount(target: &Path) -> Result<Option<MountEntry>> {
-    let entries = mountinfo::read()
-        .map_err(|e| EffectError::io("read", Path::new("/proc/self/mountinfo"), e))?;
+    let entries =
+        mountinfo::read().map_err(|e| Failure::io("read", Path::new("/proc/self/mountinfo"), e))?;
     Ok(entries.into_iter().rev().find(|e| e.mount_point == target))
 }
 

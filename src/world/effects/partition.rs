@@ -6,7 +6,7 @@
 //! parsers only ever see partitions that way).
 #![allow(unsafe_code)]
 
-use super::error::{EffectError, Result};
+use super::error::{Failure, Result};
 use super::{block, disklock, probe};
 use crate::wire;
 use crate::world::confine::Confinement;
@@ -54,8 +54,8 @@ const GPT_HEAD: usize = 64 << 10;
 /// A GPT partition name holds 36 UTF-16 code units.
 const MAX_NAME_UNITS: usize = 36;
 
-fn gpt_err(disk: &str, e: impl std::fmt::Display) -> EffectError {
-    EffectError::Gpt {
+fn gpt_err(disk: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::Gpt {
         disk: disk.to_string(),
         reason: e.to_string(),
     }
@@ -63,15 +63,11 @@ fn gpt_err(disk: &str, e: impl std::fmt::Display) -> EffectError {
 
 fn ensure_block_device(file: &File, disk: &str) -> Result<()> {
     let path = std::path::Path::new(disk);
-    let meta = file
-        .metadata()
-        .map_err(|e| EffectError::io("stat", path, e))?;
+    let meta = file.metadata().map_err(|e| Failure::io("stat", path, e))?;
     if meta.file_type().is_block_device() {
         Ok(())
     } else {
-        Err(EffectError::Refused(format!(
-            "{disk} is not a block device"
-        )))
+        Err(Failure::Refused(format!("{disk} is not a block device")))
     }
 }
 
@@ -80,10 +76,10 @@ fn sector_size(file: &File, disk: &str) -> Result<u64> {
     // SAFETY: BLKSSZGET writes one c_int through the pointer, which points at `size`;
     // the fd is open for the duration of the call.
     unsafe { ioctl::blksszget(file.as_raw_fd(), &mut size) }
-        .map_err(|e| EffectError::sys("BLKSSZGET", disk, e))?;
+        .map_err(|e| Failure::sys("BLKSSZGET", disk, e))?;
     match u64::try_from(size) {
         Ok(s @ (512 | 1024 | 2048 | 4096)) => Ok(s),
-        _ => Err(EffectError::Invalid(format!("{disk}: sector size {size}"))),
+        _ => Err(Failure::Invalid(format!("{disk}: sector size {size}"))),
     }
 }
 
@@ -109,14 +105,14 @@ fn ensure_still_empty(file: &mut File, disk: &str) -> Result<()> {
     let path = std::path::Path::new(disk);
     let size = file
         .seek(SeekFrom::End(0))
-        .map_err(|e| EffectError::io("seek", path, e))?;
+        .map_err(|e| Failure::io("seek", path, e))?;
     let head_len = size.min(wire::signature::PROBE_HEAD as u64);
     let tail_len = size.min(wire::signature::PROBE_TAIL as u64);
     let mut head = vec![0u8; usize::try_from(head_len).unwrap_or(0)];
     let mut tail = vec![0u8; usize::try_from(tail_len).unwrap_or(0)];
     file.read_exact_at(&mut head, 0)
         .and_then(|()| file.read_exact_at(&mut tail, size - tail_len))
-        .map_err(|e| EffectError::io("read", path, e))?;
+        .map_err(|e| Failure::io("read", path, e))?;
     let mut seen = crate::core::input::DiskProbe {
         size_bytes: size,
         ..Default::default()
@@ -128,7 +124,7 @@ fn ensure_still_empty(file: &mut File, disk: &str) -> Result<()> {
         .or_else(|| seen.signatures.first().map(|s| format!("signature {s}")))
         .or_else(|| seen.btrfs_label.map(|l| format!("btrfs labelled {l}")));
     match found {
-        Some(what) => Err(EffectError::Busy(format!(
+        Some(what) => Err(Failure::Busy(format!(
             "{disk} is no longer empty ({what}): not writing a table"
         ))),
         None => Ok(()),
@@ -139,7 +135,7 @@ fn ensure_still_empty(file: &mut File, disk: &str) -> Result<()> {
 /// table nodeboot writes (its type GUID and layout), read from the disk now.
 pub fn ensure_ours(confine: &Confinement, device: &str) -> Result<()> {
     let refuse = |why: String| {
-        EffectError::Refused(format!(
+        Failure::Refused(format!(
             "mkfs -f on {device}: not proven nodeboot's ({why})"
         ))
     };
@@ -180,12 +176,12 @@ fn random_guid() -> std::io::Result<[u8; 16]> {
 /// Write a protective MBR and a GPT with one partition spanning the disk, then fsync.
 pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> {
     if name.encode_utf16().count() > MAX_NAME_UNITS || name.contains('\0') {
-        return Err(EffectError::Invalid(format!(
+        return Err(Failure::Invalid(format!(
             "partition name {name:?} does not fit a GPT entry"
         )));
     }
     if block::is_partition(confine, disk) {
-        return Err(EffectError::Refused(format!(
+        return Err(Failure::Refused(format!(
             "{disk} is a partition, not a disk"
         )));
     }
@@ -199,22 +195,22 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
         .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
         .open(&path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::EBUSY) => EffectError::Busy(format!("{disk} is in use (O_EXCL open)")),
-            _ => EffectError::io("open", &path, e),
+            Some(libc::EBUSY) => Failure::Busy(format!("{disk} is in use (O_EXCL open)")),
+            _ => Failure::io("open", &path, e),
         })?;
     ensure_block_device(&file, disk)?;
     // The lock udev and our own later steps see, on a second (plain) fd: it outlives
     // this function, the O_EXCL claim does not (see `disklock`).
     // A disk this world already holds (a table write repeated) keeps its lock.
-    let lock =
-        if disklock::is_held(disk) {
-            None
-        } else {
-            let lock_fd = File::open(&path).map_err(|e| EffectError::io("open", &path, e))?;
-            Some(disklock::lock(lock_fd).map_err(|e| {
-                EffectError::Busy(format!("{disk} is locked by another process ({e})"))
-            })?)
-        };
+    let lock = if disklock::is_held(disk) {
+        None
+    } else {
+        let lock_fd = File::open(&path).map_err(|e| Failure::io("open", &path, e))?;
+        Some(
+            disklock::lock(lock_fd)
+                .map_err(|e| Failure::Busy(format!("{disk} is locked by another process ({e})")))?,
+        )
+    };
     let hold = |lock: Option<_>| {
         if let Some(l) = lock {
             disklock::hold(disk, l);
@@ -228,18 +224,17 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
         return Ok(());
     }
     ensure_still_empty(&mut file, disk)?;
-    let guid = random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
+    let guid = random_guid().map_err(|e| Failure::io("read", "/dev/urandom".as_ref(), e))?;
     let mut gpt = gptman::GPT::new_from(&mut file, sector, guid).map_err(|e| gpt_err(disk, e))?;
     let align = (ALIGN_BYTES / sector).max(1);
     let first = gpt.header.first_usable_lba.div_ceil(align) * align;
     let last = gpt.header.last_usable_lba;
     if first >= last {
-        return Err(EffectError::Invalid(format!(
+        return Err(Failure::Invalid(format!(
             "{disk} is too small for a partition"
         )));
     }
-    let part_guid =
-        random_guid().map_err(|e| EffectError::io("read", "/dev/urandom".as_ref(), e))?;
+    let part_guid = random_guid().map_err(|e| Failure::io("read", "/dev/urandom".as_ref(), e))?;
     let entry = gptman::GPTPartitionEntry {
         partition_type_guid: NODEBOOT_TYPE,
         unique_partition_guid: part_guid,
@@ -254,7 +249,7 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
     gptman::GPT::write_protective_mbr_into(&mut file, sector).map_err(|e| gpt_err(disk, e))?;
     gpt.write_into(&mut file).map_err(|e| gpt_err(disk, e))?;
     file.sync_all()
-        .map_err(|e| EffectError::io("fsync", &path, e))?;
+        .map_err(|e| Failure::io("fsync", &path, e))?;
     hold(lock);
     Ok(())
 }
@@ -267,7 +262,7 @@ pub fn add_partition(confine: &Confinement, disk: &str, number: u32) -> Result<(
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&path)
-        .map_err(|e| EffectError::io("open", &path, e))?;
+        .map_err(|e| Failure::io("open", &path, e))?;
     ensure_block_device(&file, disk)?;
     let sector = sector_size(&file, disk)?;
     let gpt = gptman::GPT::read_from(&mut file, sector).map_err(|e| gpt_err(disk, e))?;
@@ -308,7 +303,7 @@ pub fn add_partition(confine: &Confinement, disk: &str, number: u32) -> Result<(
         Err(Errno::EBUSY) if block::exists(confine, &part) => {
             check_geometry(confine, &part, start, length)
         }
-        Err(e) => Err(EffectError::sys("BLKPG_ADD_PARTITION", part, e)),
+        Err(e) => Err(Failure::sys("BLKPG_ADD_PARTITION", part, e)),
     }
 }
 
@@ -319,7 +314,7 @@ fn check_geometry(confine: &Confinement, part: &str, start: u64, length: u64) ->
     let read = |name| block::attr(confine, part, name).and_then(|v| v.parse::<u64>().ok());
     match (read("start"), read("size")) {
         (Some(s), Some(l)) if s * 512 == start && l * 512 == length => Ok(()),
-        (s, l) => Err(EffectError::Busy(format!(
+        (s, l) => Err(Failure::Busy(format!(
             "{part} exists with start {s:?} size {l:?} (512-byte sectors), \
              the table says {} and {}",
             start / 512,

@@ -4,7 +4,7 @@
 //! use), not as an error.
 
 use super::block;
-use super::error::{EffectError, Result};
+use super::error::{Failure, Result};
 use super::mountinfo;
 use crate::core::input::{DiskProbe, PartitionEntry};
 use crate::wire;
@@ -17,7 +17,7 @@ const SECTOR: u64 = 512;
 pub fn probe(confine: &Confinement, device: &str) -> Result<DiskProbe> {
     block::check_name(device)?;
     if !block::exists(confine, device) {
-        return Err(EffectError::Invalid(format!(
+        return Err(Failure::Invalid(format!(
             "{device}: no such block device in sysfs"
         )));
     }

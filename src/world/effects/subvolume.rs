@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use super::block;
-use super::error::{EffectError, Result};
+use super::error::{Failure, Result};
 use crate::world::confine::Confinement;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -45,10 +45,10 @@ fn split(confine: &Confinement, node_path: &str) -> Result<(PathBuf, File, Box<i
     block::check_node_path(node_path)?;
     let real = confine.path(node_path);
     let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
-        return Err(EffectError::Invalid(format!("{node_path:?} has no parent")));
+        return Err(Failure::Invalid(format!("{node_path:?} has no parent")));
     };
     block::ensure_under_root(confine, parent)?;
-    let dir = File::open(parent).map_err(|e| EffectError::io("open", parent, e))?;
+    let dir = File::open(parent).map_err(|e| Failure::io("open", parent, e))?;
     let bytes = name.as_encoded_bytes();
     let mut args = Box::new(ioctl::VolArgs {
         fd: 0,
@@ -56,7 +56,7 @@ fn split(confine: &Confinement, node_path: &str) -> Result<(PathBuf, File, Box<i
     });
     args.name
         .get_mut(..bytes.len())
-        .ok_or_else(|| EffectError::Invalid(format!("{node_path:?}: name too long")))?
+        .ok_or_else(|| Failure::Invalid(format!("{node_path:?}: name too long")))?
         .copy_from_slice(bytes);
     Ok((real, dir, args))
 }
@@ -67,7 +67,7 @@ pub fn create(confine: &Confinement, node_path: &str) -> Result<()> {
         return if is_subvolume(&real) {
             Ok(())
         } else {
-            Err(EffectError::Invalid(format!(
+            Err(Failure::Invalid(format!(
                 "{} exists and is not a subvolume",
                 real.display()
             )))
@@ -77,7 +77,7 @@ pub fn create(confine: &Confinement, node_path: &str) -> Result<()> {
     // NUL-terminated name; `dir` stays open for the call.
     unsafe { ioctl::subvol_create(dir.as_raw_fd(), &*args) }
         .map(drop)
-        .map_err(|e| EffectError::sys("BTRFS_IOC_SUBVOL_CREATE", real.display().to_string(), e))
+        .map_err(|e| Failure::sys("BTRFS_IOC_SUBVOL_CREATE", real.display().to_string(), e))
 }
 
 /// Delete a subvolume; one that is already gone is success (idempotent).
@@ -87,7 +87,7 @@ pub fn delete(confine: &Confinement, node_path: &str) -> Result<()> {
         return Ok(());
     }
     if !is_subvolume(&real) {
-        return Err(EffectError::Invalid(format!(
+        return Err(Failure::Invalid(format!(
             "{} is not a subvolume",
             real.display()
         )));
@@ -95,16 +95,16 @@ pub fn delete(confine: &Confinement, node_path: &str) -> Result<()> {
     // SAFETY: as in `create`.
     unsafe { ioctl::snap_destroy(dir.as_raw_fd(), &*args) }
         .map(drop)
-        .map_err(|e| EffectError::sys("BTRFS_IOC_SNAP_DESTROY", real.display().to_string(), e))
+        .map_err(|e| Failure::sys("BTRFS_IOC_SNAP_DESTROY", real.display().to_string(), e))
 }
 
 /// Names of the subvolumes directly under `node_path`, sorted.
 pub fn list(confine: &Confinement, node_path: &str) -> Result<Vec<String>> {
     block::check_node_path(node_path)?;
     let real = confine.path(node_path);
-    let entries = std::fs::read_dir(&real).map_err(|e| EffectError::io("readdir", &real, e))?;
+    let entries = std::fs::read_dir(&real).map_err(|e| Failure::io("readdir", &real, e))?;
     if !on_btrfs(&real) {
-        return Err(EffectError::Invalid(format!(
+        return Err(Failure::Invalid(format!(
             "{} is not on btrfs",
             real.display()
         )));

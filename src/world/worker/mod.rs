@@ -25,9 +25,10 @@
 //! prepare step and a probe of the same disk.
 
 use super::confine::Confinement;
+use super::effects::Admitted;
 use super::error::{Result, WorldError};
 use crate::core::action::{Effect, EffectId};
-use crate::core::input::EffectResult;
+use crate::core::input::{EffectError, EffectResult, ErrorKind};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -39,7 +40,8 @@ pub const LANE_QUEUE_MAX: usize = 32;
 /// Effects whose lane is free, waiting for a thread (every thread busy).
 pub const WAIT_MAX: usize = 256;
 
-type Job = (EffectId, Effect);
+/// Only an effect the gate admitted ([`super::effects::admit`]) reaches a thread.
+type Job = (EffectId, Admitted);
 
 /// The effect a thread runs.
 struct Running {
@@ -67,7 +69,7 @@ pub struct Worker {
     queued: BTreeMap<String, VecDeque<Job>>,
     /// Effects at the head of their lane waiting for a thread, in the order asked
     /// (their lanes count as busy, so the lane's order holds).
-    waiting: VecDeque<(EffectId, Effect, String)>,
+    waiting: VecDeque<(EffectId, Admitted, String)>,
     /// Answers decided without running anything (a queued effect that could not be
     /// given a thread); handed out by the next `results`.
     immediate: Vec<(EffectId, EffectResult)>,
@@ -103,13 +105,15 @@ impl Worker {
         std::thread::Builder::new()
             .name(format!("nodeboot-worker-{index}"))
             .spawn(move || {
-                for (id, effect) in job_rx {
+                for (id, admitted) in job_rx {
                     // With `panic = "abort"` (release) a panic ends the process anyway;
                     // elsewhere the effect is answered instead of left pending forever.
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        super::effects::run_blocking(&effect, &confine)
+                        super::effects::run_blocking(&admitted, &confine)
                     }))
-                    .unwrap_or_else(|_| Err("the effect panicked on a worker thread".into()));
+                    .unwrap_or_else(|_| {
+                        Err(EffectError::other("the effect panicked on a worker thread"))
+                    });
                     if result_tx.send((index, id, result)).is_err() {
                         return;
                     }
@@ -125,14 +129,18 @@ impl Worker {
 
     /// Run `effect` in its lane: now, or after the effects ahead of it in the lane.
     /// An error means it will never run (no thread free, lane queue full).
-    pub fn submit(&mut self, id: EffectId, effect: Effect) -> std::result::Result<(), String> {
-        let lane = lane_of(&effect);
+    pub fn submit(
+        &mut self,
+        id: EffectId,
+        effect: Admitted,
+    ) -> std::result::Result<(), EffectError> {
+        let lane = lane_of(effect.effect());
         if self.busy.contains(&lane) {
             let queue = self.queued.entry(lane.clone()).or_default();
             if queue.len() >= LANE_QUEUE_MAX {
-                return Err(format!(
+                return Err(busy(format!(
                     "{LANE_QUEUE_MAX} effects already wait for {lane} behind a stuck one"
-                ));
+                )));
             }
             queue.push_back((id, effect));
             return Ok(());
@@ -143,26 +151,26 @@ impl Worker {
     fn dispatch(
         &mut self,
         id: EffectId,
-        effect: Effect,
+        effect: Admitted,
         lane: String,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), EffectError> {
         let idle = self.threads.iter().position(|t| t.running.is_none());
         let index = match idle {
             Some(i) => i,
-            None if self.threads.len() < MAX_THREADS => self
-                .spawn_thread()
-                .map_err(|e| format!("cannot start a worker thread: {e}"))?,
+            None if self.threads.len() < MAX_THREADS => self.spawn_thread().map_err(|e| {
+                super::errno::from_io(&e, format!("cannot start a worker thread: {e}"))
+            })?,
             None if self.stuck() >= self.threads.len() => {
-                return Err(format!(
+                return Err(busy(format!(
                     "no worker thread free: all {MAX_THREADS} abandoned, stuck in the kernel"
-                ));
+                )));
             }
             None => {
                 if self.waiting.len() >= WAIT_MAX {
-                    return Err(format!(
+                    return Err(busy(format!(
                         "{WAIT_MAX} effects already wait for a worker thread ({} stuck)",
                         self.stuck()
-                    ));
+                    )));
                 }
                 self.waiting.push_back((id, effect, lane.clone()));
                 self.busy.insert(lane);
@@ -177,17 +185,17 @@ impl Worker {
         &mut self,
         index: usize,
         id: EffectId,
-        effect: Effect,
+        effect: Admitted,
         lane: String,
-    ) -> std::result::Result<(), String> {
-        let name = effect.name().to_owned();
+    ) -> std::result::Result<(), EffectError> {
+        let name = effect.effect().name().to_owned();
         let Some(thread) = self.threads.get_mut(index) else {
-            return Err("worker thread index out of range".into());
+            return Err(EffectError::other("worker thread index out of range"));
         };
         thread
             .jobs
             .send((id, effect))
-            .map_err(|_| "worker thread is gone".to_owned())?;
+            .map_err(|_| EffectError::other("worker thread is gone"))?;
         thread.running = Some(Running {
             id,
             lane: lane.clone(),
@@ -284,6 +292,11 @@ impl Worker {
         out.append(&mut self.immediate);
         out
     }
+}
+
+/// A worker pool too busy to take an effect.
+fn busy(message: String) -> EffectError {
+    EffectError::new(ErrorKind::Busy, message)
 }
 
 /// The lane of a blocking effect: the disk it works on (a partition's disk), or the

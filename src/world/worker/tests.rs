@@ -74,13 +74,36 @@ impl Drop for Fake {
     }
 }
 
-fn probe(id: u64, device: &str) -> (EffectId, Effect) {
-    (
-        EffectId(id),
-        Effect::ProbeDisk {
-            device: device.into(),
-        },
-    )
+/// A probe of `device`, through the gate as the loop sends it.
+fn probe(fake: &Fake, id: u64, device: &str) -> (EffectId, Admitted) {
+    let effect = Effect::ProbeDisk {
+        device: device.into(),
+    };
+    match super::super::effects::admit(effect, &fake.confine, false) {
+        Ok(super::super::effects::Pass::Run(admitted)) => (EffectId(id), admitted),
+        other => panic!("{device} not admitted: {other:?}"),
+    }
+}
+
+#[test]
+fn only_admitted_effects_reach_a_thread_and_a_refused_one_is_refused_at_the_gate() {
+    // `submit` takes an `Admitted`, which only the gate makes: an effect on a disk
+    // off the allow-list is stopped there, before any lane or thread sees it.
+    let fake = Fake::new(0);
+    let vda = Effect::ProbeDisk {
+        device: "vda".into(),
+    };
+    let error = super::super::effects::admit(vda, &fake.confine, false).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    assert_eq!(error.message, "refused: vda is not on the disk allow-list");
+    let (id, ok) = probe(&fake, 1, "ok0");
+    assert_eq!(lane_of(ok.effect()), "disk:ok0");
+    let poll = mio::Poll::new().unwrap();
+    let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+    let mut w = Worker::start(fake.confine.clone(), waker).unwrap();
+    w.submit(id, ok).unwrap();
+    let answered = wait_for(&mut w, 1, None);
+    assert_eq!(answered, vec![EffectId(1)]);
 }
 
 /// Results until `id` answers (or 10 s pass: a generous bound, not a timing
@@ -107,13 +130,13 @@ fn a_hung_probe_holds_no_other_disk_and_an_exhausted_pool_fails_fast() {
     let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
     let mut w = Worker::start(fake.confine.clone(), waker).unwrap();
     // hang0's probe blocks in open(2); ok0's is answered meanwhile.
-    let (id, e) = probe(1, "hang0");
+    let (id, e) = probe(&fake, 1, "hang0");
     w.submit(id, e).unwrap();
-    let (id, e) = probe(2, "ok0");
+    let (id, e) = probe(&fake, 2, "ok0");
     w.submit(id, e).unwrap();
     assert!(!wait_for(&mut w, 2, None).contains(&EffectId(1)));
     // A second probe of hang0 waits in hang0's lane…
-    let (id, e) = probe(3, "hang0");
+    let (id, e) = probe(&fake, 3, "hang0");
     w.submit(id, e).unwrap();
     assert_eq!(w.queued.get("disk:hang0").map(VecDeque::len), Some(1));
     // …until the core abandons the first: its thread is counted stuck, the lane
@@ -125,11 +148,11 @@ fn a_hung_probe_holds_no_other_disk_and_an_exhausted_pool_fails_fast() {
     // neighbour): past the last thread, a probe waits for one instead of failing.
     let hung: Vec<u64> = (1..=6).map(|i| 10 + i).collect();
     for (i, id) in hung.iter().enumerate() {
-        let (id, e) = probe(*id, &format!("hang{}", i + 1));
+        let (id, e) = probe(&fake, *id, &format!("hang{}", i + 1));
         w.submit(id, e).unwrap();
     }
     assert_eq!(w.threads.len(), MAX_THREADS);
-    let (id, e) = probe(20, "hang7");
+    let (id, e) = probe(&fake, 20, "hang7");
     w.submit(id, e).expect("a busy pool queues");
     assert_eq!(w.waiting.len(), 1);
     // The core abandons every running probe: all eight threads are stuck, and only
@@ -138,9 +161,10 @@ fn a_hung_probe_holds_no_other_disk_and_an_exhausted_pool_fails_fast() {
         assert!(w.cancel(EffectId(id)).is_some(), "#{id} was running");
     }
     assert_eq!(w.stuck(), MAX_THREADS);
-    let (id, e) = probe(21, "ok0");
+    let (id, e) = probe(&fake, 21, "ok0");
     let error = w.submit(id, e).expect_err("every thread is stuck");
-    assert!(error.contains("no worker thread free"), "{error}");
+    assert!(error.message.contains("no worker thread free"), "{error}");
+    assert_eq!(error.kind, ErrorKind::Busy);
     // The hung opens end: the threads come back, the waiting probe runs and is
     // answered; the abandoned ones' results are dropped.
     let answered = wait_for(&mut w, 20, Some(&fake));
@@ -156,17 +180,17 @@ fn a_busy_pool_runs_a_waiting_effect_when_a_thread_comes_back() {
     let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
     let mut w = Worker::start(fake.confine.clone(), waker).unwrap();
     for i in 0..MAX_THREADS {
-        let (id, e) = probe(i as u64 + 1, &format!("hang{i}"));
+        let (id, e) = probe(&fake, i as u64 + 1, &format!("hang{i}"));
         w.submit(id, e).unwrap();
     }
     // Every thread is busy (none abandoned): ok0's probe waits, it is not refused.
-    let (id, e) = probe(100, "ok0");
+    let (id, e) = probe(&fake, 100, "ok0");
     w.submit(id, e).expect("a busy pool queues");
     assert_eq!((w.waiting.len(), w.stuck()), (1, 0));
     // A waiting effect the core gives up on leaves the queue; nothing is abandoned.
     assert_eq!(w.cancel(EffectId(100)), None);
     assert!(w.waiting.is_empty() && !w.busy.contains("disk:ok0"));
-    let (id, e) = probe(101, "ok0");
+    let (id, e) = probe(&fake, 101, "ok0");
     w.submit(id, e).unwrap();
     // The hung opens end: the threads come back and the waiting probe is answered.
     let answered = wait_for(&mut w, 101, Some(&fake));

@@ -12,6 +12,7 @@
 //! for good and have no deadline; connects have their own (`gate.attempt_timeout`).
 
 use super::action::Effect;
+use super::error::{EffectError, ErrorKind};
 use super::policy::Policy;
 use crate::time::Duration;
 
@@ -109,13 +110,14 @@ impl Deadlines {
 }
 
 /// The error a timed-out effect is failed with: `timed out after 120s`.
-pub fn timed_out(after: Duration) -> String {
+pub fn timed_out(after: Duration) -> EffectError {
     let ms = after.as_millis();
-    if ms.is_multiple_of(1000) {
+    let message = if ms.is_multiple_of(1000) {
         format!("timed out after {}s", ms / 1000)
     } else {
         format!("timed out after {ms}ms")
-    }
+    };
+    EffectError::new(ErrorKind::TimedOut, message)
 }
 
 #[cfg(test)]
@@ -152,9 +154,13 @@ mod tests {
             argv: vec!["redis-server".into()],
         };
         assert_eq!(d.of(&spawn), None);
-        assert_eq!(timed_out(Duration::from_secs(120)), "timed out after 120s");
         assert_eq!(
-            timed_out(Duration::from_millis(1500)),
+            timed_out(Duration::from_secs(120)).to_string(),
+            "timed out after 120s"
+        );
+        assert_eq!(timed_out(Duration::from_secs(1)).kind, ErrorKind::TimedOut);
+        assert_eq!(
+            timed_out(Duration::from_millis(1500)).message,
             "timed out after 1500ms"
         );
     }

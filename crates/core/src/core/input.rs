@@ -2,6 +2,7 @@
 //! finished effects into these; a trace is a list of them with their times.
 
 use super::action::EffectId;
+pub use super::error::{EffectError, ErrorKind};
 use crate::wire::uevent::Uevent;
 // Link state is what rtnetlink says; its types live with the parser (wire owns the
 // kernel's constants), the core re-exports them as inputs.
@@ -92,8 +93,9 @@ pub enum EffectOutput {
     Spawned { pid: u32 },
 }
 
-/// `Ok(output)` or a human-readable error (the errno and object, as the world saw it).
-pub type EffectResult = Result<EffectOutput, String>;
+/// `Ok(output)` or why it failed: a kind the core may act on and a human-readable
+/// message (the errno and object, as the world saw it).
+pub type EffectResult = Result<EffectOutput, EffectError>;
 
 /// What the world found on a block device (whole disk or partition): sysfs attributes
 /// plus what the wire parsers recognised in its first and last megabyte.

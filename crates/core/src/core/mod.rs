@@ -13,6 +13,7 @@ pub mod action;
 pub mod ctx;
 pub mod deadline;
 pub mod disk;
+pub mod error;
 pub mod event;
 pub mod gate;
 pub mod input;

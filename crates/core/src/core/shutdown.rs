@@ -118,7 +118,7 @@ impl Shutdown {
             return false;
         }
         let target = current.take().map(|(_, t)| t);
-        let error = result.as_ref().err().cloned();
+        let error = result.as_ref().err().map(|e| e.message.clone());
         self.step(cx, "unmount", error.is_none(), target, error);
         self.unmount_next(cx);
         true

@@ -307,6 +307,45 @@ mod tests {
     }
 
     #[test]
+    fn effect_errors_are_journaled_with_their_kind_and_old_plain_strings_still_read() {
+        use crate::core::action::EffectId;
+        use crate::core::input::{EffectError, ErrorKind};
+        let header = Header::new(TraceKind::Recorded, 0);
+        let mut w = TraceWriter::new(Vec::new(), &header).unwrap();
+        let failed = Input::EffectDone {
+            id: EffectId(7),
+            result: Err(EffectError::new(ErrorKind::Busy, "busy: sda is mounted")),
+        };
+        w.record(Instant::from_millis(5), &failed).unwrap();
+        let bytes = w.into_inner();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""result":{"Err":{"kind":"busy","message":"busy: sda is mounted"}}"#),
+            "{text}"
+        );
+        let read: Vec<Entry> = TraceReader::new(&bytes[..])
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(read[0].input, failed);
+        // A trace written before kinds existed: the error is a plain string.
+        let old = "{\"nodeboot_trace\":1}\n\
+                   {\"t_us\":1,\"input\":{\"kind\":\"effect_done\",\"id\":3,\"result\":{\"Err\":\"EIO\"}}}\n";
+        let entry = TraceReader::new(old.as_bytes())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.input,
+            Input::EffectDone {
+                id: EffectId(3),
+                result: Err(EffectError::new(ErrorKind::Other, "EIO")),
+            }
+        );
+    }
+
+    #[test]
     fn comments_t_ms_and_errors_with_line_numbers() {
         let text = "{\"nodeboot_trace\":1,\"kind\":\"scenario\",\"wall_clock_unix\":5}\n\
                     # a comment\n\

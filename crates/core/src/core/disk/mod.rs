@@ -347,7 +347,13 @@ impl Cache {
                     unreadable: true,
                     ..DiskProbe::default()
                 },
-                Some(other.as_ref().err().cloned().unwrap_or_default()),
+                Some(
+                    other
+                        .as_ref()
+                        .err()
+                        .map(|e| e.message.clone())
+                        .unwrap_or_default(),
+                ),
             ),
         };
         if let Some(dev) = self.devices.get_mut(name) {

@@ -83,7 +83,7 @@ impl Gate {
                 cx.log(Event::GateProbe {
                     target,
                     ok: false,
-                    error: Some(error.clone()),
+                    error: Some(error.message.clone()),
                 });
                 self.after_failure(cx);
             }

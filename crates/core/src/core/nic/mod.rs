@@ -179,7 +179,7 @@ impl Network {
             if let Err(error) = result {
                 cx.log(Event::EffectFailed {
                     effect: format!("set_link_up {nic}"),
-                    error: error.clone(),
+                    error: error.message.clone(),
                 });
             }
             return;
@@ -212,7 +212,7 @@ impl Network {
             Err(error) => {
                 cx.log(Event::EffectFailed {
                     effect: format!("spawn dhcp:{}", client.nic),
-                    error: error.clone(),
+                    error: error.message.clone(),
                 });
                 let index = client.index;
                 self.clients.remove(&id);

@@ -170,7 +170,7 @@ impl Services {
                 self.children.remove(&id);
                 cx.log(Event::ServiceFailed {
                     service: service.spec.name.clone(),
-                    error: error.clone(),
+                    error: error.message.clone(),
                 });
                 if matches!(state, State::Stopping { .. }) || self.stopping_all {
                     service.state = State::Stopped;

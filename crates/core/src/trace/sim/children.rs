@@ -2,7 +2,7 @@
 
 use super::{DEFAULT_ADDRESS, Sim, SimChild};
 use crate::core::action::{ChildRole, EffectId, KillSignal};
-use crate::core::input::{EffectOutput, EffectResult, ExitStatus, Input};
+use crate::core::input::{EffectError, EffectOutput, EffectResult, ExitStatus, Input};
 use crate::core::policy::glob_match;
 use crate::time::{Duration, Instant};
 use crate::trace::world::{ChildSpec, TargetSpec};
@@ -26,7 +26,7 @@ impl Sim {
                 at,
                 Input::EffectDone {
                     id,
-                    result: Err(err),
+                    result: Err(EffectError::other(err)),
                 },
                 None,
                 None,
@@ -116,9 +116,9 @@ impl Sim {
         Some(if reachable {
             Ok(EffectOutput::Done)
         } else {
-            Err(spec
-                .error
-                .unwrap_or_else(|| format!("connect {target}: connection refused")))
+            Err(EffectError::other(spec.error.unwrap_or_else(|| {
+                format!("connect {target}: connection refused")
+            })))
         })
     }
 

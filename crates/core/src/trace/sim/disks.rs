@@ -2,7 +2,9 @@
 
 use super::{SECTOR, Sim, SimDisk};
 use crate::core::action::Effect;
-use crate::core::input::{DiskProbe, EffectOutput, EffectResult, Input, PartitionEntry};
+use crate::core::input::{
+    DiskProbe, EffectError, EffectOutput, EffectResult, ErrorKind, Input, PartitionEntry,
+};
 use crate::core::policy::glob_match;
 use crate::time::Instant;
 use crate::trace::world::DiskSpec;
@@ -46,7 +48,10 @@ impl Sim {
                 }
                 Ok(EffectOutput::Disk { probe })
             }
-            None => Err(format!("/dev/{device}: no such device")),
+            None => Err(EffectError::new(
+                ErrorKind::NotFound,
+                format!("/dev/{device}: no such device"),
+            )),
         }
     }
 
@@ -70,7 +75,10 @@ impl Sim {
 
     pub(super) fn write_table(&mut self, disk: &str, part_name: &str) -> EffectResult {
         let Some(d) = self.disk_mut(disk) else {
-            return Err(format!("/dev/{disk}: no such device"));
+            return Err(EffectError::new(
+                ErrorKind::NotFound,
+                format!("/dev/{disk}: no such device"),
+            ));
         };
         let sectors = d.spec.probe.size_bytes / SECTOR;
         // The table the live world writes: nodeboot's type GUID, 1 MiB aligned, up to
@@ -91,7 +99,10 @@ impl Sim {
     pub(super) fn add_partition(&mut self, at: Instant, disk: &str, number: u32) -> EffectResult {
         let part = partition_name(disk, number);
         let Some(d) = self.disk_mut(disk) else {
-            return Err(format!("/dev/{disk}: no such device"));
+            return Err(EffectError::new(
+                ErrorKind::NotFound,
+                format!("/dev/{disk}: no such device"),
+            ));
         };
         let entry = d
             .spec
@@ -101,7 +112,10 @@ impl Sim {
             .find(|p| p.number == number)
             .cloned();
         let Some(entry) = entry else {
-            return Err(format!("/dev/{disk}: no partition {number} in the table"));
+            return Err(EffectError::new(
+                ErrorKind::NotFound,
+                format!("/dev/{disk}: no partition {number} in the table"),
+            ));
         };
         let silent = d.spec.no_partition_uevent;
         let probe = DiskProbe {
@@ -135,15 +149,18 @@ impl Sim {
 
     pub(super) fn mkfs(&mut self, device: &str, label: &str, force: bool) -> EffectResult {
         let Some(d) = self.disk_mut(device) else {
-            return Err(format!("/dev/{device}: no such device"));
+            return Err(EffectError::new(
+                ErrorKind::NotFound,
+                format!("/dev/{device}: no such device"),
+            ));
         };
         // Like mkfs.btrfs: without `-f` it refuses a device holding a known signature.
         let p = &d.spec.probe;
         let known = p.signatures.iter().find(|s| *s != "unknown-data");
         if let (false, Some(sig)) = (force, known.or(p.btrfs_label.as_ref())) {
-            return Err(format!(
+            return Err(EffectError::other(format!(
                 "mkfs.btrfs exited 1: /dev/{device} appears to contain an existing filesystem ({sig})"
-            ));
+            )));
         }
         d.spec.probe.signatures = vec!["btrfs".into()];
         d.spec.probe.btrfs_label = Some(label.to_owned());
@@ -156,8 +173,9 @@ impl Sim {
             let has_fs = d.spec.probe.signatures.iter().any(|s| s == fstype)
                 || (fstype == "btrfs" && d.spec.probe.btrfs_label.is_some());
             if !has_fs {
-                return Err(format!(
-                    "mount {source}: wrong fs type, bad option, bad superblock"
+                return Err(EffectError::new(
+                    ErrorKind::Invalid,
+                    format!("mount {source}: wrong fs type, bad option, bad superblock"),
                 ));
             }
         }

@@ -6,7 +6,7 @@
 
 use super::world::{DiskSpec, WorldSpec};
 use crate::core::action::{Action, Effect, EffectId};
-use crate::core::input::{EffectOutput, EffectResult, Input, LinkState};
+use crate::core::input::{EffectError, EffectOutput, EffectResult, ErrorKind, Input, LinkState};
 use crate::core::policy::glob_match;
 use crate::time::{Duration, Instant};
 use std::cmp::Reverse;
@@ -196,7 +196,7 @@ impl Sim {
             return; // a dying disk, a stuck child: only the core's deadline ends it
         }
         if let Some(err) = self.failure(name, &action.effect) {
-            self.done(now, action, name, Err(err));
+            self.done(now, action, name, Err(EffectError::other(err)));
             return;
         }
         let result = match &action.effect {
@@ -208,7 +208,9 @@ impl Sim {
                     .iter()
                     .any(|p| glob_match(p, modalias))
                 {
-                    Err(format!("modprobe: no module for {modalias}"))
+                    Err(EffectError::other(format!(
+                        "modprobe: no module for {modalias}"
+                    )))
                 } else {
                     Ok(EffectOutput::Done)
                 }
@@ -244,7 +246,10 @@ impl Sim {
                 if self.subvolumes.remove(path.trim_end_matches('/')) {
                     Ok(EffectOutput::Done)
                 } else {
-                    Err(format!("{path}: no such subvolume"))
+                    Err(EffectError::new(
+                        ErrorKind::NotFound,
+                        format!("{path}: no such subvolume"),
+                    ))
                 }
             }
             Effect::CopyTree { .. } | Effect::ReopenLogs { .. } => Ok(EffectOutput::Done),

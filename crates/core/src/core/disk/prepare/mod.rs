@@ -211,7 +211,7 @@ impl Prepare {
                 self.pruned(cx, policy, false);
                 return Progress::Working;
             }
-            Err(error) => return self.fail(cx, error),
+            Err(error) => return self.fail(cx, &error.message),
         };
         let next = match self.step {
             Step::Partition => Step::AddPartition,

@@ -53,7 +53,7 @@ impl Prepare {
                     device: self.device.clone(),
                     ok: result.is_ok(),
                     ms: cx.now.millis_since(self.step_started),
-                    error: result.as_ref().err().cloned(),
+                    error: result.as_ref().err().map(|e| e.message.clone()),
                 });
             }
             _ if result.is_ok() => self.made_mount(policy),

@@ -276,12 +276,12 @@ impl World {
             .find(|(m, _)| m(&action.effect))
             .map(|(_, e)| e.clone());
         let result = match (failure, &action.effect) {
-            (Some(error), _) => Err(error),
+            (Some(error), _) => Err(error.into()),
             (None, Effect::ProbeDisk { device }) => match self.probes.get(device) {
                 Some(probe) => Ok(EffectOutput::Disk {
                     probe: probe.clone(),
                 }),
-                None => Err(format!("{device}: no such device")),
+                None => Err(format!("{device}: no such device").into()),
             },
             (None, Effect::ListSubvolumes { .. }) => Ok(EffectOutput::Subvolumes {
                 names: self.subvolumes.clone(),

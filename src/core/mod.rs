@@ -12,7 +12,9 @@
 pub mod action;
 pub mod ctx;
 pub mod deadline;
+
 pub mod disk;
+pub mod driver;
 pub mod event;
 pub mod gate;
 pub mod input;

@@ -8,10 +8,12 @@ use super::format::{Entry, Header, TraceError, TraceKind};
 use super::sim::Sim;
 use crate::core::Reactor;
 use crate::core::action::{Action, Effect};
+use crate::core::driver::{self, Host, Next};
 use crate::core::event::Record;
 use crate::core::input::{Input, Mode};
 use crate::core::policy::Policy;
 use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
 
 /// How long a scenario runs past its last input (unless the header says `until_ms`).
 pub const SCENARIO_TAIL: Duration = Duration::from_secs(120);
@@ -72,10 +74,58 @@ pub fn effective_policy(base: Policy, header: &Header) -> Result<Policy, ReplayE
     serde_json::from_value(merged).map_err(|e| ReplayError::Policy(e.to_string()))
 }
 
-enum Next {
-    Timer,
-    Sim,
-    Entry,
+/// The replay's world: the reactor, the simulator (a scenario) and the outlet.
+struct Replaying<'o> {
+    reactor: Reactor,
+    sim: Option<Sim>,
+    now: Instant,
+    queue: VecDeque<Input>,
+    summary: Summary,
+    steps: u64,
+    shut_down: bool,
+    out: &'o mut dyn FnMut(Output<'_>),
+}
+
+impl Host for Replaying<'_> {
+    type Core = Reactor;
+    fn core(&mut self) -> &mut Reactor {
+        &mut self.reactor
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.queue
+    }
+    fn on_input(&mut self, input: &Input) {
+        self.summary.inputs += 1;
+        (self.out)(Output::Input(self.now, input));
+        if let Some(sim) = &mut self.sim {
+            sim.observe(input);
+        }
+    }
+    fn on_timer(&mut self) {
+        self.steps += 1;
+        self.summary.timeouts += 1;
+    }
+    fn on_record(&mut self, record: Record) {
+        self.summary.records += 1;
+        (self.out)(Output::Record(&record));
+    }
+    fn on_action(&mut self, action: Action) {
+        self.summary.actions += 1;
+        (self.out)(Output::Action(self.now, &action));
+        if let Some(sim) = &mut self.sim {
+            sim.answer(self.now, &action);
+        }
+        self.shut_down |= matches!(action.effect, Effect::Shutdown { .. });
+    }
+    fn stopped(&self) -> bool {
+        self.shut_down
+    }
 }
 
 /// Replay `entries` (with their `header`) under `policy` (already merged with the
@@ -89,22 +139,28 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut sim = match header.kind {
+    let sim = match header.kind {
         TraceKind::Scenario => Some(Sim::new(
             header.world.clone().unwrap_or_default(),
             &policy.cache.pool_mount,
         )),
         TraceKind::Recorded => None,
     };
-    let mut reactor = Reactor::new(policy);
+    let mut r = Replaying {
+        reactor: Reactor::new(policy),
+        sim,
+        now: Instant::ZERO,
+        queue: VecDeque::new(),
+        summary: Summary::default(),
+        steps: 0,
+        shut_down: false,
+        out,
+    };
     let mut entries = entries;
     let mut next_entry = entries.next().transpose()?;
     let mut exhausted = next_entry.is_none();
     let mut until = header.until_ms.map(Instant::from_millis);
-    let mut summary = Summary::default();
-    let mut now = Instant::ZERO;
     let mut last_input = Instant::ZERO;
-    let mut steps: u64 = 0;
 
     // A hand-written scenario may leave out its Start.
     if header.kind == TraceKind::Scenario
@@ -121,10 +177,10 @@ where
             mode: Mode::Replay,
             argv: Vec::new(),
         };
-        feed(&mut reactor, sim.as_mut(), now, start, &mut summary, out);
+        driver::feed(&mut r, start);
     }
 
-    loop {
+    while !r.shut_down {
         if exhausted && until.is_none() {
             let tail = match header.kind {
                 TraceKind::Scenario => SCENARIO_TAIL,
@@ -132,102 +188,37 @@ where
             };
             until = Some(last_input + tail);
         }
-        let t_timer = reactor.poll_timeout();
-        let t_sim = sim.as_ref().and_then(Sim::next_time);
+        let t_world = r.sim.as_ref().and_then(Sim::next_time);
         let t_entry = next_entry.as_ref().map(|e| e.at);
-        // On ties: timers due, then the world's answers, then the trace's inputs.
-        let mut pick: Option<(Instant, Next)> = None;
-        for (t, which) in [
-            (t_timer, Next::Timer),
-            (t_sim, Next::Sim),
-            (t_entry, Next::Entry),
-        ] {
-            if let Some(t) = t
-                && pick.as_ref().is_none_or(|(best, _)| t < *best)
-            {
-                pick = Some((t, which));
-            }
-        }
-        let Some((t, which)) = pick else { break };
+        let Some((t, which)) = driver::next(r.reactor.poll_timeout(), t_world, t_entry) else {
+            break;
+        };
         if until.is_some_and(|u| t > u) {
             break;
         }
-        now = now.max(t);
+        r.now = r.now.max(t);
         match which {
-            Next::Timer => {
-                steps += 1;
-                summary.timeouts += 1;
-                reactor.handle_timeout(now);
-            }
-            Next::Sim => {
-                steps += 1;
-                if let Some((_, input)) = sim.as_mut().and_then(|s| s.pop_due(now)) {
-                    feed(&mut reactor, sim.as_mut(), now, input, &mut summary, out);
+            Next::Timer => driver::advance(&mut r),
+            Next::World => {
+                r.steps += 1;
+                let now = r.now;
+                if let Some((_, input)) = r.sim.as_mut().and_then(|s| s.pop_due(now)) {
+                    driver::feed(&mut r, input);
                 }
             }
-            Next::Entry => {
+            Next::Script => {
                 if let Some(entry) = next_entry.take() {
                     last_input = last_input.max(entry.at);
-                    feed(
-                        &mut reactor,
-                        sim.as_mut(),
-                        now,
-                        entry.input,
-                        &mut summary,
-                        out,
-                    );
+                    driver::feed(&mut r, entry.input);
                 }
                 next_entry = entries.next().transpose()?;
                 exhausted = next_entry.is_none();
             }
         }
-        if drain(&mut reactor, sim.as_mut(), now, &mut summary, out) {
-            break;
-        }
-        if steps > STEP_BUDGET {
-            return Err(ReplayError::Runaway(steps));
+        if r.steps > STEP_BUDGET {
+            return Err(ReplayError::Runaway(r.steps));
         }
     }
-    summary.end = now;
-    Ok(summary)
-}
-
-fn feed(
-    reactor: &mut Reactor,
-    sim: Option<&mut Sim>,
-    now: Instant,
-    input: Input,
-    summary: &mut Summary,
-    out: &mut dyn FnMut(Output<'_>),
-) {
-    summary.inputs += 1;
-    out(Output::Input(now, &input));
-    if let Some(sim) = sim {
-        sim.observe(&input);
-    }
-    reactor.handle(now, input);
-}
-
-/// Pass on records and actions; true when the core asked to shut down.
-fn drain(
-    reactor: &mut Reactor,
-    mut sim: Option<&mut Sim>,
-    now: Instant,
-    summary: &mut Summary,
-    out: &mut dyn FnMut(Output<'_>),
-) -> bool {
-    let mut shutdown = false;
-    while let Some(record) = reactor.poll_record() {
-        summary.records += 1;
-        out(Output::Record(&record));
-    }
-    while let Some(action) = reactor.poll_action() {
-        summary.actions += 1;
-        out(Output::Action(now, &action));
-        if let Some(sim) = sim.as_deref_mut() {
-            sim.answer(now, &action);
-        }
-        shutdown |= matches!(action.effect, Effect::Shutdown { .. });
-    }
-    shutdown
+    r.summary.end = r.now;
+    Ok(r.summary)
 }

@@ -4,16 +4,15 @@
 //! are answered by the simulated world ([`Sim`]); a recorded trace already holds every
 //! answer.
 
-use super::format::{Entry, Header, TraceError, TraceKind};
+use super::format::{Entry, Header, TraceError};
+use super::host::{Replaying, Script};
 use super::sim::Sim;
-use crate::core::Reactor;
-use crate::core::action::{Action, Effect};
-use crate::core::driver::{self, Host, Next};
+use crate::core::action::Action;
+use crate::core::driver::{self, Next};
 use crate::core::event::Record;
-use crate::core::input::{Input, Mode};
+use crate::core::input::Input;
 use crate::core::policy::Policy;
 use crate::time::{Duration, Instant};
-use std::collections::VecDeque;
 
 /// How long a scenario runs past its last input (unless the header says `until_ms`).
 pub const SCENARIO_TAIL: Duration = Duration::from_secs(120);
@@ -74,60 +73,6 @@ pub fn effective_policy(base: Policy, header: &Header) -> Result<Policy, ReplayE
     serde_json::from_value(merged).map_err(|e| ReplayError::Policy(e.to_string()))
 }
 
-/// The replay's world: the reactor, the simulator (a scenario) and the outlet.
-struct Replaying<'o> {
-    reactor: Reactor,
-    sim: Option<Sim>,
-    now: Instant,
-    queue: VecDeque<Input>,
-    summary: Summary,
-    steps: u64,
-    shut_down: bool,
-    out: &'o mut dyn FnMut(Output<'_>),
-}
-
-impl Host for Replaying<'_> {
-    type Core = Reactor;
-    fn core(&mut self) -> &mut Reactor {
-        &mut self.reactor
-    }
-    fn now(&self) -> Instant {
-        self.now
-    }
-    fn set_now(&mut self, now: Instant) {
-        self.now = now;
-    }
-    fn queue(&mut self) -> &mut VecDeque<Input> {
-        &mut self.queue
-    }
-    fn on_input(&mut self, input: &Input) {
-        self.summary.inputs += 1;
-        (self.out)(Output::Input(self.now, input));
-        if let Some(sim) = &mut self.sim {
-            sim.observe(input);
-        }
-    }
-    fn on_timer(&mut self) {
-        self.steps += 1;
-        self.summary.timeouts += 1;
-    }
-    fn on_record(&mut self, record: Record) {
-        self.summary.records += 1;
-        (self.out)(Output::Record(&record));
-    }
-    fn on_action(&mut self, action: Action) {
-        self.summary.actions += 1;
-        (self.out)(Output::Action(self.now, &action));
-        if let Some(sim) = &mut self.sim {
-            sim.answer(self.now, &action);
-        }
-        self.shut_down |= matches!(action.effect, Effect::Shutdown { .. });
-    }
-    fn stopped(&self) -> bool {
-        self.shut_down
-    }
-}
-
 /// Replay `entries` (with their `header`) under `policy` (already merged with the
 /// header's overrides), reporting every step to `out`.
 pub fn replay<I>(
@@ -139,58 +84,13 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let sim = match header.kind {
-        TraceKind::Scenario => Some(Sim::new(
-            header.world.clone().unwrap_or_default(),
-            &policy.cache.pool_mount,
-        )),
-        TraceKind::Recorded => None,
-    };
-    let mut r = Replaying {
-        reactor: Reactor::new(policy),
-        sim,
-        now: Instant::ZERO,
-        queue: VecDeque::new(),
-        summary: Summary::default(),
-        steps: 0,
-        shut_down: false,
-        out,
-    };
-    let mut entries = entries;
-    let mut next_entry = entries.next().transpose()?;
-    let mut exhausted = next_entry.is_none();
-    let mut until = header.until_ms.map(Instant::from_millis);
-    let mut last_input = Instant::ZERO;
-
-    // A hand-written scenario may leave out its Start.
-    if header.kind == TraceKind::Scenario
-        && !matches!(
-            next_entry,
-            Some(Entry {
-                input: Input::Start { .. },
-                ..
-            })
-        )
-    {
-        let start = Input::Start {
-            wall_clock_unix: header.wall_clock_unix,
-            mode: Mode::Replay,
-            argv: Vec::new(),
-        };
-        driver::feed(&mut r, start);
-    }
-
+    let mut r = Replaying::new(header, policy, out);
+    let mut script = Script::open(header, entries)?;
+    r.start_unless_scripted(header, &script);
     while !r.shut_down {
-        if exhausted && until.is_none() {
-            let tail = match header.kind {
-                TraceKind::Scenario => SCENARIO_TAIL,
-                TraceKind::Recorded => Duration::ZERO,
-            };
-            until = Some(last_input + tail);
-        }
+        let until = script.until();
         let t_world = r.sim.as_ref().and_then(Sim::next_time);
-        let t_entry = next_entry.as_ref().map(|e| e.at);
-        let Some((t, which)) = driver::next(r.reactor.poll_timeout(), t_world, t_entry) else {
+        let Some((t, which)) = driver::next(r.reactor.poll_timeout(), t_world, script.due()) else {
             break;
         };
         if until.is_some_and(|u| t > u) {
@@ -201,18 +101,12 @@ where
             Next::Timer => driver::advance(&mut r),
             Next::World => {
                 r.steps += 1;
-                let now = r.now;
-                if let Some((_, input)) = r.sim.as_mut().and_then(|s| s.pop_due(now)) {
-                    driver::feed(&mut r, input);
-                }
+                r.feed_world_answer();
             }
             Next::Script => {
-                if let Some(entry) = next_entry.take() {
-                    last_input = last_input.max(entry.at);
-                    driver::feed(&mut r, entry.input);
+                if let Some(input) = script.take()? {
+                    driver::feed(&mut r, input);
                 }
-                next_entry = entries.next().transpose()?;
-                exhausted = next_entry.is_none();
             }
         }
         if r.steps > STEP_BUDGET {

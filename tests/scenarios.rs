@@ -237,11 +237,12 @@ fn a_recorded_run_replays_to_the_same_stream() {
     }
 }
 
+/// `replay_file` or `replay_file_in_turns`.
+type RunFile =
+    fn(&ReplayConfig, &mut dyn FnMut(Output<'_>)) -> Result<nodeboot::trace::Summary, String>;
+
 /// Everything a run reports, times included, as comparable lines.
-fn full_stream(
-    path: &Path,
-    run: fn(&ReplayConfig, &mut dyn FnMut(Output<'_>)) -> Result<nodeboot::trace::Summary, String>,
-) -> (Vec<String>, nodeboot::trace::Summary) {
+fn full_stream(path: &Path, run: RunFile) -> (Vec<String>, nodeboot::trace::Summary) {
     let mut lines = Vec::new();
     let summary = run(&ReplayConfig::new(path), &mut |o| {
         lines.push(match o {

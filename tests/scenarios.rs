@@ -236,3 +236,67 @@ fn a_recorded_run_replays_to_the_same_stream() {
         assert_eq!(replayed, live, "{name}");
     }
 }
+
+/// `replay_file` or `replay_file_in_turns`.
+type RunFile =
+    fn(&ReplayConfig, &mut dyn FnMut(Output<'_>)) -> Result<nodeboot::trace::Summary, String>;
+
+/// Everything a run reports, times included, as comparable lines.
+fn full_stream(path: &Path, run: RunFile) -> (Vec<String>, nodeboot::trace::Summary) {
+    let mut lines = Vec::new();
+    let summary = run(&ReplayConfig::new(path), &mut |o| {
+        lines.push(match o {
+            Output::Input(at, i) => format!("{at:?} input {}", serde_json::to_string(i).unwrap()),
+            Output::Record(r) => format!("record {}", serde_json::to_string(r).unwrap()),
+            Output::Action(at, a) => format!("{at:?} action {}", serde_json::to_string(a).unwrap()),
+        })
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (lines, summary)
+}
+
+/// The one driver (`core::driver`): a scenario run the way the live loop runs (it
+/// wakes at its first timer or ready source, fires the timers due, then reads every
+/// ready source) gives exactly the replay's stream — inputs, records and actions, at
+/// the same times.
+#[test]
+fn live_loop_turns_and_replay_give_the_same_stream() {
+    use nodeboot::trace::replay_file_in_turns;
+    let mut files = scenarios();
+    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ops/boot.trace"));
+    for path in &files {
+        let (replayed, r_sum) = full_stream(path, replay_file);
+        let (live, l_sum) = full_stream(path, replay_file_in_turns);
+        assert_eq!(r_sum, l_sum, "{}", path.display());
+        assert!(r_sum.records > 0, "{}", path.display());
+        if let Some(i) =
+            (0..replayed.len().max(live.len())).find(|&i| replayed.get(i) != live.get(i))
+        {
+            panic!(
+                "{}: the streams part at line {i}:\nreplay: {:?}\nlive:   {:?}",
+                path.display(),
+                replayed.get(i),
+                live.get(i)
+            );
+        }
+    }
+    // Among them, one that has every kind of input: disks (uevents, mkfs), links,
+    // children (DHCP clients and services, spawned and exited), timers, a shutdown.
+    let name = "shutdown-after-cache-ready.trace";
+    let (stream, summary) = full_stream(&scenario_dir().join(name), replay_file);
+    for what in [
+        r#"input {"kind":"uevent""#,
+        r#"input {"kind":"link""#,
+        r#"input {"kind":"effect_done""#,
+        r#"input {"kind":"child_exited""#,
+        r#""effect":"mkfs""#,
+        r#""effect":"spawn""#,
+        r#""effect":"shutdown""#,
+    ] {
+        assert!(
+            stream.iter().any(|l| l.contains(what)),
+            "no {what} in {name}"
+        );
+    }
+    assert!(summary.timeouts > 0, "no timer fired in {name}");
+}

@@ -553,6 +553,8 @@ pub fn check_core(data: &[u8]) {
 mod core_impl {
     use nodeboot::core::Reactor;
     use nodeboot::core::action::{Action, ChildRole, Effect, EffectId};
+    use nodeboot::core::driver::{self, Host};
+    use nodeboot::core::event::Record;
     use nodeboot::core::input::{
         DiskProbe, EffectOutput, ExitStatus, Input, LinkState, Mode, OperState, PartitionEntry,
         SignalKind, Stream,
@@ -705,24 +707,27 @@ mod core_impl {
             argv: vec!["svc".into()],
             ..Default::default()
         }];
-        let mut r = Reactor::new(policy);
-        let mut now = Instant::ZERO;
-        r.handle(
-            now,
+        let mut h = Fuzzed {
+            r: Reactor::new(policy),
+            now: Instant::ZERO,
+            queue: VecDeque::new(),
+            debug: std::env::var_os("NB_CORE_DEBUG").is_some(),
+            pending: VecDeque::new(),
+            spawned: Vec::new(),
+            probes: BTreeMap::new(),
+            latest_probe: BTreeMap::new(),
+            tables: Vec::new(),
+            mkfs: Vec::new(),
+        };
+        driver::feed(
+            &mut h,
             Input::Start {
                 wall_clock_unix: 1_700_000_000,
                 mode: Mode::Live,
                 argv: Vec::new(),
             },
         );
-        let debug = std::env::var_os("NB_CORE_DEBUG").is_some();
         let mut b = Bytes(data.iter());
-        let mut pending: VecDeque<Action> = VecDeque::new();
-        let mut spawned: Vec<EffectId> = Vec::new();
-        let mut probes: BTreeMap<String, DiskProbe> = BTreeMap::new();
-        let mut latest_probe: BTreeMap<String, EffectId> = BTreeMap::new();
-        let mut tables: Vec<String> = Vec::new();
-        let mut mkfs: Vec<String> = Vec::new();
         let mut steps = 0;
         while let Some(op) = b.next() {
             steps += 1;
@@ -782,10 +787,10 @@ mod core_impl {
                     } else {
                         0
                     };
-                    if pending.is_empty() {
+                    if h.pending.is_empty() {
                         None
                     } else {
-                        let a = pending.remove(i % pending.len()).unwrap();
+                        let a = h.pending.remove(i % h.pending.len()).unwrap();
                         let fail = b.next().unwrap_or(0) % 5 == 0;
                         let result = if fail {
                             Err("EIO".into())
@@ -796,8 +801,8 @@ mod core_impl {
                                     // Only the answer to the latest probe of a device
                                     // counts (an older one, e.g. of a removed and
                                     // re-added device, is stale, and the core drops it).
-                                    if latest_probe.get(device) == Some(&a.id) {
-                                        probes.insert(device.clone(), p.clone());
+                                    if h.latest_probe.get(device) == Some(&a.id) {
+                                        h.probes.insert(device.clone(), p.clone());
                                     }
                                     Ok(EffectOutput::Disk { probe: p })
                                 }
@@ -805,7 +810,7 @@ mod core_impl {
                                     names: vec!["logs/20230101T000000Z".into()],
                                 }),
                                 Effect::Spawn { .. } => {
-                                    spawned.push(a.id);
+                                    h.spawned.push(a.id);
                                     Ok(EffectOutput::Spawned {
                                         pid: 100 + a.id.0 as u32,
                                     })
@@ -817,11 +822,11 @@ mod core_impl {
                     }
                 }
                 10 => {
-                    if spawned.is_empty() {
+                    if h.spawned.is_empty() {
                         None
                     } else {
-                        let i = b.next().unwrap_or(0) as usize % spawned.len();
-                        let id = spawned.remove(i);
+                        let i = b.next().unwrap_or(0) as usize % h.spawned.len();
+                        let id = h.spawned.remove(i);
                         let status = if b.bit() {
                             ExitStatus::Code(i32::from(b.next().unwrap_or(0)))
                         } else {
@@ -830,7 +835,7 @@ mod core_impl {
                         Some(Input::ChildExited { id, status })
                     }
                 }
-                11 => spawned.first().map(|id| Input::ChildOutput {
+                11 => h.spawned.first().map(|id| Input::ChildOutput {
                     id: *id,
                     stream: Stream::Stderr,
                     line: "lease of 10.0.0.2 obtained".into(),
@@ -845,88 +850,122 @@ mod core_impl {
                 }),
                 _ => {
                     let ms = u64::from(b.next().unwrap_or(0)) * 250;
-                    now = now + Duration::from_millis(ms);
-                    r.handle_timeout(now);
+                    // Time passes: the timers due fire, each at its own deadline.
+                    h.now = h.now + Duration::from_millis(ms);
+                    driver::advance(&mut h);
                     None
                 }
             };
             if let Some(i) = input {
-                if debug {
-                    eprintln!("{:>8} ms  in  {i:?}", now.as_millis());
+                if h.debug {
+                    eprintln!("{:>8} ms  in  {i:?}", h.now.as_millis());
                 }
-                r.handle(now, i);
-            }
-            if let Some(t) = r.poll_timeout()
-                && t <= now
-            {
-                r.handle_timeout(now);
-            }
-            while let Some(a) = r.poll_action() {
-                if debug {
-                    eprintln!("{:>8} ms  out {a:?}", now.as_millis());
-                }
-                match &a.effect {
-                    Effect::ProbeDisk { device } => {
-                        latest_probe.insert(device.clone(), a.id);
-                        // Until answered, what the core knows of it is not this probe.
-                        probes.remove(device);
-                    }
-                    Effect::WritePartitionTable { disk, .. } => {
-                        let p = probes.get(disk);
-                        assert!(
-                            p.is_some_and(clean),
-                            "partition table written on {disk}, probe {p:?}"
-                        );
-                        assert!(
-                            !["loop", "md", "dm-", "zram", "ram"]
-                                .iter()
-                                .any(|k| disk.starts_with(k)),
-                            "wrote a table on {disk}"
-                        );
-                        tables.push(disk.clone());
-                    }
-                    Effect::Mkfs { device, force, .. } => {
-                        // Without -f only on an empty partition; with -f on nothing but
-                        // an unfinished mkfs (`unknown-data`).
-                        let p = probes.get(device);
-                        assert!(
-                            p.is_some_and(|p| !p.unreadable
-                                && p.btrfs_label.is_none()
-                                && p.signatures.iter().all(|s| *force && s == "unknown-data")),
-                            "mkfs (force {force}) on {device}, probe {p:?}"
-                        );
-                        let disk = DISKS
-                            .iter()
-                            .find(|d| nodeboot::world::effects::partition_name(d, 1) == *device);
-                        let ours =
-                            disk.is_some_and(|d| probes.get(*d).is_some_and(is_ours_half_done));
-                        assert!(
-                            ours || (!force && disk.is_some_and(|d| tables.iter().any(|t| t == d))),
-                            "mkfs (force {force}) on {device}, whose disk was neither \
-                             partitioned here nor proven ours"
-                        );
-                        mkfs.push(device.clone());
-                    }
-                    Effect::Spawn {
-                        role: ChildRole::Service { .. },
-                        ..
-                    }
-                    | Effect::Spawn {
-                        role: ChildRole::Dhcp { .. },
-                        ..
-                    } => {}
-                    _ => {}
-                }
-                pending.push_back(a);
-            }
-            while let Some(rec) = r.poll_record() {
-                if debug {
-                    eprintln!("{:>8} ms  log {:?}", now.as_millis(), rec.event);
-                }
+                driver::feed(&mut h, i);
             }
         }
-        assert!(tables.len() <= 1, "partition tables written: {tables:?}");
-        assert!(mkfs.len() <= 1, "mkfs run: {mkfs:?}");
+        assert!(
+            h.tables.len() <= 1,
+            "partition tables written: {:?}",
+            h.tables
+        );
+        assert!(h.mkfs.len() <= 1, "mkfs run: {:?}", h.mkfs);
+    }
+
+    /// The fuzzed world: effects wait in `pending` for the bytes to answer them; every
+    /// action is checked against the disk-safety rules as the core asks for it.
+    struct Fuzzed {
+        r: Reactor,
+        now: Instant,
+        /// Always empty: the bytes answer effects, as inputs of their own.
+        queue: VecDeque<Input>,
+        debug: bool,
+        pending: VecDeque<Action>,
+        spawned: Vec<EffectId>,
+        probes: BTreeMap<String, DiskProbe>,
+        latest_probe: BTreeMap<String, EffectId>,
+        tables: Vec<String>,
+        mkfs: Vec<String>,
+    }
+
+    impl Host for Fuzzed {
+        type Core = Reactor;
+        fn core(&mut self) -> &mut Reactor {
+            &mut self.r
+        }
+        fn now(&self) -> Instant {
+            self.now
+        }
+        fn set_now(&mut self, now: Instant) {
+            self.now = now;
+        }
+        fn queue(&mut self) -> &mut VecDeque<Input> {
+            &mut self.queue
+        }
+        fn on_input(&mut self, _: &Input) {}
+        fn on_record(&mut self, rec: Record) {
+            if self.debug {
+                eprintln!("{:>8} ms  log {:?}", self.now.as_millis(), rec.event);
+            }
+        }
+        fn on_action(&mut self, a: Action) {
+            if self.debug {
+                eprintln!("{:>8} ms  out {a:?}", self.now.as_millis());
+            }
+            match &a.effect {
+                Effect::ProbeDisk { device } => {
+                    self.latest_probe.insert(device.clone(), a.id);
+                    // Until answered, what the core knows of it is not this probe.
+                    self.probes.remove(device);
+                }
+                Effect::WritePartitionTable { disk, .. } => {
+                    let p = self.probes.get(disk);
+                    assert!(
+                        p.is_some_and(clean),
+                        "partition table written on {disk}, probe {p:?}"
+                    );
+                    assert!(
+                        !["loop", "md", "dm-", "zram", "ram"]
+                            .iter()
+                            .any(|k| disk.starts_with(k)),
+                        "wrote a table on {disk}"
+                    );
+                    self.tables.push(disk.clone());
+                }
+                Effect::Mkfs { device, force, .. } => {
+                    // Without -f only on an empty partition; with -f on nothing but
+                    // an unfinished mkfs (`unknown-data`).
+                    let p = self.probes.get(device);
+                    assert!(
+                        p.is_some_and(|p| !p.unreadable
+                            && p.btrfs_label.is_none()
+                            && p.signatures.iter().all(|s| *force && s == "unknown-data")),
+                        "mkfs (force {force}) on {device}, probe {p:?}"
+                    );
+                    let disk = DISKS
+                        .iter()
+                        .find(|d| nodeboot::world::effects::partition_name(d, 1) == *device);
+                    let ours =
+                        disk.is_some_and(|d| self.probes.get(*d).is_some_and(is_ours_half_done));
+                    assert!(
+                        ours || (!force
+                            && disk.is_some_and(|d| self.tables.iter().any(|t| t == d))),
+                        "mkfs (force {force}) on {device}, whose disk was neither \
+                         partitioned here nor proven ours"
+                    );
+                    self.mkfs.push(device.clone());
+                }
+                Effect::Spawn {
+                    role: ChildRole::Service { .. },
+                    ..
+                }
+                | Effect::Spawn {
+                    role: ChildRole::Dhcp { .. },
+                    ..
+                } => {}
+                _ => {}
+            }
+            self.pending.push_back(a);
+        }
     }
 }
 

@@ -1,41 +1,12 @@
 //! What the loop drives ([`Core`]) and what it hands out while it runs: a
 //! [`StopHandle`] for other threads and [`Stats`] for tests and benchmarks.
 
-use crate::core::Reactor;
-use crate::core::action::Action;
-use crate::core::event::Record;
-use crate::core::input::Input;
-use crate::time::Instant;
 use mio::Waker;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// What the loop drives: the reactor, or a scripted stand-in in tests.
-pub trait Core {
-    fn handle(&mut self, now: Instant, input: Input);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_action(&mut self) -> Option<Action>;
-    fn poll_record(&mut self) -> Option<Record>;
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-impl Core for Reactor {
-    fn handle(&mut self, now: Instant, input: Input) {
-        Reactor::handle(self, now, input)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Reactor::handle_timeout(self, now)
-    }
-    fn poll_action(&mut self) -> Option<Action> {
-        Reactor::poll_action(self)
-    }
-    fn poll_record(&mut self) -> Option<Record> {
-        Reactor::poll_record(self)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Reactor::poll_timeout(self)
-    }
-}
+/// What the loop drives (the one trait every driver of the core shares).
+pub use crate::core::driver::Core;
 
 /// Ends a run from another thread (an embedding or a test): the core gets
 /// `Signal { Stop }` as if SIGTERM had arrived.

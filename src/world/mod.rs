@@ -11,6 +11,10 @@
 //! 5. after every input: emit `poll_record()`s, execute `poll_action()`s (their
 //!    immediate answers are queued as further inputs).
 //!
+//! Steps 3 and 5, and the order of everything the core hears, are not written here
+//! but in [`crate::core::driver`], which replay and the simulator follow too: this
+//! loop is a [`driver::Host`].
+//!
 //! Errors are typed ([`error::WorldError`]), logged as `world.error`, and the loop
 //! goes on. As PID 1 nothing here returns or panics (see [`init_main`]).
 
@@ -49,7 +53,8 @@ pub use api::{Core, Stats, StopHandle};
 
 pub use entry::{RunError, init_main, kernel_rules_words, run};
 
-use crate::core::action::{EffectId, ShutdownKind};
+use crate::core::action::{Action, EffectId, ShutdownKind};
+use crate::core::driver::{self, Host};
 use crate::core::event::{Event, Record};
 use crate::core::input::{EffectResult, Input, SignalKind};
 use crate::time::Instant;
@@ -75,8 +80,6 @@ const RTNL: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const WAKER: Token = Token(4);
 const LOG_LISTENER: Token = Token(5);
-/// Timer rounds per loop turn, at most.
-const MAX_TIMER_ROUNDS: usize = 1024;
 
 pub struct World<C: Core> {
     core: C,
@@ -292,7 +295,9 @@ impl<C: Core> World<C> {
             self.tick()?;
             self.pet_watchdog();
             self.injected_failure()?;
-            self.fire_timers();
+            // The timers due by now, each at its own deadline, before this turn's
+            // events (a replay takes the same decisions).
+            driver::advance(self);
             self.flush_suppressed();
             let ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
             for token in ready {
@@ -307,59 +312,15 @@ impl<C: Core> World<C> {
         }
     }
 
-    /// Fire every timer due by `now`, each at its own deadline (in deadline order),
-    /// before this turn's events: the core sees time move forward only, and a replay,
-    /// which fires timers at their deadlines, takes exactly the same decisions.
-    fn fire_timers(&mut self) {
-        let now = self.now;
-        // A core that keeps re-arming an already due timer must not hang the loop.
-        for _ in 0..MAX_TIMER_ROUNDS {
-            let Some(due) = self.core.poll_timeout().filter(|t| *t <= now) else {
-                break;
-            };
-            self.now = due;
-            self.core.handle_timeout(due);
-            self.drain();
-        }
-        self.now = now;
-    }
-
     fn tick(&mut self) -> Result<(), WorldError> {
         self.now = clock::now()?;
         Ok(())
     }
 
-    /// Hand one input to the core, then run everything that follows from it.
+    /// Hand one input to the core at `now`, then run everything that follows from it
+    /// (in the order [`driver`] writes down for every driver of the core).
     fn feed(&mut self, input: Input) {
-        self.pending.push_back(input);
-        self.drain();
-    }
-
-    /// Records out, actions executed, their immediate answers fed back, until quiet.
-    fn drain(&mut self) {
-        loop {
-            while let Some(record) = self.core.poll_record() {
-                self.emit(&record);
-            }
-            if let Some(action) = self.core.poll_action() {
-                self.execute(action);
-                continue;
-            }
-            let Some(input) = self.pending.pop_front() else {
-                return;
-            };
-            if let Input::EffectDone { id, result } = &input {
-                effects::disklock::answered(*id, result.is_ok());
-            }
-            if let Some(j) = &mut self.journal
-                && let Err(e) = j.record(self.now, &input)
-            {
-                self.journal = None; // journal once, then stop trying
-                self.world_error(e);
-            }
-            self.stats.inputs.fetch_add(1, Ordering::Relaxed);
-            self.core.handle(self.now, input);
-        }
+        driver::feed(self, input);
     }
 
     /// Queue the answer to effect `id`.
@@ -439,6 +400,44 @@ impl<C: Core> World<C> {
             s.deregister(self.poll.registry());
         }
         kind
+    }
+}
+
+/// The live world as the driver sees it.
+impl<C: Core> Host for World<C> {
+    type Core = C;
+    fn core(&mut self) -> &mut C {
+        &mut self.core
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.pending
+    }
+    fn on_input(&mut self, input: &Input) {
+        if let Input::EffectDone { id, result } = input {
+            effects::disklock::answered(*id, result.is_ok());
+        }
+        if let Some(j) = &mut self.journal
+            && let Err(e) = j.record(self.now, input)
+        {
+            self.journal = None; // journal once, then stop trying
+            self.world_error(e);
+        }
+        self.stats.inputs.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_record(&mut self, record: Record) {
+        self.emit(&record);
+    }
+    fn on_action(&mut self, action: Action) {
+        self.execute(action);
+    }
+    fn stopped(&self) -> bool {
+        self.shutdown.is_some()
     }
 }
 

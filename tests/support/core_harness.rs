@@ -1,15 +1,18 @@
 //! Drives the pure core over one block device with a scripted world: the device is
 //! announced by an `add` uevent, coldplug ends, every `ProbeDisk` is answered by the
 //! caller, every other effect is refused (and recorded), and the virtual clock jumps
-//! from timer to timer. Used to get the core's verdict on a real disk's probe.
+//! from timer to timer. Used to get the core's verdict on a real disk's probe. Both
+//! harnesses here are hosts of the one driver (`nodeboot::core::driver`).
 
 use nodeboot::core::Reactor;
 use nodeboot::core::action::{Action, Effect};
+use nodeboot::core::driver::{self, Host, Next};
 use nodeboot::core::event::{Event, Record, Verdict};
 use nodeboot::core::input::{EffectOutput, EffectResult, Input, Mode};
 use nodeboot::core::policy::Policy;
 use nodeboot::time::Instant;
 use nodeboot::wire::uevent::{Uevent, UeventAction};
+use std::collections::VecDeque;
 
 pub fn block_add(name: &str) -> Uevent {
     block_uevent(name, None)
@@ -73,74 +76,82 @@ impl Run {
     }
 }
 
+/// The scripted world of [`run_core`]: answers at once.
+struct Scripted<'p> {
+    r: Reactor,
+    now: Instant,
+    queue: VecDeque<Input>,
+    run: Run,
+    probe: &'p mut dyn FnMut(&str) -> EffectResult,
+}
+
+impl Host for Scripted<'_> {
+    type Core = Reactor;
+    fn core(&mut self) -> &mut Reactor {
+        &mut self.r
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.queue
+    }
+    fn on_input(&mut self, _: &Input) {}
+    fn on_record(&mut self, record: Record) {
+        self.run.records.push(record);
+    }
+    fn on_action(&mut self, a: Action) {
+        let result: EffectResult = match &a.effect {
+            Effect::ProbeDisk { device } => (self.probe)(device),
+            Effect::AddPartition { .. } => Ok(EffectOutput::Done),
+            _ => Err("harness: not carried out".into()),
+        };
+        self.queue.push_back(Input::EffectDone { id: a.id, result });
+        // The kernel learns of the partition: its uevent follows the answer.
+        if let Effect::AddPartition { disk, number } = &a.effect {
+            let uevent = block_uevent(disk, Some(*number));
+            self.queue.push_back(Input::Uevent { uevent });
+        }
+        self.run.actions.push(a);
+    }
+}
+
 /// Runs the core over `disks` (all present at coldplug) for 60 virtual seconds.
 pub fn run_core(disks: &[&str], mut probe: impl FnMut(&str) -> EffectResult) -> Run {
     let mut policy = Policy::default();
     policy.cache.allow_loop = true;
-    let mut r = Reactor::new(policy);
-    let mut now = Instant::ZERO;
-    let mut run = Run {
-        records: Vec::new(),
-        actions: Vec::new(),
-    };
-    r.handle(
-        now,
-        Input::Start {
-            wall_clock_unix: 1_700_000_000,
-            mode: Mode::Live,
-            argv: Vec::new(),
+    let mut h = Scripted {
+        r: Reactor::new(policy),
+        now: Instant::ZERO,
+        queue: VecDeque::new(),
+        run: Run {
+            records: Vec::new(),
+            actions: Vec::new(),
         },
-    );
+        probe: &mut probe,
+    };
+    // Everything present at time zero, in the order the live world reports it.
+    h.queue.push_back(Input::Start {
+        wall_clock_unix: 1_700_000_000,
+        mode: Mode::Live,
+        argv: Vec::new(),
+    });
     for d in disks {
-        r.handle(
-            now,
-            Input::Uevent {
-                uevent: block_add(d),
-            },
-        );
+        h.queue.push_back(Input::Uevent {
+            uevent: block_add(d),
+        });
     }
-    r.handle(now, Input::ColdplugDone);
+    h.queue.push_back(Input::ColdplugDone);
+    driver::settle(&mut h);
     let end = Instant::from_secs(60);
-    let mut later = Vec::new();
-    loop {
-        let mut answers = Vec::new();
-        while let Some(a) = r.poll_action() {
-            let result: EffectResult = match &a.effect {
-                Effect::ProbeDisk { device } => probe(device),
-                // The kernel learns of the partition: its uevent follows the answer.
-                Effect::AddPartition { disk, number } => {
-                    later.push(block_uevent(disk, Some(*number)));
-                    Ok(EffectOutput::Done)
-                }
-                _ => Err("harness: not carried out".into()),
-            };
-            answers.push((a.id, result));
-            run.actions.push(a);
-        }
-        while let Some(rec) = r.poll_record() {
-            run.records.push(rec);
-        }
-        if !answers.is_empty() || !later.is_empty() {
-            for (id, result) in answers {
-                r.handle(now, Input::EffectDone { id, result });
-            }
-            for uevent in later.drain(..) {
-                r.handle(now, Input::Uevent { uevent });
-            }
-            continue;
-        }
-        match r.poll_timeout() {
-            Some(t) if t <= end => {
-                now = if t > now { t } else { now };
-                r.handle_timeout(now);
-            }
-            _ => break,
-        }
+    while let Some(t) = h.r.poll_timeout().filter(|t| *t <= end) {
+        h.now = h.now.max(t);
+        driver::advance(&mut h);
     }
-    while let Some(rec) = r.poll_record() {
-        run.records.push(rec);
-    }
-    run
+    h.run
 }
 
 /// A probe answer as the effects module would give for a disk with these contents
@@ -183,7 +194,8 @@ pub fn probe_from_bytes(head: &[u8], tail: &[u8], size: u64) -> EffectResult {
 
 /// A scripted world around the real reactor on a virtual clock: inputs are queued at
 /// times, every action is shown to `answer`, which returns the inputs it causes (each
-/// after a delay). Time jumps to the next queued input or timer.
+/// after a delay). Time jumps to the next queued input or timer; on a tie the timer
+/// fires first (the one driver's rule).
 pub struct Sim {
     pub r: Reactor,
     pub now: Instant,
@@ -191,14 +203,57 @@ pub struct Sim {
     pub actions: Vec<(Instant, Action)>,
     queue: std::collections::BTreeMap<(Instant, u64), Input>,
     seq: u64,
+    /// Always empty: every answer comes through `queue`, at its time.
+    at_once: VecDeque<Input>,
 }
 
 pub type Answer<'a> = &'a mut dyn FnMut(&Action, Instant) -> Vec<(u64, Input)>;
 
+/// A [`Sim`] while it runs, with the answering function.
+struct Running<'s, 'a> {
+    sim: &'s mut Sim,
+    answer: Answer<'a>,
+}
+
+impl Host for Running<'_, '_> {
+    type Core = Reactor;
+    fn core(&mut self) -> &mut Reactor {
+        &mut self.sim.r
+    }
+    fn now(&self) -> Instant {
+        self.sim.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.sim.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.sim.at_once
+    }
+    fn on_input(&mut self, _: &Input) {}
+    fn on_record(&mut self, record: Record) {
+        self.sim.records.push(record);
+    }
+    fn on_action(&mut self, a: Action) {
+        let now = self.sim.now;
+        for (delay, input) in (self.answer)(&a, now) {
+            self.sim.at(now.as_millis() + delay, input);
+        }
+        self.sim.actions.push((now, a));
+    }
+}
+
 impl Sim {
     pub fn new(policy: Policy) -> Sim {
-        let mut r = Reactor::new(policy);
-        r.handle(
+        let mut sim = Sim {
+            r: Reactor::new(policy),
+            now: Instant::ZERO,
+            records: Vec::new(),
+            actions: Vec::new(),
+            queue: Default::default(),
+            seq: 0,
+            at_once: VecDeque::new(),
+        };
+        sim.r.handle(
             Instant::ZERO,
             Input::Start {
                 wall_clock_unix: 1_700_000_000,
@@ -206,14 +261,7 @@ impl Sim {
                 argv: Vec::new(),
             },
         );
-        Sim {
-            r,
-            now: Instant::ZERO,
-            records: Vec::new(),
-            actions: Vec::new(),
-            queue: Default::default(),
-            seq: 0,
-        }
+        sim
     }
 
     /// Queue `input` at `ms` milliseconds of virtual time.
@@ -226,42 +274,29 @@ impl Sim {
     /// Run until virtual time `end_ms` (or nothing more can happen).
     pub fn run_until(&mut self, end_ms: u64, answer: Answer<'_>) {
         let end = Instant::from_millis(end_ms);
+        let mut h = Running { sim: self, answer };
+        // What Start asked for.
+        driver::settle(&mut h);
         let mut steps = 0u64;
         loop {
             steps += 1;
             assert!(steps < 5_000_000, "simulation runaway");
-            while let Some(a) = self.r.poll_action() {
-                for (delay, input) in answer(&a, self.now) {
-                    let at = self.now.as_millis() + delay;
-                    self.at(at, input);
-                }
-                self.actions.push((self.now, a));
-            }
-            while let Some(rec) = self.r.poll_record() {
-                self.records.push(rec);
-            }
-            let next_input = self.queue.keys().next().map(|k| k.0);
-            let next_timer = self.r.poll_timeout();
-            let next = match (next_input, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
+            let next_input = h.sim.queue.keys().next().map(|k| k.0);
+            let Some((next, which)) = driver::next(h.sim.r.poll_timeout(), next_input, None) else {
+                break;
             };
             if next > end {
                 break;
             }
-            self.now = if next > self.now { next } else { self.now };
-            if next_input.is_some_and(|t| t <= self.now) {
-                let key = *self.queue.keys().next().unwrap();
-                let input = self.queue.remove(&key).unwrap();
-                self.r.handle(self.now, input);
-            } else {
-                self.r.handle_timeout(self.now);
+            h.sim.now = h.sim.now.max(next);
+            match which {
+                Next::World => {
+                    if let Some((_, input)) = h.sim.queue.pop_first() {
+                        driver::feed(&mut h, input);
+                    }
+                }
+                _ => driver::advance(&mut h),
             }
-        }
-        while let Some(rec) = self.r.poll_record() {
-            self.records.push(rec);
         }
     }
 

@@ -8,11 +8,14 @@
 //!
 //! The parts: `disk` (the cache disk), `nic` (links and DHCP clients), `gate`
 //! (readiness), `services` (supervision). They talk only through [`Ctx`] notes.
+//! [`driver`] is the order in which every loop around the reactor (live, replay,
+//! tests) tells it things.
 
 pub mod action;
 pub mod ctx;
 pub mod deadline;
 pub mod disk;
+pub mod driver;
 pub mod error;
 pub mod event;
 pub mod gate;

@@ -122,7 +122,8 @@ mod tests {
         assert_eq!(pre.since(), t);
     }
 
-    /// The reactor with a blank SSD `sda`: effects are collected, probes answered.
+    /// The reactor with a blank SSD `sda`: effects are collected, probes answered (a
+    /// host of the one driver).
     struct Boot {
         r: crate::core::Reactor,
         now: Instant,
@@ -131,13 +132,53 @@ mod tests {
         records: Vec<crate::core::event::Record>,
         /// When the cache asked for the partition table, if it did.
         partitioned_at: Option<Instant>,
+        queue: VecDeque<Input>,
+    }
+
+    impl Host for Boot {
+        type Core = crate::core::Reactor;
+        fn core(&mut self) -> &mut crate::core::Reactor {
+            &mut self.r
+        }
+        fn now(&self) -> Instant {
+            self.now
+        }
+        fn set_now(&mut self, now: Instant) {
+            self.now = now;
+        }
+        fn queue(&mut self) -> &mut VecDeque<Input> {
+            &mut self.queue
+        }
+        fn on_input(&mut self, _: &Input) {}
+        fn on_record(&mut self, record: crate::core::event::Record) {
+            self.records.push(record);
+        }
+        fn on_action(&mut self, a: crate::core::action::Action) {
+            match &a.effect {
+                Effect::ProbeDisk { .. } => self.queue.push_back(Input::EffectDone {
+                    id: a.id,
+                    result: Ok(EffectOutput::Disk {
+                        probe: DiskProbe {
+                            size_bytes: 2 << 30,
+                            ..DiskProbe::default()
+                        },
+                    }),
+                }),
+                Effect::WritePartitionTable { .. } => {
+                    self.partitioned_at.get_or_insert(self.now);
+                    self.open.push(a);
+                }
+                _ => self.open.push(a),
+            }
+        }
     }
 
     use crate::core::action::Effect;
+    use crate::core::driver::{self, Host};
     use crate::core::input::{DiskProbe, EffectOutput, Input};
     use crate::core::policy::Policy;
     use crate::wire::uevent::{Uevent, UeventAction};
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, VecDeque};
 
     impl Boot {
         fn start(mode: Mode, policy: Policy) -> Boot {
@@ -147,6 +188,7 @@ mod tests {
                 open: Vec::new(),
                 records: Vec::new(),
                 partitioned_at: None,
+                queue: VecDeque::new(),
             };
             b.input(Input::Start {
                 wall_clock_unix: 1_795_656_645,
@@ -158,55 +200,14 @@ mod tests {
 
         /// Feed one input at the current time and answer what can be answered at once.
         fn input(&mut self, input: Input) {
-            self.r.handle(self.now, input);
-            self.drain();
-        }
-
-        fn drain(&mut self) {
-            loop {
-                let mut answers = Vec::new();
-                while let Some(a) = self.r.poll_action() {
-                    match &a.effect {
-                        Effect::ProbeDisk { .. } => answers.push((
-                            a.id,
-                            EffectOutput::Disk {
-                                probe: DiskProbe {
-                                    size_bytes: 2 << 30,
-                                    ..DiskProbe::default()
-                                },
-                            },
-                        )),
-                        Effect::WritePartitionTable { .. } => {
-                            self.partitioned_at.get_or_insert(self.now);
-                            self.open.push(a);
-                        }
-                        _ => self.open.push(a),
-                    }
-                }
-                while let Some(rec) = self.r.poll_record() {
-                    self.records.push(rec);
-                }
-                if answers.is_empty() {
-                    return;
-                }
-                for (id, output) in answers {
-                    self.r.handle(
-                        self.now,
-                        Input::EffectDone {
-                            id,
-                            result: Ok(output),
-                        },
-                    );
-                }
-            }
+            driver::feed(self, input);
         }
 
         /// Fire timers until `t`.
         fn run_until(&mut self, t: Instant) {
             while let Some(due) = self.r.poll_timeout().filter(|d| *d <= t) {
                 self.now = due.max(self.now);
-                self.r.handle_timeout(self.now);
-                self.drain();
+                driver::advance(self);
             }
             self.now = t;
         }

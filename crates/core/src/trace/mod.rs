@@ -2,7 +2,9 @@
 //!
 //! - [`format`]: the trace file (JSON lines: a header, then `{"t_us", "input"}`),
 //!   [`TraceWriter`] for live recording, [`TraceReader`].
-//! - [`replay`]: a [`Reactor`](crate::core::Reactor) under a virtual clock.
+//! - [`replay`]: a [`Reactor`](crate::core::Reactor) under a virtual clock, one timer
+//!   or input at a time; [`live_turns`]: the same in the live loop's turns (wake-ups,
+//!   then every ready source). Both follow [`crate::core::driver`].
 //! - [`sim`] and [`world`]: the simulated world that answers a scenario's effects.
 //! - [`udevadm`]: `udevadm monitor --kernel --property` captures as scenarios.
 //! - [`expect`]: expected log streams for scenarios.
@@ -12,12 +14,15 @@
 
 pub mod expect;
 pub mod format;
+mod host;
+pub mod live_turns;
 pub mod replay;
 pub mod sim;
 pub mod udevadm;
 pub mod world;
 
 pub use format::{Entry, Header, TRACE_VERSION, TraceError, TraceKind, TraceReader, TraceWriter};
+pub use live_turns::replay_in_turns;
 pub use replay::{Output, ReplayError, Summary, effective_policy, replay};
 
 use crate::core::policy::Policy;
@@ -141,11 +146,30 @@ fn base_policy(rules: Option<&Path>) -> Result<Policy, String> {
 
 /// Replay the file `cfg` names through the same path as `nodeboot replay`.
 pub fn replay_file(cfg: &ReplayConfig, out: &mut dyn FnMut(Output<'_>)) -> Result<Summary, String> {
+    run_file(cfg, replay::<Entries>, out)
+}
+
+/// [`replay_file`] in the live loop's turns ([`live_turns`]): the same stream.
+pub fn replay_file_in_turns(
+    cfg: &ReplayConfig,
+    out: &mut dyn FnMut(Output<'_>),
+) -> Result<Summary, String> {
+    run_file(cfg, replay_in_turns::<Entries>, out)
+}
+
+type Runner =
+    fn(&Header, Entries, Policy, &mut dyn FnMut(Output<'_>)) -> Result<Summary, ReplayError>;
+
+fn run_file(
+    cfg: &ReplayConfig,
+    run: Runner,
+    out: &mut dyn FnMut(Output<'_>),
+) -> Result<Summary, String> {
     let (mut header, entries) = open(cfg)?;
     if let Some(ms) = cfg.until_ms {
         header.until_ms = Some(ms);
     }
     let base = base_policy(cfg.rules.as_deref())?;
     let policy = effective_policy(base, &header).map_err(|e| e.to_string())?;
-    replay(&header, entries, policy, out).map_err(|e| format!("{}: {e}", cfg.path.display()))
+    run(&header, entries, policy, out).map_err(|e| format!("{}: {e}", cfg.path.display()))
 }

@@ -4,12 +4,13 @@
 //! are answered by the simulated world ([`Sim`]); a recorded trace already holds every
 //! answer.
 
-use super::format::{Entry, Header, TraceError, TraceKind};
+use super::format::{Entry, Header, TraceError};
+use super::host::{Replaying, Script};
 use super::sim::Sim;
-use crate::core::Reactor;
-use crate::core::action::{Action, Effect};
+use crate::core::action::Action;
+use crate::core::driver::{self, Next};
 use crate::core::event::Record;
-use crate::core::input::{Input, Mode};
+use crate::core::input::Input;
 use crate::core::policy::Policy;
 use crate::time::{Duration, Instant};
 
@@ -72,12 +73,6 @@ pub fn effective_policy(base: Policy, header: &Header) -> Result<Policy, ReplayE
     serde_json::from_value(merged).map_err(|e| ReplayError::Policy(e.to_string()))
 }
 
-enum Next {
-    Timer,
-    Sim,
-    Entry,
-}
-
 /// Replay `entries` (with their `header`) under `policy` (already merged with the
 /// header's overrides), reporting every step to `out`.
 pub fn replay<I>(
@@ -89,145 +84,35 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut sim = match header.kind {
-        TraceKind::Scenario => Some(Sim::new(
-            header.world.clone().unwrap_or_default(),
-            &policy.cache.pool_mount,
-        )),
-        TraceKind::Recorded => None,
-    };
-    let mut reactor = Reactor::new(policy);
-    let mut entries = entries;
-    let mut next_entry = entries.next().transpose()?;
-    let mut exhausted = next_entry.is_none();
-    let mut until = header.until_ms.map(Instant::from_millis);
-    let mut summary = Summary::default();
-    let mut now = Instant::ZERO;
-    let mut last_input = Instant::ZERO;
-    let mut steps: u64 = 0;
-
-    // A hand-written scenario may leave out its Start.
-    if header.kind == TraceKind::Scenario
-        && !matches!(
-            next_entry,
-            Some(Entry {
-                input: Input::Start { .. },
-                ..
-            })
-        )
-    {
-        let start = Input::Start {
-            wall_clock_unix: header.wall_clock_unix,
-            mode: Mode::Replay,
-            argv: Vec::new(),
+    let mut r = Replaying::new(header, policy, out);
+    let mut script = Script::open(header, entries)?;
+    r.start_unless_scripted(header, &script);
+    while !r.shut_down {
+        let until = script.until();
+        let t_world = r.sim.as_ref().and_then(Sim::next_time);
+        let Some((t, which)) = driver::next(r.reactor.poll_timeout(), t_world, script.due()) else {
+            break;
         };
-        feed(&mut reactor, sim.as_mut(), now, start, &mut summary, out);
-    }
-
-    loop {
-        if exhausted && until.is_none() {
-            let tail = match header.kind {
-                TraceKind::Scenario => SCENARIO_TAIL,
-                TraceKind::Recorded => Duration::ZERO,
-            };
-            until = Some(last_input + tail);
-        }
-        let t_timer = reactor.poll_timeout();
-        let t_sim = sim.as_ref().and_then(Sim::next_time);
-        let t_entry = next_entry.as_ref().map(|e| e.at);
-        // On ties: timers due, then the world's answers, then the trace's inputs.
-        let mut pick: Option<(Instant, Next)> = None;
-        for (t, which) in [
-            (t_timer, Next::Timer),
-            (t_sim, Next::Sim),
-            (t_entry, Next::Entry),
-        ] {
-            if let Some(t) = t
-                && pick.as_ref().is_none_or(|(best, _)| t < *best)
-            {
-                pick = Some((t, which));
-            }
-        }
-        let Some((t, which)) = pick else { break };
         if until.is_some_and(|u| t > u) {
             break;
         }
-        now = now.max(t);
+        r.now = r.now.max(t);
         match which {
-            Next::Timer => {
-                steps += 1;
-                summary.timeouts += 1;
-                reactor.handle_timeout(now);
+            Next::Timer => driver::advance(&mut r),
+            Next::World => {
+                r.steps += 1;
+                r.feed_world_answer();
             }
-            Next::Sim => {
-                steps += 1;
-                if let Some((_, input)) = sim.as_mut().and_then(|s| s.pop_due(now)) {
-                    feed(&mut reactor, sim.as_mut(), now, input, &mut summary, out);
+            Next::Script => {
+                if let Some(input) = script.take()? {
+                    driver::feed(&mut r, input);
                 }
             }
-            Next::Entry => {
-                if let Some(entry) = next_entry.take() {
-                    last_input = last_input.max(entry.at);
-                    feed(
-                        &mut reactor,
-                        sim.as_mut(),
-                        now,
-                        entry.input,
-                        &mut summary,
-                        out,
-                    );
-                }
-                next_entry = entries.next().transpose()?;
-                exhausted = next_entry.is_none();
-            }
         }
-        if drain(&mut reactor, sim.as_mut(), now, &mut summary, out) {
-            break;
-        }
-        if steps > STEP_BUDGET {
-            return Err(ReplayError::Runaway(steps));
+        if r.steps > STEP_BUDGET {
+            return Err(ReplayError::Runaway(r.steps));
         }
     }
-    summary.end = now;
-    Ok(summary)
-}
-
-fn feed(
-    reactor: &mut Reactor,
-    sim: Option<&mut Sim>,
-    now: Instant,
-    input: Input,
-    summary: &mut Summary,
-    out: &mut dyn FnMut(Output<'_>),
-) {
-    summary.inputs += 1;
-    out(Output::Input(now, &input));
-    if let Some(sim) = sim {
-        sim.observe(&input);
-    }
-    reactor.handle(now, input);
-}
-
-/// Pass on records and actions; true when the core asked to shut down.
-fn drain(
-    reactor: &mut Reactor,
-    mut sim: Option<&mut Sim>,
-    now: Instant,
-    summary: &mut Summary,
-    out: &mut dyn FnMut(Output<'_>),
-) -> bool {
-    let mut shutdown = false;
-    while let Some(record) = reactor.poll_record() {
-        summary.records += 1;
-        out(Output::Record(&record));
-    }
-    while let Some(action) = reactor.poll_action() {
-        summary.actions += 1;
-        out(Output::Action(now, &action));
-        if let Some(sim) = sim.as_deref_mut() {
-            sim.answer(now, &action);
-        }
-        shutdown |= matches!(action.effect, Effect::Shutdown { .. });
-    }
-    shutdown
+    r.summary.end = r.now;
+    Ok(r.summary)
 }

@@ -1,15 +1,18 @@
 //! A timeline harness for core tests: drives a [`Reactor`] on a virtual clock, jumps
 //! time through `poll_timeout()`, and collects the effects and records it produces
-//! (smoltcp's DHCP tests and quinn's `Pair` in miniature).
+//! (smoltcp's DHCP tests and quinn's `Pair` in miniature). The order is the one
+//! driver's ([`crate::core::driver`]); the test answers effects by hand.
 
 use crate::core::Reactor;
 use crate::core::action::{Action, EffectId};
-use crate::core::event::Event;
+use crate::core::driver::{self, Host};
+use crate::core::event::{Event, Record};
 use crate::core::input::{
     EffectOutput, ExitStatus, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Input, LinkState, Mode,
 };
 use crate::core::policy::Policy;
 use crate::time::Instant;
+use std::collections::VecDeque;
 
 pub(crate) const DOWN: u32 = 0;
 pub(crate) const ADMIN_UP: u32 = IFF_UP;
@@ -22,6 +25,8 @@ pub(crate) struct Harness {
     pub actions: Vec<Action>,
     /// Events logged since the last `take_events`, with their times.
     pub events: Vec<(Instant, Event)>,
+    /// Always empty: effects are answered by the test.
+    queue: VecDeque<Input>,
 }
 
 pub(crate) fn link(index: u32, name: &str, flags: u32) -> LinkState {
@@ -43,6 +48,7 @@ impl Harness {
             now: Instant::ZERO,
             actions: Vec::new(),
             events: Vec::new(),
+            queue: VecDeque::new(),
         };
         h.input(Input::Start {
             wall_clock_unix: 1_700_000_000,
@@ -54,8 +60,7 @@ impl Harness {
 
     /// Hand the reactor one input at the current time.
     pub fn input(&mut self, input: Input) {
-        self.reactor.handle(self.now, input);
-        self.drain();
+        driver::feed(self, input);
     }
 
     /// Move the clock to `ms`, firing every timer due on the way, at its own time.
@@ -66,8 +71,7 @@ impl Harness {
                 break;
             }
             self.now = self.now.max(at);
-            self.reactor.handle_timeout(self.now);
-            self.drain();
+            driver::advance(self);
         }
         self.now = self.now.max(target);
     }
@@ -115,13 +119,27 @@ impl Harness {
     pub fn take_events(&mut self) -> Vec<(Instant, Event)> {
         std::mem::take(&mut self.events)
     }
+}
 
-    fn drain(&mut self) {
-        while let Some(action) = self.reactor.poll_action() {
-            self.actions.push(action);
-        }
-        while let Some(record) = self.reactor.poll_record() {
-            self.events.push((record.at, record.event));
-        }
+impl Host for Harness {
+    type Core = Reactor;
+    fn core(&mut self) -> &mut Reactor {
+        &mut self.reactor
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.queue
+    }
+    fn on_input(&mut self, _: &Input) {}
+    fn on_record(&mut self, record: Record) {
+        self.events.push((record.at, record.event));
+    }
+    fn on_action(&mut self, action: Action) {
+        self.actions.push(action);
     }
 }

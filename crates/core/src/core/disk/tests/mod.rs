@@ -1,6 +1,7 @@
 //! Timelines for the cache disk (smoltcp DHCP style): a fake world answers the
 //! reactor's effects from a table of disks, time jumps from timer to timer, and each
-//! test asserts the log stream and the effects requested.
+//! test asserts the log stream and the effects requested. The order is the one
+//! driver's ([`crate::core::driver`]): this world is a host that answers at once.
 mod deadlines;
 mod decide;
 mod devices;
@@ -11,13 +12,14 @@ mod undo;
 use super::logname;
 use crate::core::Reactor;
 use crate::core::action::{Action, Effect};
-use crate::core::event::{Event, Verdict};
+use crate::core::driver::{self, Host};
+use crate::core::event::{Event, Record, Verdict};
 use crate::core::input::{DiskProbe, EffectOutput, Input, Mode, PartitionEntry};
 use crate::core::policy::Policy;
 use crate::core::timer::Timer;
 use crate::time::Instant;
 use crate::wire::uevent::{Uevent, UeventAction};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const LABEL: &str = "sp_zos-cache";
 const POOL: &str = "/mnt/storagepool/sp_zos-cache";
@@ -50,6 +52,58 @@ struct World {
     verdicts: BTreeMap<String, Verdict>,
     /// The disk chosen at decision time and its verdict then.
     chosen: Option<(String, Option<Verdict>)>,
+    /// The answers, waiting for the driver to hand them in.
+    queue: VecDeque<Input>,
+}
+
+impl Host for World {
+    type Core = Reactor;
+    fn core(&mut self) -> &mut Reactor {
+        &mut self.r
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+    fn queue(&mut self) -> &mut VecDeque<Input> {
+        &mut self.queue
+    }
+    fn on_input(&mut self, _: &Input) {}
+    fn on_record(&mut self, record: Record) {
+        match &record.event {
+            Event::DiskSeen { disk, verdict, .. } => {
+                self.verdicts.insert(disk.clone(), *verdict);
+            }
+            Event::CacheSelected { disk, .. } | Event::CacheResumed { disk, .. } => {
+                self.chosen = Some((disk.clone(), self.verdicts.get(disk).copied()));
+            }
+            _ => {}
+        }
+        self.records.push(record.event);
+    }
+    /// Answer an effect the reactor asked for, as the world would (or hold it).
+    fn on_action(&mut self, action: Action) {
+        // Other parts of the core (the gate, …) ask for their own effects.
+        if is_cache_effect(&action.effect) {
+            self.effects.push(action.effect.clone());
+        }
+        if matches!(action.effect, Effect::Kill { .. } | Effect::Cancel { .. }) {
+            self.abandons.push(action.effect.clone());
+        }
+        self.check_safe(&action.effect);
+        match &action.effect {
+            Effect::ProbeDisk { device } if self.hold.contains(device) => {
+                self.held.push(action);
+            }
+            Effect::LoadModule { modalias } if self.hold.contains(modalias) => {
+                self.held.push(action);
+            }
+            e if self.hold_if.as_ref().is_some_and(|m| m(e)) => self.held.push(action),
+            _ => self.answer(action),
+        }
+    }
 }
 
 fn policy() -> Policy {
@@ -167,6 +221,7 @@ impl World {
             abandons: Vec::new(),
             verdicts: BTreeMap::new(),
             chosen: None,
+            queue: VecDeque::new(),
         };
         w.input(
             0,
@@ -189,12 +244,18 @@ impl World {
     }
 
     fn partition(&mut self, at_ms: u64, disk: &str, probe: DiskProbe) {
+        let input = self.partition_appears(disk, probe);
+        self.input(at_ms, input);
+    }
+
+    /// The partition's `add` uevent, its probe and device path known from now on.
+    fn partition_appears(&mut self, disk: &str, probe: DiskProbe) -> Input {
         let name = part_name(disk);
         let devpath = format!("{}/{name}", self.devpaths[disk]);
         self.probes.insert(name.clone(), probe);
         self.devpaths.insert(name.clone(), devpath.clone());
         let u = uevent(UeventAction::Add, &name, &devpath, "partition");
-        self.input(at_ms, Input::Uevent { uevent: u });
+        Input::Uevent { uevent: u }
     }
 
     fn remove(&mut self, at_ms: u64, name: &str) {
@@ -214,8 +275,7 @@ impl World {
     /// Feed `input` at `at_ms`, after firing every timer due before it.
     fn input(&mut self, at_ms: u64, input: Input) {
         self.run_until(at_ms);
-        self.r.handle(self.now, input);
-        self.pump();
+        driver::feed(self, input);
     }
 
     /// Let time pass to `at_ms`, firing timers at their deadlines.
@@ -224,8 +284,7 @@ impl World {
         assert!(end >= self.now, "time goes forward");
         while let Some(t) = self.r.poll_timeout().filter(|t| *t <= end) {
             self.now = t.max(self.now);
-            self.r.handle_timeout(self.now);
-            self.pump();
+            driver::advance(self);
         }
         self.now = end;
     }
@@ -238,35 +297,7 @@ impl World {
         for action in held {
             self.answer(action);
         }
-        self.pump();
-    }
-
-    /// Answer every effect the reactor asked for, as the world would.
-    fn pump(&mut self) {
-        loop {
-            self.drain_records();
-            let Some(action) = self.r.poll_action() else {
-                break;
-            };
-            // Other parts of the core (the gate, …) ask for their own effects.
-            if is_cache_effect(&action.effect) {
-                self.effects.push(action.effect.clone());
-            }
-            if matches!(action.effect, Effect::Kill { .. } | Effect::Cancel { .. }) {
-                self.abandons.push(action.effect.clone());
-            }
-            self.check_safe(&action.effect);
-            match &action.effect {
-                Effect::ProbeDisk { device } if self.hold.contains(device) => {
-                    self.held.push(action);
-                }
-                Effect::LoadModule { modalias } if self.hold.contains(modalias) => {
-                    self.held.push(action);
-                }
-                e if self.hold_if.as_ref().is_some_and(|m| m(e)) => self.held.push(action),
-                _ => self.answer(action),
-            }
-        }
+        driver::settle(self);
     }
 
     fn answer(&mut self, action: Action) {
@@ -289,13 +320,10 @@ impl World {
             (None, _) => Ok(EffectOutput::Done),
         };
         let ok = result.is_ok();
-        self.r.handle(
-            self.now,
-            Input::EffectDone {
-                id: action.id,
-                result,
-            },
-        );
+        self.queue.push_back(Input::EffectDone {
+            id: action.id,
+            result,
+        });
         if let (true, true, Effect::AddPartition { disk, .. }) =
             (ok, self.partitions_appear, &action.effect)
         {
@@ -304,23 +332,8 @@ impl World {
                 .entry(part_name(&disk))
                 .or_insert_with(|| blank(true));
             let probe = self.probes[&part_name(&disk)].clone();
-            let at = self.now.as_millis();
-            self.partition(at, &disk, probe);
-        }
-    }
-
-    fn drain_records(&mut self) {
-        while let Some(record) = self.r.poll_record() {
-            match &record.event {
-                Event::DiskSeen { disk, verdict, .. } => {
-                    self.verdicts.insert(disk.clone(), *verdict);
-                }
-                Event::CacheSelected { disk, .. } | Event::CacheResumed { disk, .. } => {
-                    self.chosen = Some((disk.clone(), self.verdicts.get(disk).copied()));
-                }
-                _ => {}
-            }
-            self.records.push(record.event);
+            let input = self.partition_appears(&disk, probe);
+            self.queue.push_back(input);
         }
     }
 
@@ -444,13 +457,12 @@ fn ready(device: &str, wall_offset_s: u64) -> Event {
 impl World {
     fn r_is_settled(&mut self) -> bool {
         // The status summary is the public window on the cache's state.
-        self.r.handle(
-            self.now,
+        driver::feed(
+            self,
             Input::Signal {
                 signal: crate::core::input::SignalKind::Status,
             },
         );
-        self.drain_records();
         match self.records.last() {
             Some(Event::Status { cache, .. }) => cache.starts_with("ready"),
             _ => false,

@@ -50,7 +50,9 @@ pub fn main(args: Vec<String>) -> i32 {
         "plot" => plot::main(rest),
         #[cfg(not(feature = "tools"))]
         "plot" => {
-            eprintln!("nodeboot plot: not in this build (a node's /init leaves the operators' tools out); run it on a workstation's nodeboot");
+            eprintln!(
+                "nodeboot plot: not in this build (a node's /init leaves the operators' tools out); run it on a workstation's nodeboot"
+            );
             2
         }
         "init" => run::init(rest),

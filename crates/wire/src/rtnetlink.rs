@@ -8,14 +8,14 @@
 //! notifications are level-triggered hints and losing one must not strand a NIC.
 
 use super::bytes;
-use super::{Error, Result};
 use super::link::{LinkState, OperState};
+use super::{Error, Result};
 use netlink_packet_core::{
     Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, Parseable,
 };
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::AddressFamily;
 use std::net::IpAddr;
 
 /// What one rtnetlink message means to nodeboot.
@@ -251,12 +251,7 @@ pub fn dump_links(seq: u32) -> Vec<u8> {
 pub fn dump_addresses(seq: u32) -> Vec<u8> {
     let mut msg = AddressMessage::default();
     msg.header.family = AddressFamily::Inet;
-    request(
-        RTM_GETADDR,
-        &msg,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        seq,
-    )
+    request(RTM_GETADDR, &msg, NLM_F_REQUEST | NLM_F_DUMP, seq)
 }
 
 /// `RTM_NEWLINK` setting `IFF_UP` (flags and change mask) on `index`, with an ACK
@@ -266,12 +261,7 @@ pub fn set_link_up(index: u32, seq: u32) -> Vec<u8> {
     msg.header.index = index;
     msg.header.flags = LinkFlags::Up;
     msg.header.change_mask = LinkFlags::Up;
-    request(
-        RTM_NEWLINK,
-        &msg,
-        NLM_F_REQUEST | NLM_F_ACK,
-        seq,
-    )
+    request(RTM_NEWLINK, &msg, NLM_F_REQUEST | NLM_F_ACK, seq)
 }
 
 #[cfg(test)]

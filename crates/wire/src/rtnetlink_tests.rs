@@ -1,8 +1,8 @@
 //! Tests for `rtnetlink`, on datagrams captured from this machine's kernel.
 
 use super::*;
-use crate::link::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 use crate::bytes::fuzz;
+use crate::link::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
 // All captured from this machine's kernel in a scratch namespace (nb-wire-cap):
 // `ip link add nbw0 address 02:00:00:00:00:01 type veth peer name nbw1 address

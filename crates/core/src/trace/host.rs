@@ -4,7 +4,7 @@
 //! with the time the run ends). Only the loops that pick what happens next differ.
 
 use super::format::{Entry, Header, TraceError, TraceKind};
-use super::replay::{Output, SCENARIO_TAIL, Summary};
+use super::replay::{Output, ReplayError, SCENARIO_TAIL, Summary};
 use super::sim::Sim;
 use crate::core::Reactor;
 use crate::core::action::{Action, Effect};
@@ -30,15 +30,16 @@ pub(super) struct Replaying<'o> {
 }
 
 impl<'o> Replaying<'o> {
-    pub fn new(header: &Header, policy: Policy, out: &'o mut dyn FnMut(Output<'_>)) -> Self {
+    pub fn new(
+        header: &Header,
+        policy: Policy,
+        out: &'o mut dyn FnMut(Output<'_>),
+    ) -> Result<Self, ReplayError> {
         let sim = match header.kind {
-            TraceKind::Scenario => Some(Sim::new(
-                header.world.clone().unwrap_or_default(),
-                &policy.cache.pool_mount,
-            )),
+            TraceKind::Scenario => Some(simulator(header, &policy)?),
             TraceKind::Recorded => None,
         };
-        Replaying {
+        Ok(Replaying {
             reactor: Reactor::new(policy),
             sim,
             now: Instant::ZERO,
@@ -47,7 +48,7 @@ impl<'o> Replaying<'o> {
             steps: 0,
             shut_down: false,
             out,
-        }
+        })
     }
 
     /// A hand-written scenario may leave out its Start: it is handed in at zero.
@@ -172,4 +173,19 @@ impl<I: Iterator<Item = Result<Entry, TraceError>>> Script<I> {
         self.next = self.entries.next().transpose()?;
         Ok(Some(entry.input))
     }
+}
+
+/// The simulated world that answers a scenario's effects.
+#[cfg(feature = "sim")]
+fn simulator(header: &Header, policy: &Policy) -> Result<Sim, ReplayError> {
+    Ok(Sim::new(
+        header.world.clone().unwrap_or_default(),
+        &policy.cache.pool_mount,
+    ))
+}
+
+/// A build without the simulator (a node's /init) replays recorded traces only.
+#[cfg(not(feature = "sim"))]
+fn simulator(_: &Header, _: &Policy) -> Result<Sim, ReplayError> {
+    Err(ReplayError::NoSimulator)
 }

@@ -31,7 +31,7 @@ pub fn replay_in_turns<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut r = Replaying::new(header, policy, out);
+    let mut r = Replaying::new(header, policy, out)?;
     let mut script = Script::open(header, entries)?;
     r.start_unless_scripted(header, &script);
     let mut wakes: u64 = 0;

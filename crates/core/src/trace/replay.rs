@@ -50,6 +50,10 @@ pub enum ReplayError {
     Policy(String),
     #[error("replay did not settle: {0} virtual-clock steps without reaching the end")]
     Runaway(u64),
+    #[error(
+        "a scenario needs the simulated world, which this build leaves out (feature `sim`: the operators' nodeboot has it, a node's /init does not)"
+    )]
+    NoSimulator,
 }
 
 /// `base` with each top-level section given in the header's `policy` replacing the
@@ -84,7 +88,7 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut r = Replaying::new(header, policy, out);
+    let mut r = Replaying::new(header, policy, out)?;
     let mut script = Script::open(header, entries)?;
     r.start_unless_scripted(header, &script);
     while !r.shut_down {

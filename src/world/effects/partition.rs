@@ -258,21 +258,32 @@ pub fn write_table(confine: &Confinement, disk: &str, name: &str) -> Result<()> 
 pub fn add_partition(confine: &Confinement, disk: &str, number: u32) -> Result<()> {
     let part = block::partition_name(disk, number);
     let path = confine.dev(disk);
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&path)
         .map_err(|e| Failure::io("open", &path, e))?;
     ensure_block_device(&file, disk)?;
     let sector = sector_size(&file, disk)?;
-    let gpt = gptman::GPT::read_from(&mut file, sector).map_err(|e| gpt_err(disk, e))?;
+    // The table is read by the same parser the probe judged the disk with (gptman
+    // only writes): "our table" cannot mean two things.
+    let gpt = read_gpt(&file).map_err(|e| gpt_err(disk, e))?;
     let entry = gpt
+        .partitions
         .iter()
-        .find(|(n, p)| *n == number && p.is_used())
-        .map(|(_, p)| p)
+        .find(|p| p.number == number)
         .ok_or_else(|| gpt_err(disk, format!("no partition {number} in the table")))?;
-    let start = entry.starting_lba.saturating_mul(sector);
-    let length = (entry.ending_lba.saturating_sub(entry.starting_lba) + 1).saturating_mul(sector);
+    if gpt.sector_size as u64 != sector {
+        return Err(gpt_err(
+            disk,
+            format!(
+                "table written for {}-byte sectors, the disk has {sector}",
+                gpt.sector_size
+            ),
+        ));
+    }
+    let start = entry.first_lba.saturating_mul(sector);
+    let length = (entry.last_lba.saturating_sub(entry.first_lba) + 1).saturating_mul(sector);
     if block::exists(confine, &part) {
         return check_geometry(confine, &part, start, length);
     }

@@ -1,7 +1,7 @@
 //! The legend: one entry per look (kinds drawn alike share an entry), in rows that
 //! fit the picture's width.
 
-use super::svg::{PAD, esc, text_w};
+use super::geometry::{Layout, PAD, esc, text_w};
 use super::timeline::{Band, Kind, Shape, Timeline};
 use std::fmt::Write as _;
 
@@ -81,7 +81,7 @@ pub(super) fn legend_rows(entries: &[LegendEntry], width: f64) -> Vec<Vec<(Legen
     rows
 }
 
-pub(super) fn draw_legend(s: &mut String, t: &Timeline, l: &super::svg::Layout) {
+pub(super) fn draw_legend(s: &mut String, t: &Timeline, l: &Layout) {
     let _ = writeln!(s, r#"<g class="legend">"#);
     for (row, entries) in legend_rows(&legend_entries(t), l.width).iter().enumerate() {
         let y = l.legend_y + row as f64 * 20.0;

@@ -3,6 +3,7 @@
 //! output are the binary's, src/cli/plot.rs).
 
 mod builder;
+mod geometry;
 mod legend;
 pub mod model;
 pub mod svg;

@@ -4,7 +4,7 @@
 //! with the time the run ends). Only the loops that pick what happens next differ.
 
 use super::format::{Entry, Header, TraceError, TraceKind};
-use super::replay::{Output, ReplayError, SCENARIO_TAIL, Summary};
+use super::outcome::{Output, ReplayError, SCENARIO_TAIL, Summary};
 use super::sim::Sim;
 use crate::core::Reactor;
 use crate::core::action::{Action, Effect};

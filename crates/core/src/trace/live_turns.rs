@@ -12,7 +12,7 @@
 
 use super::format::{Entry, Header, TraceError};
 use super::host::{Replaying, Script};
-use super::replay::{Output, ReplayError, Summary};
+use super::outcome::{Output, ReplayError, Summary};
 use super::sim::Sim;
 use crate::core::driver;
 use crate::core::policy::Policy;

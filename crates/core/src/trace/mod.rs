@@ -16,6 +16,7 @@ pub mod expect;
 pub mod format;
 mod host;
 pub mod live_turns;
+pub mod outcome;
 pub mod replay;
 #[cfg(feature = "sim")]
 pub mod sim;

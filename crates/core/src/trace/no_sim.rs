@@ -1,7 +1,7 @@
 //! The simulated world's stand-in when the `sim` feature is off (a node's /init): no
 //! value of [`Sim`] can exist, so replay's "answer from the simulator" paths compile
 //! and can never run; a scenario is refused before it starts
-//! ([`super::replay::ReplayError::NoSimulator`]).
+//! ([`super::outcome::ReplayError::NoSimulator`]).
 
 use crate::core::action::Action;
 use crate::core::input::Input;

@@ -1,13 +1,11 @@
 //! The operator's view of a node, built only from its log stream: `nodeboot status`
 //! (the stream folded into a state, [`state`]), `nodeboot plot` (the stream drawn as
-//! an SVG timeline, [`plot`]), and the flags of the sinks that feed existing
-//! collectors ([`sinks`]: rotated log files, RFC 5424 syslog). Reading the stream the
+//! an SVG timeline, [`plot`]). Reading the stream the
 //! same way from the live socket, a log file or `replay --json` output is what makes
 //! these tools work identically on a node, in the sandbox and in tests.
 
 pub mod input;
 pub mod plot;
 pub mod record;
-pub mod sinks;
 pub mod state;
 pub mod status;

@@ -45,7 +45,7 @@ const VALUE_FLAGS: &[&str] = &[
     "record",
     "socket",
     "cmdline",
-    // The operators' sinks (src/ops/sinks.rs): log file rotation and syslog.
+    // The log sinks (world/sink_flags.rs): log file rotation and syslog.
     "log-max-bytes",
     "log-keep",
     "syslog",
@@ -75,7 +75,7 @@ pub struct Settings {
     /// Records to log right after `boot.start` (rules errors).
     pub notes: Vec<Event>,
     /// Log file rotation and the optional syslog sink.
-    pub sinks: crate::ops::sinks::SinkConfig,
+    pub sinks: crate::log::SinkConfig,
     /// The uevent socket's receive buffer; `None`: 128 MiB (tests shrink it to
     /// provoke an overflow).
     pub uevent_rcvbuf: Option<usize>,
@@ -109,7 +109,7 @@ impl Settings {
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
-            sinks: crate::ops::sinks::SinkConfig::default(),
+            sinks: crate::log::SinkConfig::default(),
             uevent_rcvbuf: None,
             argv: Vec::new(),
             watchdog: None,
@@ -188,7 +188,7 @@ pub fn parse_run(argv: &[String]) -> Result<Settings, String> {
         socket,
         hosts: PathBuf::from("/etc/hosts"),
         notes,
-        sinks: crate::ops::sinks::from_args(&args).map_err(|e| e.to_string())?,
+        sinks: super::sink_flags::from_args(&args).map_err(|e| e.to_string())?,
         uevent_rcvbuf: None,
         argv: Vec::new(),
         // A run never arms the machine's watchdog, confined or not.

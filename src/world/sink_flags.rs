@@ -1,6 +1,5 @@
-//! The flags of the sinks that feed existing collectors, for `nodeboot run` (and PID 1
-//! through the kernel command line, later): the world loop calls [`from_args`] with
-//! its parsed [`Args`] and builds the sinks from the [`SinkConfig`].
+//! The `nodeboot run` flags of the sinks that feed existing collectors, read into
+//! the log sinks' typed [`SinkConfig`] (`crate::log::config`, where the sinks are).
 //!
 //! | flag | default | meaning |
 //! |---|---|---|
@@ -11,12 +10,10 @@
 //! | `--log-queue N[K\|M]` | `4M` | bytes of lines waiting for the log file's writer thread; past it lines are dropped and counted (`log.dropped sink=file`) |
 
 use crate::args::Args;
-use crate::log::rotate::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
-use crate::log::syslog::{DEFAULT_FACILITY, SyslogSink, SyslogTarget, facility_code};
-use std::path::Path;
+use crate::log::SinkConfig;
+use crate::log::syslog::{SyslogTarget, facility_code};
 
-/// The flags [`from_args`] reads (all take a value): add them to the caller's
-/// `takes_value` and known-flags lists.
+/// The flags [`from_args`] reads (all take a value).
 pub const SINK_FLAGS: [&str; 5] = [
     "log-max-bytes",
     "log-keep",
@@ -24,35 +21,6 @@ pub const SINK_FLAGS: [&str; 5] = [
     "syslog-facility",
     "log-queue",
 ];
-
-/// Bytes of lines the log file's queue holds by default (a disk that stalls for a
-/// while loses nothing; one that hangs costs at most this much memory).
-pub const DEFAULT_FILE_QUEUE: usize = 4 << 20;
-
-/// The log file's name inside the log directory.
-pub const LOG_FILE: &str = "nodeboot.log";
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkConfig {
-    pub max_bytes: u64,
-    pub keep: usize,
-    pub syslog: Option<SyslogTarget>,
-    pub facility: u8,
-    /// Bytes the log file's writer queue holds.
-    pub file_queue: usize,
-}
-
-impl Default for SinkConfig {
-    fn default() -> SinkConfig {
-        SinkConfig {
-            max_bytes: DEFAULT_MAX_BYTES,
-            keep: DEFAULT_KEEP,
-            syslog: None,
-            facility: DEFAULT_FACILITY,
-            file_queue: DEFAULT_FILE_QUEUE,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SinkFlagError {
@@ -112,20 +80,6 @@ pub fn from_args(args: &Args) -> Result<SinkConfig, SinkFlagError> {
     Ok(cfg)
 }
 
-impl SinkConfig {
-    /// The rotated log file in `log_dir` (`/var/log` once the cache holds it).
-    pub fn log_file(&self, log_dir: &Path) -> RotatingFile {
-        RotatingFile::new(log_dir.join(LOG_FILE), self.max_bytes, self.keep)
-    }
-
-    /// The syslog sink, if `--syslog` was given.
-    pub fn syslog_sink(&self) -> Option<SyslogSink> {
-        self.syslog
-            .clone()
-            .map(|target| SyslogSink::new(target, self.facility))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,9 +106,6 @@ mod tests {
         assert_eq!(cfg.keep, 2);
         assert_eq!(cfg.syslog, Some(SyslogTarget::Unix("/dev/log".into())));
         assert_eq!(cfg.facility, 19);
-        let file = cfg.log_file(Path::new("/var/log"));
-        assert_eq!(file.path(), Path::new("/var/log/nodeboot.log"));
-        assert!(cfg.syslog_sink().is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub fn run_main(args: &[String]) -> i32 {
         println!("{}", options::RUN_USAGE);
         return 0;
     }
+    super::memory::tune_malloc();
     let settings = match options::parse_run(args) {
         Ok(s) => s,
         Err(e) => {
@@ -115,6 +116,7 @@ pub fn pid1_settings(cmdline: &str, argv: &[String]) -> (Settings, KernelWords) 
 /// ends, init falls back to reaping while still obeying reboot and power-off signals
 /// (and, with `nodeboot.emergency=shell`, keeping a shell on the console).
 pub fn init_main(argv: &[String]) -> ! {
+    super::memory::tune_malloc();
     for e in super::init::prepare_pid1() {
         eprintln!("nodeboot: {e}");
     }

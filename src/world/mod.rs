@@ -30,6 +30,7 @@ pub mod log_backlog;
 mod log_upkeep;
 pub mod logsink;
 pub mod logsock;
+pub mod memory;
 pub mod options;
 mod pid1;
 pub mod probes;

@@ -22,6 +22,7 @@ pub mod kv;
 pub mod queued;
 pub mod render;
 pub mod rotate;
+pub mod sink;
 pub mod stream;
 pub mod syslog;
 

@@ -11,7 +11,6 @@
 //! loop; what does not fit is dropped, counted, and reported as `log.dropped` once
 //! that sink writes again (at most once a second per sink).
 
-pub use super::log_backlog::Backlog;
 use super::log_backlog::{self, BacklogDrain, SocketSide};
 use super::logsock::{LogSocket, SocketNews};
 use crate::core::event::{Event, Level, Record};

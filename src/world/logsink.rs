@@ -14,7 +14,7 @@
 use super::log_backlog::{self, BacklogDrain, SocketSide};
 use super::logsock::{LogSocket, SocketNews};
 use crate::core::event::{Event, Level, Record};
-use crate::log::kmsg::KmsgSink;
+use crate::log::kmsg::{KmsgDrain, KmsgSink};
 use crate::log::queued::{QueuedSink, Recovered, SinkHealth};
 use crate::log::{Format, LogStream, SinkConfig, SinkId, WriteSink};
 use crate::time::{Duration, Instant};
@@ -154,7 +154,10 @@ impl LogSinks {
         };
         if let Some((format, level)) = console {
             let out = Box::new(WriteSink::new(std::io::stderr()));
-            if let Err(e) = sinks.add_queued("console", format, level, out, CONSOLE_QUEUE_BYTES) {
+            let added = sinks.add_queued("console", out, CONSOLE_QUEUE_BYTES, |s, q| {
+                s.add_sink(format, level, Box::new(q))
+            });
+            if let Err(e) = added {
                 errors.push(e);
             }
         }
@@ -162,13 +165,9 @@ impl LogSinks {
             let added = KmsgSink::open()
                 .map_err(|e| format!("open /dev/kmsg: {e}"))
                 .and_then(|k| {
-                    sinks.add_queued(
-                        "kmsg",
-                        Format::Human,
-                        Level::Info,
-                        Box::new(k),
-                        KMSG_QUEUE_BYTES,
-                    )
+                    sinks.add_queued("kmsg", Box::new(k), KMSG_QUEUE_BYTES, |s, q| {
+                        s.add_drain(Level::Info, KmsgDrain::new(Box::new(q), s))
+                    })
                 });
             if let Err(e) = added {
                 errors.push(e);
@@ -184,18 +183,19 @@ impl LogSinks {
         Some(Box::new(move || wake()))
     }
 
+    /// Start `inner`'s writer thread and put its queue on the stream with `attach`
+    /// (as a sink or behind a drain of its own).
     fn add_queued(
         &mut self,
         name: &'static str,
-        format: Format,
-        level: Level,
         inner: Box<dyn crate::log::Sink>,
         max_bytes: usize,
+        attach: impl FnOnce(&LogStream, QueuedSink) -> SinkId,
     ) -> Result<(), String> {
         let sink = QueuedSink::start(name, inner, max_bytes, Vec::new(), self.recovered())
             .map_err(|e| format!("start the {name} writer thread: {e}"))?;
         let health = sink.health();
-        let id = self.stream.add_sink(format, level, Box::new(sink));
+        let id = attach(&self.stream, sink);
         self.watched.push(Watched {
             name,
             id,

@@ -1,9 +1,10 @@
 //! The flags of the sinks that feed existing collectors (`nodeboot run`; see
-//! `ops::sinks` for the table): absent flags keep [`SinkConfig`]'s defaults.
+//! `log::config` for the table): absent flags keep [`SinkConfig`]'s defaults.
 
 use crate::args::Args;
+use nodeboot::log::SinkConfig;
+use nodeboot::log::config::parse_size;
 use nodeboot::log::syslog::{SyslogTarget, facility_code};
-use nodeboot::ops::sinks::{SinkConfig, parse_size};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SinkFlagError {

@@ -2,14 +2,20 @@
 //! early"): until the log file on the cache exists, info-and-above records also go to
 //! the kernel's ring buffer, where pstore (ramoops) and netconsole pick them up after
 //! a crash or on a headless node. Human lines, one `write` each (the kernel takes a
-//! record per write), prefixed with a syslog priority from the line's level and cut
-//! to [`KMSG_LINE_MAX`] bytes (the kernel's record limit is ~1 KiB). The kernel rate
+//! record per write), prefixed by [`KmsgDrain`] with a syslog priority from the
+//! record's slog level and cut to [`KMSG_LINE_MAX`] bytes (the kernel's record limit
+//! is ~1 KiB). The kernel rate
 //! limits `/dev/kmsg` writers itself (`printk.devkmsg`), which is fine: the file and
 //! the socket have every line.
 
-use super::stream::Sink;
+use super::format::Format;
+use super::kv::from_slog_level;
+use super::render::render;
+use super::stream::{LogStream, Sink, WallBase};
+use crate::core::event::Level;
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Mutex;
 
 /// Bytes of one line at most, prefix included.
 pub const KMSG_LINE_MAX: usize = 900;
@@ -35,19 +41,20 @@ impl<W: Write + Send> KmsgSink<W> {
     }
 }
 
-/// The syslog severity of a human line (`   2.500s WARN  event …`).
-fn severity(line: &str) -> u8 {
-    match line.split_whitespace().nth(1) {
-        Some("ERROR") => 3,
-        Some("WARN") => 4,
-        Some("DEBUG") => 7,
-        _ => 6,
+/// The syslog severity of a level.
+fn severity(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug => 7,
     }
 }
 
-/// `<pri>nodeboot: line`, cut at a character boundary to fit [`KMSG_LINE_MAX`].
-pub fn kmsg_line(line: &str) -> String {
-    let pri = FACILITY * 8 + severity(line);
+/// `<pri>nodeboot: line` (no newline), cut at a character boundary so that it fits
+/// [`KMSG_LINE_MAX`] with its newline.
+pub fn kmsg_line(level: Level, line: &str) -> String {
+    let pri = FACILITY * 8 + severity(level);
     let mut out = format!("<{pri}>nodeboot: ");
     let room = KMSG_LINE_MAX.saturating_sub(out.len() + 1);
     let mut end = line.len().min(room);
@@ -55,34 +62,98 @@ pub fn kmsg_line(line: &str) -> String {
         end -= 1;
     }
     out.push_str(line.get(..end).unwrap_or_default());
-    out.push('\n');
     out
 }
 
+/// Takes [`kmsg_line`]s (from [`KmsgDrain`], through a queue).
 impl<W: Write + Send> Sink for KmsgSink<W> {
     fn write_line(&mut self, line: &str) -> io::Result<()> {
-        let text = kmsg_line(line);
+        let mut text = Vec::with_capacity(line.len() + 1);
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
         // One write = one kernel record; a short write is not retried (the kernel
         // takes whole records or fails).
-        self.out.write(text.as_bytes()).map(|_| ())
+        self.out.write(&text).map(|_| ())
+    }
+}
+
+/// The kmsg sink's slog drain: each record as a human line with the priority of its
+/// level, handed to `out` (the kmsg writer's queue).
+pub struct KmsgDrain {
+    out: Mutex<Box<dyn Sink>>,
+    wall: WallBase,
+}
+
+impl KmsgDrain {
+    pub fn new(out: Box<dyn Sink>, stream: &LogStream) -> KmsgDrain {
+        KmsgDrain {
+            out: Mutex::new(out),
+            wall: stream.wall_base(),
+        }
+    }
+}
+
+impl slog::Drain for KmsgDrain {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        let human = render(Format::Human, record, values, self.wall.get());
+        let line = kmsg_line(from_slog_level(record.level()), &human);
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A queue that is full counts the drop itself (`log.dropped`).
+        let _ = out.write_line(&line);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::event::{Event, Record};
+    use crate::log::MemorySink;
 
     #[test]
-    fn lines_get_a_priority_and_fit_a_kernel_record() {
+    fn lines_get_the_priority_of_their_level_and_fit_a_kernel_record() {
         assert_eq!(
-            kmsg_line("     2.500s WARN  cache.none       reason=x"),
-            "<12>nodeboot:      2.500s WARN  cache.none       reason=x\n"
+            kmsg_line(Level::Warn, "     2.500s WARN  cache.none       reason=x"),
+            "<12>nodeboot:      2.500s WARN  cache.none       reason=x"
         );
-        assert!(kmsg_line("  1.000s INFO  boot.start").starts_with("<14>"));
+        assert!(kmsg_line(Level::Info, "  1.000s INFO  boot.start").starts_with("<14>"));
         let long = format!("  1.000s ERROR x {}", "é".repeat(2000));
-        let cut = kmsg_line(&long);
-        assert!(cut.len() <= KMSG_LINE_MAX, "{}", cut.len());
-        assert!(cut.starts_with("<11>") && cut.ends_with("é\n"));
+        let cut = kmsg_line(Level::Error, &long);
+        assert!(cut.len() < KMSG_LINE_MAX, "{}", cut.len());
+        assert!(cut.starts_with("<11>") && cut.ends_with('é'));
+    }
+
+    #[test]
+    fn the_drain_renders_human_lines_at_info_and_above() {
+        let stream = LogStream::new(0);
+        let out = MemorySink::default();
+        stream.add_drain(Level::Info, KmsgDrain::new(Box::new(out.clone()), &stream));
+        let at = crate::time::Instant::from_millis(2_500);
+        let none = Event::CacheNone { reason: "x".into() };
+        stream.emit(&Record {
+            at,
+            level: Level::Warn,
+            event: none,
+        });
+        let nic = Event::NicCarrierUnconfirmed { nic: "eth0".into() };
+        stream.emit(&Record {
+            at,
+            level: Level::Debug,
+            event: nic,
+        });
+        assert_eq!(
+            out.lines(),
+            ["<12>nodeboot:      2.500s WARN  cache.none       reason=x"]
+        );
     }
 
     #[test]
@@ -98,8 +169,11 @@ mod tests {
             }
         }
         let mut sink = KmsgSink::new(Writes(Vec::new()));
-        sink.write_line("  1.000s INFO  a").unwrap();
-        sink.write_line("  1.000s INFO  b").unwrap();
-        assert_eq!(sink.out.0.len(), 2);
+        sink.write_line("<14>nodeboot: a").unwrap();
+        sink.write_line("<14>nodeboot: b").unwrap();
+        assert_eq!(
+            sink.out.0,
+            [b"<14>nodeboot: a\n".to_vec(), b"<14>nodeboot: b\n".to_vec()]
+        );
     }
 }

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 pub type Recovered = Box<dyn Fn() + Send>;
 
 struct Queue {
-    lines: VecDeque<String>,
+    /// Lines as given to `write_line`, or shared with the caller (`initial`: the
+    /// backlog's own lines, which end in a newline).
+    lines: VecDeque<Arc<str>>,
     bytes: usize,
     /// The sink is gone: the thread ends once it sees this.
     closed: bool,
@@ -92,12 +94,13 @@ pub struct QueuedSink {
 impl QueuedSink {
     /// Start the writer thread `name` for `inner`, holding at most `max_bytes` of
     /// lines. `initial` lines are queued first, whatever the bound (the backlog a new
-    /// file starts with; the caller bounds it). Fails only if the thread cannot start.
+    /// file starts with, shared rather than copied; the caller bounds it; a line's
+    /// trailing newline is not written twice). Fails only if the thread cannot start.
     pub fn start(
         name: &str,
         inner: Box<dyn Sink>,
         max_bytes: usize,
-        initial: Vec<String>,
+        initial: Vec<Arc<str>>,
         recovered: Option<Recovered>,
     ) -> io::Result<QueuedSink> {
         // The initial lines are bounded by the caller and do not count against
@@ -159,7 +162,7 @@ impl Sink for QueuedSink {
             return Ok(());
         }
         q.bytes += cost;
-        q.lines.push_back(line.to_owned());
+        q.lines.push_back(Arc::from(line));
         drop(q);
         self.shared.ready.notify_all();
         Ok(())
@@ -203,6 +206,7 @@ fn write_loop(shared: &Shared, mut inner: Box<dyn Sink>, recovered: Option<Recov
             std::mem::take(&mut q.lines)
         };
         for line in &batch {
+            let line = line.strip_suffix('\n').unwrap_or(line);
             if inner.write_line(line).is_err() {
                 shared.health.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -286,8 +290,14 @@ mod tests {
     #[test]
     fn initial_lines_come_first() {
         let out = MemorySink::default();
-        let mut sink =
-            QueuedSink::start("t", Box::new(out.clone()), 1 << 10, vec!["a".into()], None).unwrap();
+        let mut sink = QueuedSink::start(
+            "t",
+            Box::new(out.clone()),
+            1 << 10,
+            vec!["a\n".into()],
+            None,
+        )
+        .unwrap();
         sink.write_line("b").unwrap();
         assert!(sink.drain_within(Duration::from_secs(5)));
         assert_eq!(out.lines(), vec!["a", "b"]);

@@ -9,15 +9,22 @@
 //! PRI is facility × 8 + severity (`error` 3, `warn` 4, `info` 6, `debug` 7; facility
 //! `daemon` (3) by default), TIMESTAMP the record's `ts`, MSGID its `event`, no
 //! structured data (`-`), and MSG the JSON record itself (plain ASCII JSON, so no BOM).
-//! A line that is not a JSON record goes out with `-` as TIMESTAMP and MSGID.
+//! The drain builds the header from the record's slog level, time and message (the
+//! event): nothing is parsed back out of the JSON.
 //!
 //! Transports: a unix datagram socket (`/dev/log`), non-blocking — a full or absent
 //! receiver drops the line and counts it, the next line reconnects — or stderr, one
 //! message per line (for a container runtime that collects stderr).
 
+use super::format::{Format, rfc3339_millis};
+use super::kv::from_slog_level;
+use super::render::{at_us, render};
+use super::stream::{Dropped, LogStream, WallBase};
+use crate::core::event::Level;
 use std::io::{self, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// `daemon`.
 pub const DEFAULT_FACILITY: u8 = 3;
@@ -57,12 +64,12 @@ pub fn facility_code(name: &str) -> Option<u8> {
     }
 }
 
-fn severity(level: &str) -> u8 {
+fn severity(level: Level) -> u8 {
     match level {
-        "error" => 3,
-        "warn" | "warning" => 4,
-        "debug" => 7,
-        _ => 6,
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug => 7,
     }
 }
 
@@ -80,25 +87,24 @@ fn header_field(s: &str, max: usize) -> String {
     }
 }
 
-/// One RFC 5424 message for one rendered log line.
-pub fn format_message(facility: u8, hostname: &str, pid: u32, line: &str) -> String {
-    let record = serde_json::from_str::<serde_json::Value>(line).ok();
-    let field = |k: &str| {
-        record
-            .as_ref()
-            .and_then(|r| r.get(k))
-            .and_then(|v| v.as_str())
-    };
-    let sev = severity(field("level").unwrap_or("info"));
+/// One RFC 5424 message: the record's level, time (µs since the epoch), event name,
+/// and its JSON line as MSG.
+pub fn format_message(
+    facility: u8,
+    hostname: &str,
+    pid: u32,
+    level: Level,
+    unix_us: u64,
+    event: &str,
+    json: &str,
+) -> String {
+    let sev = severity(level);
     let pri = u16::from(facility.min(23)) * 8 + u16::from(sev);
-    // The stream's ts is RFC 3339 in UTC with milliseconds, as RFC 5424 wants; a
-    // value that does not parse becomes the NILVALUE.
-    let ts = field("ts")
-        .filter(|t| crate::ops::record::parse_rfc3339_ms(t).is_some())
-        .map_or_else(|| "-".to_owned(), |t| header_field(t, 64));
-    let msgid = field("event").map_or_else(|| "-".to_owned(), |e| header_field(e, 32));
+    // The stream's ts: RFC 3339 in UTC with milliseconds, as RFC 5424 wants.
+    let ts = rfc3339_millis(unix_us);
+    let msgid = header_field(event, 32);
     format!(
-        "<{pri}>1 {ts} {} nodeboot {pid} {msgid} - {line}",
+        "<{pri}>1 {ts} {} nodeboot {pid} {msgid} - {json}",
         header_field(hostname, 255)
     )
 }
@@ -168,22 +174,57 @@ impl SyslogSink {
         }
     }
 
-    /// Send one rendered line (a JSON record). Failure drops it and counts it.
-    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
-        let msg = format_message(self.facility, &self.hostname, self.pid, line);
-        let result = self.send(&msg);
+    /// Send one message. Failure drops it and counts it.
+    pub fn write_message(&mut self, msg: &str) -> io::Result<()> {
+        let result = self.send(msg);
         if result.is_err() {
             self.dropped += 1;
         }
         result
     }
+
+    /// This sink as a drain of `stream` (at `min_level` and above): each record
+    /// becomes one message, its header read from the record's level, time and
+    /// event, its MSG the record's JSON line.
+    pub fn drain(self, stream: &LogStream) -> SyslogDrain {
+        SyslogDrain {
+            sink: Mutex::new(self),
+            wall: stream.wall_base(),
+            dropped: stream.dropped_counter(),
+        }
+    }
 }
 
-/// On the log stream, with JSON lines (MSG is the record):
-/// `stream.add_sink(Format::Json, Level::Info, Box::new(syslog))`.
-impl super::Sink for SyslogSink {
-    fn write_line(&mut self, line: &str) -> io::Result<()> {
-        SyslogSink::write_line(self, line)
+/// The syslog sink's slog drain (see [`SyslogSink::drain`]).
+pub struct SyslogDrain {
+    sink: Mutex<SyslogSink>,
+    wall: WallBase,
+    dropped: Dropped,
+}
+
+impl slog::Drain for SyslogDrain {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        let wall = self.wall.get();
+        let json = render(Format::Json, record, values, wall);
+        let event = record.msg().to_string();
+        let unix_us = wall.saturating_add(at_us(record));
+        let mut sink = self
+            .sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (facility, pid) = (sink.facility, sink.pid);
+        let level = from_slog_level(record.level());
+        let msg = format_message(facility, &sink.hostname, pid, level, unix_us, &event, &json);
+        if sink.write_message(&msg).is_err() {
+            self.dropped.count();
+        }
+        Ok(())
     }
 }
 
@@ -192,49 +233,45 @@ mod tests {
     use super::*;
 
     const READY: &str = r#"{"ts":"2026-11-26T01:00:03.632Z","level":"info","event":"cache.ready","device":"sda1","log_subvolume":"logs/x"}"#;
+    /// 2026-11-26T01:00:03.632Z
+    const READY_US: u64 = 1_795_654_803_632_000;
 
     #[test]
     fn messages_follow_rfc5424() {
+        let msg = |fac, level, event| format_message(fac, "n", 7, level, READY_US, event, "{}");
         assert_eq!(
-            format_message(3, "node-17", 1, READY),
+            format_message(3, "node-17", 1, Level::Info, READY_US, "cache.ready", READY),
             format!("<30>1 2026-11-26T01:00:03.632Z node-17 nodeboot 1 cache.ready - {READY}")
         );
-        let warn = r#"{"ts":"2026-11-26T01:00:37.252Z","level":"warn","event":"dhcp.gave_up","nic":"eth1","after_ms":30000}"#;
         assert!(
-            format_message(3, "n", 7, warn)
-                .starts_with("<28>1 2026-11-26T01:00:37.252Z n nodeboot 7 dhcp.gave_up - {")
+            msg(3, Level::Warn, "dhcp.gave_up")
+                .starts_with("<28>1 2026-11-26T01:00:03.632Z n nodeboot 7 dhcp.gave_up - {")
         );
-        let err = r#"{"ts":"2026-11-26T01:00:01.000Z","level":"error","event":"service.failed"}"#;
         assert!(
-            format_message(16 + 7, "n", 7, err).starts_with("<187>1 "),
+            msg(16 + 7, Level::Error, "service.failed").starts_with("<187>1 "),
             "local7.err"
         );
-        let debug = r#"{"ts":"2026-11-26T01:00:01.000Z","level":"debug","event":"gate.probe"}"#;
-        assert!(format_message(3, "n", 7, debug).starts_with("<31>1 "));
+        assert!(msg(3, Level::Debug, "gate.probe").starts_with("<31>1 "));
     }
 
     #[test]
-    fn header_fields_are_sanitised_and_nil_when_missing() {
-        // Not JSON: NILVALUE timestamp and msgid, the line as MSG.
-        assert_eq!(
-            format_message(3, "", 9, "  1.000s INFO  boot.start"),
-            "<30>1 - - nodeboot 9 - -   1.000s INFO  boot.start"
-        );
+    fn header_fields_are_sanitised_and_nil_when_empty() {
         // Spaces and non-ASCII cannot appear in header fields; MSGID is ≤ 32 chars.
-        let odd = r#"{"ts":"yesterday","event":"a very long event name that goes on and on é"}"#;
-        let msg = format_message(3, "my host", 9, odd);
+        let odd = "a very long event name that goes on and on é";
+        let msg = format_message(3, "my host", 9, Level::Info, 0, odd, "{}");
         let fields: Vec<&str> = msg.splitn(8, ' ').collect();
-        assert_eq!(fields[1], "-", "bad ts is NILVALUE");
+        assert_eq!(fields[1], "1970-01-01T00:00:00.000Z");
         assert_eq!(fields[2], "myhost");
         assert_eq!(fields[5], "averylongeventnamethatgoesonando");
         assert_eq!(fields[5].len(), 32);
         assert_eq!(fields[6], "-");
+        let nil = format_message(3, "", 9, Level::Info, 0, "", "{}");
+        assert_eq!(nil, "<30>1 1970-01-01T00:00:00.000Z - nodeboot 9 - - {}");
     }
 
     #[test]
     fn on_the_log_stream_each_record_becomes_one_message() {
-        use crate::core::event::{Event, Level, Record};
-        use crate::log::{Format, LogStream};
+        use crate::core::event::{Event, Record};
         let dir = std::env::temp_dir().join(format!("nb-syslog-stream-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log");
@@ -242,20 +279,40 @@ mod tests {
         let receiver = UnixDatagram::bind(&path).unwrap();
         let stream = LogStream::new(1_795_654_800_000_000);
         let sink = SyslogSink::new(SyslogTarget::Unix(path.clone()), DEFAULT_FACILITY);
-        stream.add_sink(Format::Json, Level::Info, Box::new(sink));
-        stream.emit(&Record {
+        stream.add_drain(Level::Info, sink.drain(&stream));
+        let record = |level, event| Record {
             at: crate::time::Instant::from_millis(37_252),
-            level: Level::Warn,
-            event: Event::DhcpGaveUp {
+            level,
+            event,
+        };
+        stream.emit(&record(
+            Level::Debug,
+            Event::NicCarrierUnconfirmed { nic: "eth0".into() },
+        ));
+        stream.emit(&record(
+            Level::Warn,
+            Event::DhcpGaveUp {
                 nic: "eth1".into(),
                 after_ms: 30_000,
             },
-        });
+        ));
         let mut buf = [0u8; 4096];
         let n = receiver.recv(&mut buf).unwrap();
         let got = std::str::from_utf8(&buf[..n]).unwrap();
         assert!(got.starts_with("<28>1 2026-11-26T01:00:37.252Z "), "{got}");
-        assert!(got.contains(" nodeboot ") && got.contains(" dhcp.gave_up - {\"ts\":"));
+        let json = r#"{"ts":"2026-11-26T01:00:37.252Z","level":"warn","event":"dhcp.gave_up","nic":"eth1","after_ms":30000}"#;
+        assert!(
+            got.ends_with(&format!(
+                " nodeboot {} dhcp.gave_up - {json}",
+                std::process::id()
+            )),
+            "{got}"
+        );
+        receiver.set_nonblocking(true).unwrap();
+        assert!(
+            receiver.recv(&mut buf).is_err(),
+            "the debug record was filtered out"
+        );
         assert_eq!(stream.dropped(), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -282,19 +339,17 @@ mod tests {
         let path = dir.join("log");
         let _ = std::fs::remove_file(&path);
         let mut sink = SyslogSink::new(SyslogTarget::Unix(path.clone()), 3);
-        assert!(sink.write_line(READY).is_err(), "no receiver yet");
+        assert!(sink.write_message(READY).is_err(), "no receiver yet");
         assert_eq!(sink.dropped(), 1);
         let receiver = UnixDatagram::bind(&path).unwrap();
-        sink.write_line(READY).unwrap();
+        sink.write_message(READY).unwrap();
         let mut buf = [0u8; 4096];
         let n = receiver.recv(&mut buf).unwrap();
-        let got = std::str::from_utf8(&buf[..n]).unwrap();
-        assert!(got.starts_with("<30>1 2026-11-26T01:00:03.632Z "), "{got}");
-        assert!(got.ends_with(READY));
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), READY);
         // A receiver that stops reading: the sink drops instead of blocking.
         let mut sent = 0;
         for _ in 0..100_000 {
-            if sink.write_line(READY).is_ok() {
+            if sink.write_message(READY).is_ok() {
                 sent += 1;
             } else {
                 break;

@@ -1,8 +1,7 @@
 //! The operator's view of a node, built only from its log stream: `nodeboot status`
 //! (the stream folded into a state, [`state`]), `nodeboot plot` (the stream drawn as
 //! an SVG timeline, [`plot`]), `nodeboot replay` (a trace replayed as a log stream,
-//! [`replay`]), and the sinks that feed existing collectors ([`sinks`]: rotated log
-//! files, RFC 5424 syslog). Reading the stream the same way from the live socket, a
+//! [`replay`]; the sinks that feed collectors are the log's, `crate::log`). Reading the stream the same way from the live socket, a
 //! log file or `replay --json` output is what makes these tools work identically on a
 //! node, in the sandbox and in tests.
 
@@ -11,6 +10,5 @@ pub mod input;
 pub mod plot;
 pub mod record;
 pub mod replay;
-pub mod sinks;
 pub mod state;
 pub mod status;

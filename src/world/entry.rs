@@ -31,6 +31,7 @@ impl RunError {
 
 /// `nodeboot run` (and `nodeboot init --boot-service`): the loop until it ends.
 pub fn run(settings: Settings) -> Result<(), RunError> {
+    super::memory::tune_malloc();
     // One instance per root, taken before the log socket is bound (binding replaces a
     // stale socket file: it must never be the first instance's live one) and before
     // any disk is touched. An unconfined dry run without a socket needs no lock.
@@ -74,6 +75,7 @@ pub fn pid1_settings(cmdline: &str, argv: &[String]) -> (Settings, KernelWords) 
 /// ends, init falls back to reaping while still obeying reboot and power-off signals
 /// (and, with `nodeboot.emergency=shell`, keeping a shell on the console).
 pub fn init_main(argv: &[String]) -> ! {
+    super::memory::tune_malloc();
     for e in super::init::prepare_pid1() {
         eprintln!("nodeboot: {e}");
     }

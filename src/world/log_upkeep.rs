@@ -12,10 +12,9 @@ impl<C: Core> World<C> {
         for event in self.children.suppressed_summaries(self.now) {
             self.log(event);
         }
-        let news = match &mut self.logs.socket {
-            Some(s) => s.expire_idle(self.poll.registry(), self.now),
-            None => Vec::new(),
-        };
+        let news = self
+            .logs
+            .expire_idle_clients(self.poll.registry(), self.now);
         self.socket_news(news);
     }
 }

@@ -1,26 +1,26 @@
-//! Where the log stream goes. Records enter `crate::log::LogStream` (slog), whose
-//! sinks are the console (stderr: human on a tty, JSON otherwise), `/dev/kmsg` early
-//! (PID 1), and, once `Effect::ReopenLogs` names the log mount, the file
-//! `<dir>/nodeboot.log`. The console, kmsg and the file are [`QueuedSink`]s: each is
-//! written by a thread of its own from a queue bounded in bytes, so a console under
-//! flow control or a log disk that hangs never stalls the loop; what does not fit is
-//! dropped, counted, and reported as `log.dropped` once that sink writes again (at
-//! most once a second per sink). A JSON capture sink feeds the loop's own consumers
-//! after every record: the in-memory backlog (bounded in bytes; written first to the
-//! file when it opens, and sent to every new socket client without a copy) and the log
-//! socket.
+//! Where the log stream goes. Records enter `crate::log::LogStream` (slog) once,
+//! as key-values; each sink is a slog drain of its own, filtered by level by slog:
+//! the console (stderr: human on a tty, JSON otherwise), `/dev/kmsg` early (PID 1),
+//! once `Effect::ReopenLogs` names the log mount the file `<dir>/nodeboot.log`,
+//! syslog (`--syslog`), and the log socket's backlog ([`BacklogDrain`]: bounded in
+//! bytes, written first to the file when it opens, sent to every new socket client
+//! without a copy). The remote sink of the stream issue is one more drain beside
+//! these ([`LogSinks::add_drain`]). The console, kmsg and the file are
+//! [`QueuedSink`]s: each is written by a thread of its own from a queue bounded in
+//! bytes, so a console under flow control or a log disk that hangs never stalls the
+//! loop; what does not fit is dropped, counted, and reported as `log.dropped` once
+//! that sink writes again (at most once a second per sink).
 
+use super::log_backlog::{self, BacklogDrain, SocketSide};
 use super::logsock::{LogSocket, SocketNews};
 use crate::core::event::{Event, Level, Record};
-use crate::log::kmsg::KmsgSink;
+use crate::log::kmsg::{KmsgDrain, KmsgSink};
 use crate::log::queued::{QueuedSink, Recovered, SinkHealth};
-use crate::log::{Format, LogStream, MemorySink, SinkId, WriteSink};
-use crate::ops::sinks::SinkConfig;
+use crate::log::{Format, LogStream, SinkConfig, SinkId, WriteSink};
 use crate::time::{Duration, Instant};
 use mio::Registry;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Bytes the console's queue holds: ~90 s of a 115200 baud serial line.
 pub const CONSOLE_QUEUE_BYTES: usize = 1 << 20;
@@ -44,7 +44,7 @@ pub fn open(
 ) -> (LogSinks, Vec<super::error::WorldError>) {
     use super::error::WorldError;
     let waker = Arc::clone(waker);
-    let (mut logs, errors) = LogSinks::new(
+    let (logs, errors) = LogSinks::new(
         settings.stderr.map(|f| (f, settings.console_level)),
         settings.pid1,
         settings.sinks.clone(),
@@ -59,8 +59,18 @@ pub fn open(
             clients: settings.policy.log_clients,
             ..super::logsock::Limits::default()
         };
-        match LogSocket::bind(path, registry, listener, limits) {
-            Ok(s) => logs.socket = Some(s),
+        // The backlog's drain writes to clients with a registry of its own (a
+        // clone of the loop's: the same epoll instance).
+        let bound = registry.try_clone().and_then(|clone| {
+            let socket = LogSocket::bind(path, registry, listener, limits)?;
+            Ok((socket, clone))
+        });
+        match bound {
+            Ok((socket, clone)) => {
+                let mut side = log_backlog::lock(&logs.side);
+                side.socket = Some(socket);
+                side.registry = Some(clone);
+            }
             Err(source) => errors.push(WorldError::LogSink {
                 what: "bind",
                 path: path.clone(),
@@ -69,43 +79,6 @@ pub fn open(
         }
     }
     (logs, errors)
-}
-
-/// The JSON lines kept for late readers (the file before it exists, socket clients),
-/// each with its newline, shared (`Arc`) with the clients it is queued for.
-pub struct Backlog {
-    lines: VecDeque<Arc<str>>,
-    bytes: usize,
-    max_bytes: usize,
-}
-
-impl Backlog {
-    pub fn new(max_bytes: usize) -> Backlog {
-        Backlog {
-            lines: VecDeque::new(),
-            bytes: 0,
-            max_bytes,
-        }
-    }
-
-    pub fn push(&mut self, line: Arc<str>) {
-        self.bytes += line.len();
-        self.lines.push_back(line);
-        while self.bytes > self.max_bytes {
-            let Some(old) = self.lines.pop_front() else {
-                break;
-            };
-            self.bytes -= old.len();
-        }
-    }
-
-    pub fn lines(&self) -> &VecDeque<Arc<str>> {
-        &self.lines
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
 }
 
 /// A queued sink the loop watches for drops.
@@ -118,18 +91,40 @@ struct Watched {
 
 pub struct LogSinks {
     stream: LogStream,
-    /// JSON lines of the records just emitted, for the loop's own consumers.
-    capture: MemorySink,
-    backlog: Backlog,
+    /// The backlog and the log socket, shared with the backlog's drain.
+    side: log_backlog::Shared,
     file: Option<PathBuf>,
     /// The queued sinks: console, kmsg, file.
     watched: Vec<Watched>,
-    pub socket: Option<LogSocket>,
-    /// Extra copy of every JSON line (tests).
-    pub tap: Option<LineTap>,
+    /// The tap's drain, if one is set.
+    tap: Option<SinkId>,
     /// Rotation of the log file, and the syslog sink.
     config: SinkConfig,
     wake: Option<Wake>,
+}
+
+/// A [`LineTap`] as a drain.
+struct TapDrain {
+    tap: Mutex<LineTap>,
+    wall: crate::log::stream::WallBase,
+}
+
+impl slog::Drain for TapDrain {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        let line = crate::log::render(Format::Json, record, values, self.wall.get());
+        let mut tap = self
+            .tap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tap(&line);
+        Ok(())
+    }
 }
 
 impl LogSinks {
@@ -146,22 +141,23 @@ impl LogSinks {
         let mut errors = Vec::new();
         let stream = LogStream::new(0);
         if let Some(syslog) = config.syslog_sink() {
-            stream.add_sink(Format::Json, Level::Info, Box::new(syslog));
+            stream.add_drain(Level::Info, syslog.drain(&stream));
         }
         let mut sinks = LogSinks {
             stream,
-            capture: MemorySink::default(),
-            backlog: Backlog::new(backlog_bytes),
+            side: Arc::new(Mutex::new(SocketSide::new(backlog_bytes))),
             file: None,
             watched: Vec::new(),
-            socket: None,
             tap: None,
             config,
             wake,
         };
         if let Some((format, level)) = console {
             let out = Box::new(WriteSink::new(std::io::stderr()));
-            if let Err(e) = sinks.add_queued("console", format, level, out, CONSOLE_QUEUE_BYTES) {
+            let added = sinks.add_queued("console", out, CONSOLE_QUEUE_BYTES, |s, q| {
+                s.add_sink(format, level, Box::new(q))
+            });
+            if let Err(e) = added {
                 errors.push(e);
             }
         }
@@ -169,21 +165,16 @@ impl LogSinks {
             let added = KmsgSink::open()
                 .map_err(|e| format!("open /dev/kmsg: {e}"))
                 .and_then(|k| {
-                    sinks.add_queued(
-                        "kmsg",
-                        Format::Human,
-                        Level::Info,
-                        Box::new(k),
-                        KMSG_QUEUE_BYTES,
-                    )
+                    sinks.add_queued("kmsg", Box::new(k), KMSG_QUEUE_BYTES, |s, q| {
+                        s.add_drain(Level::Info, KmsgDrain::new(Box::new(q), s))
+                    })
                 });
             if let Err(e) = added {
                 errors.push(e);
             }
         }
-        sinks
-            .stream
-            .add_sink(Format::Json, Level::Debug, Box::new(sinks.capture.clone()));
+        let backlog = BacklogDrain::new(&sinks.side, &sinks.stream);
+        sinks.stream.add_drain(Level::Debug, backlog);
         (sinks, errors)
     }
 
@@ -192,18 +183,19 @@ impl LogSinks {
         Some(Box::new(move || wake()))
     }
 
+    /// Start `inner`'s writer thread and put its queue on the stream with `attach`
+    /// (as a sink or behind a drain of its own).
     fn add_queued(
         &mut self,
         name: &'static str,
-        format: Format,
-        level: Level,
         inner: Box<dyn crate::log::Sink>,
         max_bytes: usize,
+        attach: impl FnOnce(&LogStream, QueuedSink) -> SinkId,
     ) -> Result<(), String> {
         let sink = QueuedSink::start(name, inner, max_bytes, Vec::new(), self.recovered())
             .map_err(|e| format!("start the {name} writer thread: {e}"))?;
         let health = sink.health();
-        let id = self.stream.add_sink(format, level, Box::new(sink));
+        let id = attach(&self.stream, sink);
         self.watched.push(Watched {
             name,
             id,
@@ -218,27 +210,31 @@ impl LogSinks {
         self.stream.set_wall_base(wall_base_us);
     }
 
-    /// Put one record on every sink. Returns news from the socket to log in turn.
-    pub fn emit(&mut self, registry: &Registry, record: &Record) -> Vec<SocketNews> {
-        self.stream.emit(record);
-        let lines = match self.capture.0.lock() {
-            Ok(mut l) => std::mem::take(&mut *l),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
-        let mut news = Vec::new();
-        for line in lines {
-            if let Some(tap) = &mut self.tap {
-                tap(&line);
-            }
-            let mut shared = line;
-            shared.push('\n');
-            let shared: Arc<str> = Arc::from(shared);
-            if let Some(s) = &mut self.socket {
-                news.extend(s.broadcast(registry, &shared));
-            }
-            self.backlog.push(shared);
+    /// One more sink (the remote sink of the stream issue): a slog drain receiving
+    /// records at `min_level` and above.
+    pub fn add_drain<D>(&mut self, min_level: Level, drain: D) -> SinkId
+    where
+        D: slog::Drain<Ok = (), Err = slog::Never> + Send + Sync + 'static,
+    {
+        self.stream.add_drain(min_level, drain)
+    }
+
+    /// A copy of every JSON line to `tap` (tests); replaces an earlier tap.
+    pub fn set_tap(&mut self, tap: LineTap) {
+        if let Some(old) = self.tap.take() {
+            self.stream.remove_sink(old);
         }
-        news
+        let drain = TapDrain {
+            tap: Mutex::new(tap),
+            wall: self.stream.wall_base(),
+        };
+        self.tap = Some(self.stream.add_drain(Level::Debug, drain));
+    }
+
+    /// Put one record on every sink. Returns news from the socket to log in turn.
+    pub fn emit(&mut self, record: &Record) -> Vec<SocketNews> {
+        self.stream.emit(record);
+        log_backlog::lock(&self.side).take_news()
     }
 
     /// Write the stream to `<dir>/nodeboot.log` from now on, through its own queue
@@ -251,9 +247,10 @@ impl LogSinks {
         // lines, it never stops the loop.
         let file = self.config.log_file(dir);
         let path = file.path().to_path_buf();
+        // The backlog's own lines (shared, not copied), newlines and all.
         let initial = if self.file.is_none() {
-            let lines = self.backlog.lines().iter();
-            lines.map(|l| l.trim_end_matches('\n').to_owned()).collect()
+            let side = log_backlog::lock(&self.side);
+            side.backlog.lines().iter().cloned().collect()
         } else {
             Vec::new()
         };
@@ -291,8 +288,9 @@ impl LogSinks {
         Ok(path)
     }
 
-    pub fn backlog(&self) -> &Backlog {
-        &self.backlog
+    /// Bytes in the backlog.
+    pub fn backlog_bytes(&self) -> usize {
+        log_backlog::lock(&self.side).backlog.bytes()
     }
 
     /// `log.dropped` records owed by `now`: a sink that dropped lines writes again,
@@ -330,9 +328,40 @@ impl LogSinks {
 
     /// A log socket client is ready.
     pub fn on_socket_client(&mut self, registry: &Registry, token: mio::Token) -> Vec<SocketNews> {
-        match &mut self.socket {
-            Some(s) => s.on_client(registry, token, self.backlog.lines()),
+        let mut side = log_backlog::lock(&self.side);
+        let side = &mut *side;
+        match &mut side.socket {
+            Some(s) => s.on_client(registry, token, side.backlog.lines()),
             None => Vec::new(),
+        }
+    }
+
+    /// The log socket's listener is ready.
+    pub fn on_socket_accept(&mut self, registry: &Registry, now: Instant) -> Vec<SocketNews> {
+        match &mut log_backlog::lock(&self.side).socket {
+            Some(s) => s.on_accept(registry, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Close log socket clients idle too long.
+    pub fn expire_idle_clients(&mut self, registry: &Registry, now: Instant) -> Vec<SocketNews> {
+        match &mut log_backlog::lock(&self.side).socket {
+            Some(s) => s.expire_idle(registry, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// When the oldest client still waiting for its request times out.
+    pub fn socket_idle_due(&self) -> Option<Instant> {
+        let side = log_backlog::lock(&self.side);
+        side.socket.as_ref().and_then(LogSocket::idle_due)
+    }
+
+    /// Let go of the socket's clients (shutdown).
+    pub fn deregister_socket(&mut self, registry: &Registry) {
+        if let Some(s) = &mut log_backlog::lock(&self.side).socket {
+            s.deregister(registry);
         }
     }
 }

@@ -31,9 +31,11 @@ pub mod init;
 pub mod instance;
 pub mod journal;
 pub mod kernel;
+pub mod log_backlog;
 mod log_upkeep;
 pub mod logsink;
 pub mod logsock;
+pub mod memory;
 pub mod options;
 mod pid1;
 pub mod probes;
@@ -246,7 +248,7 @@ impl<C: Core> World<C> {
 
     /// Receive a copy of every JSON log line (tests).
     pub fn tap_logs(&mut self, tap: Box<dyn FnMut(&str) + Send>) {
-        self.logs.tap = Some(tap);
+        self.logs.set_tap(tap);
     }
 
     pub fn core(&self) -> &C {
@@ -273,7 +275,7 @@ impl<C: Core> World<C> {
                 self.fail_at,
                 self.children.suppressed_due(),
                 self.logs.drop_report_due(),
-                self.logs.socket.as_ref().and_then(|s| s.idle_due()),
+                self.logs.socket_idle_due(),
             ]
             .into_iter()
             .flatten()
@@ -329,7 +331,7 @@ impl<C: Core> World<C> {
     }
 
     fn emit(&mut self, record: &Record) {
-        let news = self.logs.emit(self.poll.registry(), record);
+        let news = self.logs.emit(record);
         // Socket trouble is logged without recursing into the socket again.
         for n in news {
             if let SocketNews::Dropped { reason } = n {
@@ -340,7 +342,7 @@ impl<C: Core> World<C> {
                         error: format!("log socket: dropped a client: {reason}"),
                     },
                 };
-                let _ = self.logs.emit(self.poll.registry(), &r);
+                let _ = self.logs.emit(&r);
             }
         }
     }
@@ -396,9 +398,7 @@ impl<C: Core> World<C> {
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        if let Some(s) = &mut self.logs.socket {
-            s.deregister(self.poll.registry());
-        }
+        self.logs.deregister_socket(self.poll.registry());
         kind
     }
 }

@@ -40,7 +40,7 @@ pub struct RunOptions {
     /// Log effects instead of running them, even with a root and an allow-list.
     pub dry_run: bool,
     /// Log file rotation and the optional syslog sink.
-    pub sinks: crate::ops::sinks::SinkConfig,
+    pub sinks: crate::log::SinkConfig,
 }
 
 /// Everything `World::new` needs.
@@ -64,7 +64,7 @@ pub struct Settings {
     /// Records to log right after `boot.start` (rules errors).
     pub notes: Vec<Event>,
     /// Log file rotation and the optional syslog sink.
-    pub sinks: crate::ops::sinks::SinkConfig,
+    pub sinks: crate::log::SinkConfig,
     /// The uevent socket's receive buffer; `None`: 128 MiB (tests shrink it to
     /// provoke an overflow).
     pub uevent_rcvbuf: Option<usize>,
@@ -98,7 +98,7 @@ impl Settings {
             socket: Some(PathBuf::from("/run/nodeboot.sock")),
             hosts: PathBuf::from("/etc/hosts"),
             notes,
-            sinks: crate::ops::sinks::SinkConfig::default(),
+            sinks: crate::log::SinkConfig::default(),
             uevent_rcvbuf: None,
             argv: Vec::new(),
             watchdog: None,

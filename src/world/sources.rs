@@ -78,10 +78,7 @@ impl<C: Core> World<C> {
             SIGNALS => self.on_signals(),
             WAKER => self.on_worker(),
             LOG_LISTENER => {
-                let news = match &mut self.logs.socket {
-                    Some(s) => s.on_accept(self.poll.registry(), self.now),
-                    None => Vec::new(),
-                };
+                let news = self.logs.on_socket_accept(self.poll.registry(), self.now);
                 self.socket_news(news);
             }
             t if Children::owns(t) => {

@@ -8,7 +8,8 @@
 # time of 0 when no thread ran at all, printed "0 (never ran)"). There should be no
 # wake-up at all: no tick, no poll timeout while no timer is armed. Needs root.
 #
-#   tools/bench/idle.sh [SECONDS]        (NODEBOOT_BIN=… skips the build)
+#   tools/bench/idle.sh [SECONDS]        (NODEBOOT_BIN=… skips the build;
+#                                         IDLE_SMAPS=FILE keeps /proc/PID/smaps)
 source "$(dirname "$0")/common.sh"
 secs=${1:-10}
 bin=$(bench_bin)
@@ -54,6 +55,11 @@ sw1=$(switches)
 lines1=$(wc -l < "$work/stream.jsonl")
 inputs1=$(wc -l < "$work/boot.trace")
 mem=$(grep -E '^(VmRSS|VmHWM)' "/proc/$nb/status" | tr -s ' \t' ' ' | tr '\n' ' ')
+if [ -n "${IDLE_SMAPS:-}" ]; then
+  # Where the memory is: every mapping's resident size, and each thread's name.
+  cat "/proc/$nb/smaps" > "$IDLE_SMAPS"
+  for t in /proc/"$nb"/task/*; do echo "thread $(cat "$t/comm")"; done >> "$IDLE_SMAPS"
+fi
 if [ -n "${IDLE_STRACE:-}" ]; then
   # What wakes it, if anything: every syscall of every thread for a few seconds.
   timeout 3 strace -f -tt -p "$nb" -o "$IDLE_STRACE" 2>/dev/null || true

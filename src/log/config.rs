@@ -1,6 +1,6 @@
-//! The sinks that feed existing collectors, for `nodeboot run` (and PID 1 through the
-//! kernel command line, later): the binary reads their flags into a [`SinkConfig`]
-//! (src/cli/sinks.rs) and the world loop builds the sinks from it.
+//! What the sinks that feed existing collectors are configured with: the log file's
+//! rotation and queue, and the syslog output. Lives with the sinks it builds; the
+//! binary reads the `nodeboot run` flags into it (src/cli/sinks.rs).
 //!
 //! | flag | default | meaning |
 //! |---|---|---|
@@ -10,8 +10,8 @@
 //! | `--syslog-facility NAME` | `daemon` | `daemon`, `user`, `local0`…`local7`, or 0–23 |
 //! | `--log-queue N[K\|M]` | `4M` | bytes of lines waiting for the log file's writer thread; past it lines are dropped and counted (`log.dropped sink=file`) |
 
-use crate::log::rotate::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
-use crate::log::syslog::{DEFAULT_FACILITY, SyslogSink, SyslogTarget};
+use super::rotate::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
+use super::syslog::{DEFAULT_FACILITY, SyslogSink, SyslogTarget};
 use std::path::Path;
 
 /// Bytes of lines the log file's queue holds by default (a disk that stalls for a
@@ -43,6 +43,20 @@ impl Default for SinkConfig {
     }
 }
 
+impl SinkConfig {
+    /// The rotated log file in `log_dir` (`/var/log` once the cache holds it).
+    pub fn log_file(&self, log_dir: &Path) -> RotatingFile {
+        RotatingFile::new(log_dir.join(LOG_FILE), self.max_bytes, self.keep)
+    }
+
+    /// The syslog sink, if `--syslog` was given.
+    pub fn syslog_sink(&self) -> Option<SyslogSink> {
+        self.syslog
+            .clone()
+            .map(|target| SyslogSink::new(target, self.facility))
+    }
+}
+
 /// `8M`, `512K`, `1G`, `1048576`, `8MiB` → bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -59,26 +73,12 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-impl SinkConfig {
-    /// The rotated log file in `log_dir` (`/var/log` once the cache holds it).
-    pub fn log_file(&self, log_dir: &Path) -> RotatingFile {
-        RotatingFile::new(log_dir.join(LOG_FILE), self.max_bytes, self.keep)
-    }
-
-    /// The syslog sink, if one is configured.
-    pub fn syslog_sink(&self) -> Option<SyslogSink> {
-        self.syslog
-            .clone()
-            .map(|target| SyslogSink::new(target, self.facility))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_sinks_of_a_config() {
+    fn the_file_and_syslog_come_from_the_config() {
         let cfg = SinkConfig {
             syslog: Some(SyslogTarget::Unix("/dev/log".into())),
             ..SinkConfig::default()

@@ -8,11 +8,12 @@
 # time of 0 when no thread ran at all, printed "0 (never ran)"). There should be no
 # wake-up at all: no tick, no poll timeout while no timer is armed. Needs root.
 #
-#   tools/bench/idle.sh [SECONDS]        (NODEBOOT_BIN=… skips the build;
+#   tools/bench/idle.sh [SECONDS]        (the /init build; NODEBOOT_BIN=… skips the build;
 #                                         IDLE_SMAPS=FILE keeps /proc/PID/smaps)
 source "$(dirname "$0")/common.sh"
 secs=${1:-10}
-bin=$(bench_bin)
+# What a node runs: the lean /init build (tools/build-init).
+bin=${NODEBOOT_BIN:-$("$repo/tools/build-init")}
 bench_net up dhcp
 bench_disk 512M; ssd=$made; echo 0 > "/sys/block/$ssd/queue/rotational"
 ip netns exec "$srv" python3 -c '

@@ -40,7 +40,7 @@ mod tests {
         let expected = [
             (Errno::ENOENT, ErrorKind::NotFound),
             (Errno::ENXIO, ErrorKind::NotFound),
-            (Errno::ENODEV, ErrorKind::NotFound),
+            (Errno::ENODEV, ErrorKind::NoDevice),
             (Errno::EAGAIN, ErrorKind::Busy),
             (Errno::EBUSY, ErrorKind::Busy),
             (Errno::ETXTBSY, ErrorKind::Busy),

@@ -1,6 +1,7 @@
 //! Carrying out one action: the gate first ([`effects::admit`]: confinement, validity,
 //! dry run, the safety checks of a write — once, for every effect), then the effect
-//! itself — in the loop (spawn, kill, connect, cancel, link up, log file, shutdown),
+//! itself — in the loop (spawn, kill, connect, cancel, link up, log file, shutdown,
+//! the `/proc/filesystems` probe),
 //! as an internal child (`Plan::Command`), or on the worker thread (`Plan::Blocking`).
 
 use super::confine::Confinement;
@@ -152,6 +153,9 @@ impl<C: Core> World<C> {
                     }
                     Err(e) => self.answer(id, Err(e)),
                 }
+            }
+            Effect::ProbeFilesystem { fstype } => {
+                self.answer(id, effects::procfs::probe_filesystem(&fstype));
             }
             Effect::ReopenLogs { dir } => {
                 // The gate made sure it is a plain node path.

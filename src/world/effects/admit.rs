@@ -13,7 +13,8 @@ use crate::world::confine::Confinement;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
-    /// The loop handles it (Spawn, Kill, Connect, Cancel, SetLinkUp, Shutdown, ReopenLogs).
+    /// The loop handles it (Spawn, Kill, Connect, Cancel, SetLinkUp, Shutdown, ReopenLogs,
+    /// ProbeFilesystem).
     Loop,
     /// Run this command as an internal child; exit 0 is success, else the error is
     /// the exit status and the last lines of its stderr.
@@ -78,6 +79,7 @@ fn read_only(effect: &Effect) -> bool {
     matches!(
         effect,
         Effect::ProbeDisk { .. }
+            | Effect::ProbeFilesystem { .. }
             | Effect::ListSubvolumes { .. }
             | Effect::Cancel { .. }
             | Effect::Shutdown { .. }
@@ -143,6 +145,7 @@ fn confinement(effect: &Effect, confine: &Confinement, pid1: bool) -> Result<()>
             }
         }
         Effect::Spawn { .. }
+        | Effect::ProbeFilesystem { .. }
         | Effect::Kill { .. }
         | Effect::KillAll { .. }
         | Effect::Connect { .. }
@@ -227,6 +230,7 @@ fn classify(effect: &Effect, confine: &Confinement) -> Plan {
         | Effect::DeleteSubvolume { .. }
         | Effect::CopyTree { .. } => Plan::Blocking,
         Effect::SetLinkUp { .. }
+        | Effect::ProbeFilesystem { .. }
         | Effect::ReopenLogs { .. }
         | Effect::Spawn { .. }
         | Effect::Kill { .. }

@@ -26,6 +26,7 @@ mod mount;
 pub mod mountinfo;
 mod partition;
 mod probe;
+pub mod procfs;
 mod subvolume;
 
 pub use admit::{Admitted, Pass, Plan, admit};

@@ -45,6 +45,9 @@ pub enum Effect {
     ProbeDisk { device: String },
     /// `modprobe -b <modalias>` (a driver for a device that announced one).
     LoadModule { modalias: String },
+    /// Is filesystem type `fstype` registered in the kernel (`/proc/filesystems`)?
+    /// Read-only and instant (procfs); answered with `EffectOutput::Filesystem`.
+    ProbeFilesystem { fstype: String },
     /// Set a link administratively up, so the kernel reports its carrier.
     SetLinkUp { index: u32, nic: String },
     /// Write a fresh GPT on `disk` with one partition spanning it, named `name`,
@@ -112,6 +115,7 @@ impl Effect {
         match self {
             Effect::ProbeDisk { .. } => "probe_disk",
             Effect::LoadModule { .. } => "load_module",
+            Effect::ProbeFilesystem { .. } => "probe_filesystem",
             Effect::SetLinkUp { .. } => "set_link_up",
             Effect::WritePartitionTable { .. } => "write_partition_table",
             Effect::AddPartition { .. } => "add_partition",
@@ -167,6 +171,7 @@ mod tests {
         let all = vec![
             Effect::ProbeDisk { device: s() },
             Effect::LoadModule { modalias: s() },
+            Effect::ProbeFilesystem { fstype: s() },
             Effect::SetLinkUp { index: 1, nic: s() },
             Effect::WritePartitionTable {
                 disk: s(),

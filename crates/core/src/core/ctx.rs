@@ -27,6 +27,10 @@ pub enum Note {
     GateReleased,
     /// A NIC got a lease or an address: what is reachable may have changed.
     NetworkChanged,
+    /// The cache is about to mount a filesystem of this type (`retry`: a mount of it
+    /// answered ENODEV): make it available, then tell the cache
+    /// ([`fsready`](super::fsready)).
+    FilesystemNeeded { fstype: String, retry: bool },
 }
 
 #[derive(Debug, Default)]

@@ -96,7 +96,9 @@ impl Deadlines {
                 abandon: Abandon::Kill,
                 ..worker(self.modprobe, "load_module", modalias)
             },
-            Effect::SetLinkUp { .. }
+            // Reads procfs: answered at once, nothing to wait on.
+            Effect::ProbeFilesystem { .. }
+            | Effect::SetLinkUp { .. }
             | Effect::ReopenLogs { .. }
             | Effect::Spawn { .. }
             | Effect::Kill { .. }

@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
-    /// No such device, file or module (ENOENT, ENODEV, ENXIO).
+    /// No such device, file or module (ENOENT, ENXIO).
     NotFound,
+    /// ENODEV. From a mount: the kernel has no such filesystem type registered (its
+    /// module is not loaded, or still loading); the core then makes the filesystem
+    /// available and retries once ([`fsready`](super::fsready)).
+    NoDevice,
     /// In use: mounted, held, opened exclusively elsewhere (EBUSY, ETXTBSY, EAGAIN).
     Busy,
     /// The device or filesystem failed (EIO). A command that exited non-zero is
@@ -38,7 +42,8 @@ impl ErrorKind {
     /// aarch64 share; the world's tests check it against `nix::Errno`).
     pub fn from_errno(errno: i32) -> ErrorKind {
         match errno {
-            2 | 6 | 19 => ErrorKind::NotFound,          // ENOENT ENXIO ENODEV
+            2 | 6 => ErrorKind::NotFound,               // ENOENT ENXIO
+            19 => ErrorKind::NoDevice,                  // ENODEV
             11 | 16 | 26 => ErrorKind::Busy,            // EAGAIN EBUSY ETXTBSY
             5 => ErrorKind::Io,                         // EIO
             110 => ErrorKind::TimedOut,                 // ETIMEDOUT
@@ -53,6 +58,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::NotFound => "not_found",
+            ErrorKind::NoDevice => "no_device",
             ErrorKind::Busy => "busy",
             ErrorKind::Io => "io",
             ErrorKind::TimedOut => "timed_out",
@@ -160,6 +166,8 @@ mod tests {
         assert_eq!(ErrorKind::from_errno(16), ErrorKind::Busy);
         assert_eq!(ErrorKind::from_errno(5), ErrorKind::Io);
         assert_eq!(ErrorKind::from_errno(2), ErrorKind::NotFound);
+        assert_eq!(ErrorKind::from_errno(19), ErrorKind::NoDevice);
+        assert_eq!(ErrorKind::NoDevice.as_str(), "no_device");
         assert_eq!(ErrorKind::from_errno(9999), ErrorKind::Other);
         let json = serde_json::to_string(&ErrorKind::PermissionDenied).unwrap();
         assert_eq!(

@@ -118,6 +118,35 @@ pub enum Event {
     #[serde(rename = "cache.duplicate")]
     CacheDuplicate { device: String, other: String },
 
+    /// A mount waits for the kernel to register filesystem type `fstype`: for the
+    /// preload of `module` still running (`preload: true`), or for a `modprobe -b
+    /// module` of its own (nothing loaded it, or a mount answered ENODEV).
+    #[serde(rename = "fs.wait")]
+    FsWait {
+        fstype: String,
+        module: String,
+        preload: bool,
+    },
+    /// The mount of `fstype` goes out: `how` it is available — `known` (a load of it
+    /// ended ok before), `registered` (listed in `/proc/filesystems`), `preload` /
+    /// `load` (the load waited for ended ok), `unavailable` (the load failed or
+    /// module loading is off: mounted anyway, the mount's own error tells); `ms` since
+    /// the mount asked.
+    #[serde(rename = "fs.ready")]
+    FsReady {
+        fstype: String,
+        how: String,
+        ms: u64,
+    },
+    /// A mount of step `step` answered ENODEV (`fstype` not registered): not a failed
+    /// cache; the filesystem is made available and the step retried once.
+    #[serde(rename = "fs.missing")]
+    FsMissing {
+        fstype: String,
+        step: String,
+        error: String,
+    },
+
     /// A `modprobe` finished: a device's driver (`modalias`) or a module preloaded at
     /// start (`module`, rules key `boot.preload_modules`); `ms` is how long it ran.
     #[serde(rename = "module.load")]
@@ -348,6 +377,7 @@ impl Event {
             | Event::CacheNone { .. }
             | Event::DhcpGaveUp { .. }
             | Event::ModuleLoad { ok: false, .. }
+            | Event::FsMissing { .. }
             | Event::CachePruned { ok: false, .. }
             | Event::UeventDropped { .. }
             | Event::RtnlDropped { .. }
@@ -361,6 +391,7 @@ impl Event {
             | Event::CacheHoldExpired { .. }
             | Event::WorkerAbandoned { .. } => Level::Warn,
             Event::GateReleased { reason, .. } if reason != "reachable" => Level::Warn,
+            Event::FsReady { how, .. } if how == "unavailable" => Level::Warn,
             Event::WorldError { .. } | Event::EffectRefused { .. } => Level::Warn,
             Event::ShutdownStep { ok: false, .. }
             | Event::SignalIgnored { .. }

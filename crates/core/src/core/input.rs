@@ -91,6 +91,8 @@ pub enum EffectOutput {
     Subvolumes { names: Vec<String> },
     /// Result of `Effect::Spawn`: the child runs.
     Spawned { pid: u32 },
+    /// Result of `Effect::ProbeFilesystem`: listed in `/proc/filesystems` or not.
+    Filesystem { registered: bool },
 }
 
 /// `Ok(output)` or why it failed: a kind the core may act on and a human-readable

@@ -18,6 +18,7 @@ pub mod disk;
 pub mod driver;
 pub mod error;
 pub mod event;
+pub mod fsready;
 pub mod gate;
 pub mod input;
 pub mod modules;
@@ -48,6 +49,8 @@ pub struct Reactor {
     /// loads are over: see [`modules::preload_now`]).
     preload_pending: Vec<String>,
     coldplug_done: bool,
+    /// Filesystems a mount waits for ([`fsready`]).
+    fsready: fsready::FsReady,
     cache: disk::Cache,
     net: nic::Network,
     gate: gate::Gate,
@@ -74,6 +77,7 @@ impl Reactor {
             preload_modules: policy.preload_modules,
             preload_pending: Vec::new(),
             coldplug_done: false,
+            fsready: fsready::FsReady::default(),
             cache: disk::Cache::new(policy.cache),
             net: nic::Network::new(policy.net),
             gate: gate::Gate::new(policy.gate),
@@ -260,10 +264,14 @@ impl Reactor {
         {
             return;
         }
+        if self.on_filesystem_probe(id, result) {
+            return;
+        }
         if let Some(load) = self.module_loads.remove(&id) {
             let ms = Some(self.cx.now.millis_since(load.since()));
             let ok = result.is_ok();
             let held_settle = load.holds_settle();
+            let named = load.module().map(str::to_owned);
             let event = match load {
                 modules::Load::Alias { modalias, .. } => Event::ModuleLoad {
                     modalias,
@@ -271,7 +279,8 @@ impl Reactor {
                     module: None,
                     ms,
                 },
-                modules::Load::Preload { module, .. } => Event::ModuleLoad {
+                modules::Load::Preload { module, .. }
+                | modules::Load::Filesystem { module, .. } => Event::ModuleLoad {
                     modalias: String::new(),
                     ok,
                     module: Some(module),
@@ -279,6 +288,9 @@ impl Reactor {
                 },
             };
             self.cx.log(event);
+            if let Some(module) = named {
+                self.on_module_loaded(id, &module, ok);
+            }
             // A preload brings no device: it never held the settle, so it does not
             // restart the quiet period either.
             if held_settle {
@@ -316,6 +328,9 @@ impl Reactor {
         while let Some(note) = self.cx.take_note() {
             match note {
                 Note::NetworkChanged => self.gate.on_network_change(&mut self.cx),
+                Note::FilesystemNeeded { fstype, retry } => {
+                    self.on_filesystem_needed(fstype, retry)
+                }
                 Note::CacheSettled | Note::GateReleased => {
                     let cache_done = self.cache.is_settled() || self.hold_expired;
                     if cache_done {

@@ -6,9 +6,10 @@
 //! raid6_pq, which benchmarks itself for about a second): on a slow machine that is
 //! 1–3 s spent inside the cache's `mount`, after the disks settled, on the critical
 //! path to `cache.ready`. Loading it in the background beforehand takes it off that
-//! path; the mount then finds the filesystem registered, or waits in the kernel for
-//! the load already running (a second `modprobe` of a module being loaded waits for
-//! it), so the cache never waits on the preload itself.
+//! path: usually the mount then finds the filesystem registered. The kernel does not
+//! wait for a load already running (its own `request_module` may return before the
+//! preload registered btrfs, and the mount fails with ENODEV), so the cache waits for
+//! a preload still running when it reaches its first mount ([`fsready`](super::fsready)).
 //!
 //! **When.** Not at the very start: there the preload competes for the CPU with the
 //! coldplug's driver loads (virtio, SCSI, NVMe, NICs), which *are* on the path to the
@@ -16,6 +17,11 @@
 //! start took 3.9 s instead of ~1.5 s and delayed the drivers, the disks and the gate
 //! by about a second. It is sent once coldplug is done and no driver load runs: the
 //! cache's quiet period follows, time the machine spends waiting anyway.
+//!
+//! **What a preload does not do.** Make a mount safe by itself: a mount sent while
+//! the preload still runs may find btrfs unregistered and fail with ENODEV (seen in
+//! the VM with a 300 ms settle). The mount asks [`fsready`](super::fsready) first,
+//! which waits for a preload still running.
 //!
 //! **What a preload is not.** A driver load for a MODALIAS holds the cache decision
 //! (its disks may appear when it finishes); a preload brings no device, so it never
@@ -35,6 +41,9 @@ pub enum Load {
     Alias { modalias: String, since: Instant },
     /// A module named in `preload_modules`, loaded at start in the background.
     Preload { module: String, since: Instant },
+    /// A filesystem's module a mount waits for (nothing loaded it, or a mount
+    /// answered ENODEV): see [`fsready`](super::fsready).
+    Filesystem { module: String, since: Instant },
 }
 
 impl Load {
@@ -45,7 +54,17 @@ impl Load {
 
     pub fn since(&self) -> Instant {
         match self {
-            Load::Alias { since, .. } | Load::Preload { since, .. } => *since,
+            Load::Alias { since, .. }
+            | Load::Preload { since, .. }
+            | Load::Filesystem { since, .. } => *since,
+        }
+    }
+
+    /// The module named (a preload or a filesystem's), not a device's alias.
+    pub fn module(&self) -> Option<&str> {
+        match self {
+            Load::Alias { .. } => None,
+            Load::Preload { module, .. } | Load::Filesystem { module, .. } => Some(module),
         }
     }
 }

@@ -32,6 +32,14 @@ pub struct WorldSpec {
     pub fail: BTreeMap<String, String>,
     /// Module aliases whose `modprobe` fails.
     pub modules_fail: Vec<String>,
+    /// Filesystem types the kernel has registered at start (`/proc/filesystems`); a
+    /// `load_module` of one (`btrfs`, `fs-btrfs`) registers it when it ends, and a
+    /// mount of an unregistered type answers ENODEV. Default (absent): every type
+    /// is registered.
+    pub filesystems: Option<Vec<String>>,
+    /// The first N mounts answer ENODEV whatever is registered (a mount racing the
+    /// kernel's own module load).
+    pub mount_enodev: u32,
     /// Effects that never answer anywhere (effect names: `mkfs`, `load_module`, …):
     /// the core's deadline must end them.
     pub hang: Vec<String>,

@@ -186,6 +186,14 @@ impl Cache {
         }
     }
 
+    /// The filesystem a mount of the prepare waits for is available (or as
+    /// available as it gets): see [`crate::core::fsready`].
+    pub fn on_filesystem(&mut self, cx: &mut Ctx, fstype: &str) {
+        if let Phase::Active(prepare) = &mut self.phase {
+            prepare.on_filesystem(cx, &self.policy, fstype);
+        }
+    }
+
     pub fn on_timer(&mut self, cx: &mut Ctx, timer: &Timer) {
         match timer {
             Timer::SettleQuiet => self.maybe_decide(cx),

@@ -54,6 +54,10 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<(Instant, u64)>>,
     pending: BTreeMap<u64, Pending>,
     shut_down: bool,
+    /// Registered filesystem types, from when (`None`: every type, always).
+    filesystems: Option<BTreeMap<String, Instant>>,
+    /// Mounts still to answer ENODEV (`mount_enodev`).
+    enodev_left: u32,
 }
 
 impl Sim {
@@ -66,6 +70,11 @@ impl Sim {
             .iter()
             .map(|s| format!("{pool}/{}", s.trim_matches('/')))
             .collect();
+        let filesystems = spec
+            .filesystems
+            .as_ref()
+            .map(|list| list.iter().map(|f| (f.clone(), Instant::ZERO)).collect());
+        let enodev_left = spec.mount_enodev;
         let disks = spec
             .disks
             .iter()
@@ -85,6 +94,8 @@ impl Sim {
             queue: BinaryHeap::new(),
             pending: BTreeMap::new(),
             shut_down: false,
+            filesystems,
+            enodev_left,
         }
     }
 
@@ -212,9 +223,13 @@ impl Sim {
                         "modprobe: no module for {modalias}"
                     )))
                 } else {
+                    self.register_filesystem(now + self.latency(name), modalias);
                     Ok(EffectOutput::Done)
                 }
             }
+            Effect::ProbeFilesystem { fstype } => Ok(EffectOutput::Filesystem {
+                registered: self.has_filesystem(now, fstype),
+            }),
             Effect::SetLinkUp { nic, .. } => {
                 self.link_up(now + self.latency(name) * 2, nic);
                 Ok(EffectOutput::Done)
@@ -232,7 +247,22 @@ impl Sim {
                 label,
                 force,
             } => self.mkfs(device, label, *force),
-            Effect::Mount { source, fstype, .. } => self.mount(source, fstype),
+            Effect::Mount {
+                source,
+                target,
+                fstype,
+                ..
+            } => {
+                if self.enodev_left > 0 || !self.has_filesystem(now, fstype) {
+                    self.enodev_left = self.enodev_left.saturating_sub(1);
+                    Err(EffectError::new(
+                        ErrorKind::NoDevice,
+                        format!("mount {source} on {target}: ENODEV: No such device"),
+                    ))
+                } else {
+                    self.mount(source, fstype)
+                }
+            }
             Effect::Unmount { .. } => Ok(EffectOutput::Done),
             Effect::CreateSubvolume { path } => {
                 self.subvolumes
@@ -278,5 +308,21 @@ impl Sim {
             }
         };
         self.done(now, action, name, result);
+    }
+
+    /// A module load ending at `at` registers the filesystem of that name.
+    fn register_filesystem(&mut self, at: Instant, module: &str) {
+        let fstype = module.strip_prefix("fs-").unwrap_or(module);
+        if let Some(fs) = &mut self.filesystems
+            && !fstype.contains(':')
+        {
+            fs.entry(fstype.to_owned()).or_insert(at);
+        }
+    }
+
+    fn has_filesystem(&self, now: Instant, fstype: &str) -> bool {
+        self.filesystems
+            .as_ref()
+            .is_none_or(|fs| fs.get(fstype).is_some_and(|at| *at <= now))
     }
 }

@@ -7,10 +7,15 @@
 //! mount sequence: mount-pool → subvolumes → list-logs → log-subvolume → copy-logs →
 //! mount-cache → mount-logs → reopen-logs → ready → prune.
 //!
+//! Before its first mount the prepare makes sure the kernel has btrfs ([`fs`]: it
+//! asks the reactor and waits), and a mount answered ENODEV is retried once after
+//! the filesystem was made available, instead of failing the cache.
+//!
 //! A step that fails ends the prepare (`cache.failed`), and the mounts made so far
 //! are undone in reverse order ([`undo`]: unmount-logs → unmount-cache →
 //! unmount-pool), so the node boots without a cache and with nothing of it mounted.
 
+mod fs;
 mod step;
 mod undo;
 
@@ -67,6 +72,8 @@ pub struct Prepare {
     mounted: Vec<Mounted>,
     /// The step that failed; once set, the prepare only undoes its mounts.
     failed: Option<Step>,
+    /// Whether the kernel has the filesystem, and the one ENODEV retry ([`fs`]).
+    fs: fs::FsState,
 }
 
 impl Prepare {
@@ -85,6 +92,7 @@ impl Prepare {
             resumed: !matches!(from, Step::Partition | Step::MountPool),
             mounted: Vec::new(),
             failed: None,
+            fs: fs::FsState::default(),
         }
     }
 
@@ -106,6 +114,16 @@ impl Prepare {
             self.step_started = cx.now;
         }
         self.step = step;
+        self.request(cx, policy);
+    }
+
+    /// Request the effect of the current step (again, after waiting for the
+    /// filesystem, or for the ENODEV retry).
+    fn request(&mut self, cx: &mut Ctx, policy: &CachePolicy) {
+        let step = self.step;
+        if self.waits_for_filesystem(cx) {
+            return;
+        }
         let pool = policy.pool_mount.trim_end_matches('/');
         let log_path = |name: &str| format!("{pool}/logs/{name}");
         let effect = match step {
@@ -211,6 +229,7 @@ impl Prepare {
                 self.pruned(cx, policy, false);
                 return Progress::Working;
             }
+            Err(error) if self.retry_without_filesystem(cx, error) => return Progress::Working,
             Err(error) => return self.fail(cx, &error.message),
         };
         let next = match self.step {

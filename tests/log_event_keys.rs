@@ -84,6 +84,21 @@ fn samples() -> Vec<Event> {
             module: Some(s("btrfs")),
             ms: Some(1),
         },
+        Event::FsWait {
+            fstype: s("btrfs"),
+            module: s("btrfs"),
+            preload: true,
+        },
+        Event::FsReady {
+            fstype: s("btrfs"),
+            how: s("preload"),
+            ms: 1,
+        },
+        Event::FsMissing {
+            fstype: s("btrfs"),
+            step: s("mount-pool"),
+            error: s("e"),
+        },
         Event::NicSeen {
             nic: s("eth0"),
             index: 2,

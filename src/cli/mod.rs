@@ -21,6 +21,7 @@ mod check;
 mod logs;
 #[cfg(feature = "tools")]
 mod plot;
+#[cfg(feature = "tools")]
 mod replay;
 mod run;
 mod sinks;
@@ -42,6 +43,7 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     match cmd.as_str() {
         "run" => run::main(rest),
+        #[cfg(feature = "tools")]
         "replay" => replay::main(rest),
         "check" => check::main(rest),
         "logs" => logs::main(rest),

@@ -9,6 +9,7 @@ pub mod input;
 #[cfg(feature = "tools")]
 pub mod plot;
 pub mod record;
+#[cfg(feature = "tools")]
 pub mod replay;
 pub mod state;
 pub mod status;

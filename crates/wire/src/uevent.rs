@@ -86,17 +86,35 @@ impl UeventAction {
 }
 
 impl Uevent {
-    /// Builds the typed view from the `KEY=VALUE` pairs. `summary` is the kernel's
-    /// `ACTION@DEVPATH` (absent in libudev messages); the pairs win where both exist.
-    fn from_env(summary: Option<(&str, &str)>, env: BTreeMap<String, String>) -> Result<Uevent> {
-        let action = env
-            .get("ACTION")
-            .map(String::as_str)
+    /// Builds the uevent from a `KEY=VALUE\0KEY=VALUE\0…` block. `summary` is the
+    /// kernel's `ACTION@DEVPATH` (absent in libudev messages); the pairs win where
+    /// both exist. Fields without `=` are skipped (the kernel never sends them;
+    /// dropping the whole event would lose a device); of a key sent twice the later
+    /// value wins. Bytes that are not UTF-8 become U+FFFD.
+    ///
+    /// One pass over borrowed text (validated once for the whole block) finds the
+    /// typed fields; each string is then copied once, and the map is built from the
+    /// pairs at once (one sort of a handful, no tree search per pair).
+    fn from_block(summary: Option<(&str, &str)>, block: &[u8]) -> Result<Uevent> {
+        let text = String::from_utf8_lossy(block);
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
+        let mut typed = Typed::default();
+        for field in text.split('\0') {
+            let Some((key, value)) = field.split_once('=') else {
+                continue;
+            };
+            if key.is_empty() {
+                continue;
+            }
+            typed.note(key, value);
+            pairs.push((key, value));
+        }
+        let action = typed
+            .action
             .or(summary.map(|s| s.0))
             .ok_or(Error::Malformed)?;
-        let devpath = env
-            .get("DEVPATH")
-            .map(String::as_str)
+        let devpath = typed
+            .devpath
             .or(summary.map(|s| s.1))
             .ok_or(Error::Malformed)?;
         if action.is_empty() || !devpath.starts_with('/') {
@@ -105,34 +123,42 @@ impl Uevent {
         Ok(Uevent {
             action: UeventAction::parse(action),
             devpath: devpath.to_owned(),
-            subsystem: env.get("SUBSYSTEM").cloned().unwrap_or_default(),
-            devtype: env.get("DEVTYPE").cloned(),
-            devname: env.get("DEVNAME").cloned(),
-            seqnum: env.get("SEQNUM").and_then(|s| s.parse().ok()),
-            env,
+            subsystem: typed.subsystem.unwrap_or_default().to_owned(),
+            devtype: typed.devtype.map(str::to_owned),
+            devname: typed.devname.map(str::to_owned),
+            seqnum: typed.seqnum.and_then(|s| s.parse().ok()),
+            env: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         })
     }
 }
 
-/// Splits a `KEY=VALUE\0KEY=VALUE\0…` block. Fields without `=` are skipped (the
-/// kernel never sends them; dropping the whole event would lose a device).
-fn parse_env(block: &[u8]) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    for field in block.split(|&b| b == 0) {
-        let Some(eq) = field.iter().position(|&b| b == b'=') else {
-            continue;
+/// The pairs lifted into [`Uevent`]'s typed fields, as last seen in a block.
+#[derive(Default)]
+struct Typed<'a> {
+    action: Option<&'a str>,
+    devpath: Option<&'a str>,
+    subsystem: Option<&'a str>,
+    devtype: Option<&'a str>,
+    devname: Option<&'a str>,
+    seqnum: Option<&'a str>,
+}
+
+impl<'a> Typed<'a> {
+    fn note(&mut self, key: &str, value: &'a str) {
+        let slot = match key {
+            "ACTION" => &mut self.action,
+            "DEVPATH" => &mut self.devpath,
+            "SUBSYSTEM" => &mut self.subsystem,
+            "DEVTYPE" => &mut self.devtype,
+            "DEVNAME" => &mut self.devname,
+            "SEQNUM" => &mut self.seqnum,
+            _ => return,
         };
-        let (key, value) = field.split_at(eq);
-        let value = value.get(1..).unwrap_or_default();
-        if key.is_empty() {
-            continue;
-        }
-        env.insert(
-            String::from_utf8_lossy(key).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        );
+        *slot = Some(value);
     }
-    env
 }
 
 /// Parses a kernel uevent datagram `ACTION@DEVPATH\0KEY=VALUE\0…` with mdevd's checks:
@@ -154,8 +180,7 @@ pub fn parse_kernel(buf: &[u8]) -> Result<Uevent> {
         std::str::from_utf8(summary.get(..at).unwrap_or_default()).map_err(|_| Error::Malformed)?;
     let devpath = std::str::from_utf8(summary.get(at + 1..).unwrap_or_default())
         .map_err(|_| Error::Malformed)?;
-    let env = parse_env(rest.get(1..).unwrap_or_default());
-    Uevent::from_env(Some((action, devpath)), env)
+    Uevent::from_block(Some((action, devpath)), rest.get(1..).unwrap_or_default())
 }
 
 /// Parses a libudev monitor message: `libudev\0`, magic 0xfeedcafe (big-endian),
@@ -179,7 +204,7 @@ pub fn parse_libudev(buf: &[u8]) -> Result<Uevent> {
         return Err(Error::Malformed);
     }
     let props = bytes::slice(buf, off, len)?;
-    Uevent::from_env(None, parse_env(props))
+    Uevent::from_block(None, props)
 }
 
 /// Parses either framing, chosen by the `libudev\0` prefix.
@@ -354,6 +379,14 @@ mod tests {
         let ev = parse_kernel(b"frob@/devices/x\0SEQNUM=notanumber\0").unwrap();
         assert_eq!(ev.action, UeventAction::Other("frob".into()));
         assert_eq!(ev.seqnum, None);
+        // A key sent twice: the later value wins (as it did with one insert per
+        // pair), and bytes that are not UTF-8 become U+FFFD.
+        let ev =
+            parse_kernel(b"add@/devices/x\0K=1\0A=\xff\0K=2\0SUBSYSTEM=a\0SUBSYSTEM=b\0").unwrap();
+        assert_eq!(ev.get("K"), Some("2"));
+        assert_eq!(ev.get("A"), Some("\u{fffd}"));
+        assert_eq!(ev.subsystem, "b");
+        assert_eq!(ev.env.len(), 3);
     }
 
     #[test]

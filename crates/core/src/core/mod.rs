@@ -112,6 +112,7 @@ impl Reactor {
             Input::Uevent { uevent } => {
                 if let Some(alias) = uevent.get("MODALIAS")
                     && self.modprobe
+                    && !self.modaliases.contains(alias)
                     && self.modaliases.insert(alias.to_owned())
                 {
                     let id = cx.effect(
@@ -385,6 +386,10 @@ impl Reactor {
 
     /// Move the shutdown on once every child has gone.
     fn check_shutdown(&mut self) {
+        // Asked after every input: the children are listed only once stopping.
+        if self.shutting_down.is_none() {
+            return;
+        }
         let children = self.children();
         if let Some(s) = &mut self.shutting_down {
             s.on_input(&mut self.cx, &children);

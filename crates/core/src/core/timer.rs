@@ -4,7 +4,7 @@
 use super::action::EffectId;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
@@ -38,18 +38,27 @@ pub enum Timer {
     CacheHold,
 }
 
+/// Every armed timer by key, and the same set by deadline: the earliest deadline is
+/// asked after every input, so it is the first of an ordered set rather than a scan
+/// of every timer (thousands during a coldplug: one deadline per effect in flight).
 #[derive(Clone, Debug, Default)]
 pub struct TimerTable {
     deadlines: BTreeMap<Timer, Instant>,
+    by_time: BTreeSet<(Instant, Timer)>,
 }
 
 impl TimerTable {
     /// Arm (or re-arm) `timer` for `at`.
     pub fn set(&mut self, timer: Timer, at: Instant) {
-        self.deadlines.insert(timer, at);
+        if let Some(old) = self.deadlines.insert(timer.clone(), at) {
+            self.by_time.remove(&(old, timer.clone()));
+        }
+        self.by_time.insert((at, timer));
     }
     pub fn cancel(&mut self, timer: &Timer) {
-        self.deadlines.remove(timer);
+        if let Some(at) = self.deadlines.remove(timer) {
+            self.by_time.remove(&(at, timer.clone()));
+        }
     }
     pub fn is_armed(&self, timer: &Timer) -> bool {
         self.deadlines.contains_key(timer)
@@ -58,21 +67,20 @@ impl TimerTable {
         self.deadlines.get(timer).copied()
     }
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.values().min().copied()
+        self.by_time.first().map(|(at, _)| *at)
     }
     /// Remove and return the timers due at `now`, earliest first (ties in key order).
     pub fn take_due(&mut self, now: Instant) -> Vec<Timer> {
-        let mut due: Vec<(Instant, Timer)> = self
-            .deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(t, at)| (*at, t.clone()))
-            .collect();
-        due.sort();
-        for (_, t) in &due {
-            self.deadlines.remove(t);
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.by_time.first()
+            && *at <= now
+        {
+            if let Some((_, timer)) = self.by_time.pop_first() {
+                self.deadlines.remove(&timer);
+                due.push(timer);
+            }
         }
-        due.into_iter().map(|(_, t)| t).collect()
+        due
     }
 }
 

@@ -101,6 +101,51 @@ struct LineIn {
     input: Input,
 }
 
+/// A uevent line, the bulk of every trace, read straight into its fields: serde reads
+/// an internally tagged enum such as [`Input`] by buffering the whole object first
+/// (every string copied twice). Tried before [`LineIn`]; any line it does not take
+/// exactly (another kind, an unknown field) is read by [`LineIn`], so what a trace
+/// means and the errors it gets do not change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UeventLineIn {
+    #[serde(default)]
+    t_us: Option<u64>,
+    #[serde(default)]
+    t_ms: Option<u64>,
+    input: UeventIn,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UeventIn {
+    /// Only `uevent` is accepted: the variant is the check.
+    #[serde(rename = "kind")]
+    _kind: UeventKind,
+    uevent: crate::wire::uevent::Uevent,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum UeventKind {
+    Uevent,
+}
+
+impl LineIn {
+    fn parse(line: &str) -> serde_json::Result<LineIn> {
+        if let Ok(fast) = serde_json::from_str::<UeventLineIn>(line) {
+            return Ok(LineIn {
+                t_us: fast.t_us,
+                t_ms: fast.t_ms,
+                input: Input::Uevent {
+                    uevent: fast.input.uevent,
+                },
+            });
+        }
+        serde_json::from_str(line)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("line {line}: {message}")]
@@ -242,7 +287,7 @@ impl<R: BufRead> TraceReader<R> {
         let Some(line) = self.next_line()? else {
             return Ok(None);
         };
-        let parsed: LineIn = serde_json::from_str(&line).map_err(|e| TraceError::Parse {
+        let parsed = LineIn::parse(&line).map_err(|e| TraceError::Parse {
             line: self.line_no,
             message: e.to_string(),
         })?;

@@ -271,23 +271,29 @@ impl<R: BufRead> TraceReader<R> {
     }
 
     fn next_line(&mut self) -> Result<Option<String>, TraceError> {
+        Ok(self.read_content_line()?.then(|| self.buf.trim().to_owned()))
+    }
+
+    /// Reads the next line that is not a comment into `buf`; false at the end.
+    fn read_content_line(&mut self) -> Result<bool, TraceError> {
         loop {
             self.buf.clear();
             if self.input.read_line(&mut self.buf)? == 0 {
-                return Ok(None);
+                return Ok(false);
             }
             self.line_no += 1;
             if !is_comment(&self.buf) {
-                return Ok(Some(self.buf.trim().to_owned()));
+                return Ok(true);
             }
         }
     }
 
     fn next_entry(&mut self) -> Result<Option<Entry>, TraceError> {
-        let Some(line) = self.next_line()? else {
+        // The line is parsed where it was read: no copy per entry.
+        if !self.read_content_line()? {
             return Ok(None);
-        };
-        let parsed = LineIn::parse(&line).map_err(|e| TraceError::Parse {
+        }
+        let parsed = LineIn::parse(self.buf.trim()).map_err(|e| TraceError::Parse {
             line: self.line_no,
             message: e.to_string(),
         })?;

@@ -71,7 +71,8 @@ pub fn open(cfg: &ReplayConfig) -> Result<(Header, Entries), String> {
     let first = first_content_line(&mut reader).map_err(|e| format!("{}: {e}", path.display()))?;
     if first.trim_start().starts_with('{') {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let r = TraceReader::new(BufReader::new(file))
+        // Large reads: a coldplug trace is megabytes of short lines.
+        let r = TraceReader::new(BufReader::with_capacity(1 << 16, file))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let header = r.header().clone();
         return Ok((header, Box::new(r)));

@@ -453,10 +453,14 @@ impl Cache {
         let mut judged = verdict::judge(&self.policy.label, disk, probe, &parts);
         // A probe that failed (a dying disk timing out) makes the disk in use; the
         // reason names the failure rather than just "unreadable".
-        let failed = std::iter::once((disk, dev))
-            .chain(self.devices.partitions_of(disk))
-            .find_map(|(name, d)| d.probe_error.as_ref().map(|e| (name, e)));
-        if let (Verdict::InUse, Some((name, error))) = (judged.verdict, failed)
+        // Looked for only when it matters: a disk's partitions are walked again.
+        let failed = || {
+            std::iter::once((disk, dev))
+                .chain(self.devices.partitions_of(disk))
+                .find_map(|(name, d)| d.probe_error.as_ref().map(|e| (name, e)))
+        };
+        if judged.verdict == Verdict::InUse
+            && let Some((name, error)) = failed()
             && !error.is_empty()
         {
             judged.reason = if name == disk {

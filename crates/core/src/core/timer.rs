@@ -103,4 +103,30 @@ mod tests {
         t.set(Timer::GateDeadline, Instant::from_secs(61));
         assert!(t.take_due(Instant::from_secs(60)).is_empty());
     }
+
+    #[test]
+    fn rearmed_and_cancelled_timers_leave_no_stale_deadline() {
+        let mut t = TimerTable::default();
+        t.set(Timer::SettleQuiet, Instant::from_secs(1));
+        t.set(Timer::SettleQuiet, Instant::from_secs(5));
+        t.set(Timer::EffectDeadline(EffectId(3)), Instant::from_secs(2));
+        t.set(Timer::EffectDeadline(EffectId(2)), Instant::from_secs(2));
+        assert_eq!(t.next_deadline(), Some(Instant::from_secs(2)));
+        t.cancel(&Timer::EffectDeadline(EffectId(2)));
+        t.cancel(&Timer::GateRetry); // not armed: nothing happens
+        assert_eq!(t.deadline(&Timer::SettleQuiet), Some(Instant::from_secs(5)));
+        assert_eq!(
+            t.take_due(Instant::from_secs(10)),
+            vec![Timer::EffectDeadline(EffectId(3)), Timer::SettleQuiet]
+        );
+        assert_eq!(t.next_deadline(), None);
+        assert!(!t.is_armed(&Timer::SettleQuiet));
+        // Ties at one deadline come out in key order.
+        t.set(Timer::GateRetry, Instant::from_secs(20));
+        t.set(Timer::SettleQuiet, Instant::from_secs(20));
+        assert_eq!(
+            t.take_due(Instant::from_secs(20)),
+            vec![Timer::SettleQuiet, Timer::GateRetry]
+        );
+    }
 }

@@ -21,6 +21,7 @@ declare -A pkg_for=(
   [dnsmasq]=dnsmasq-base [python3]=python3 [cpio]=cpio [file]=file [sfdisk]=fdisk
   [mkfs.ntfs]=ntfs-3g [mkfs.exfat]=exfatprogs [make-bcache]=bcache-tools
   [genisoimage]=genisoimage [mkfs.f2fs]=f2fs-tools [mksquashfs]=squashfs-tools
+  [modprobe]=kmod [depmod]=kmod
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do

@@ -20,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod gate;
 pub mod input;
+pub mod modalias;
 pub mod modules;
 pub mod nic;
 pub mod policy;
@@ -265,12 +266,7 @@ impl Reactor {
             let ok = result.is_ok();
             let held_settle = load.holds_settle();
             let event = match load {
-                modules::Load::Alias { modalias, .. } => Event::ModuleLoad {
-                    modalias,
-                    ok,
-                    module: None,
-                    ms,
-                },
+                modules::Load::Alias { modalias, .. } => modalias::outcome(modalias, result, ms),
                 modules::Load::Preload { module, .. } => Event::ModuleLoad {
                     modalias: String::new(),
                     ok,

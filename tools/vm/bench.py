@@ -5,7 +5,7 @@ scripts do (guest/bench-init.sh), in the same VM: a blank SSD, a blank rotary di
 blank NVMe disk, one plugged and one unplugged NIC, the reachability target.
 
     bench.py [--runs N] [--workdir DIR] [--versus bench|none|INIT] [--nodeboot INIT]
-             [--aliases FILE]
+             [--aliases FILE] [--floor]
 
 For nodeboot it also prints when the SSD's disk driver was loaded, how many modprobes
 ran before `cache.ready` and the time during which one ran (the module-load floor).
@@ -39,25 +39,36 @@ DISK_ALIAS = "scsi:t-0x00"
 def module_metrics(g, start, ready):
     """From nodeboot's records up to `cache.ready`: when the SSD's disk driver was
     loaded (its `module.load`, ms from /init), how many `modprobe` processes ran
-    (`module.load` records with an `ms`), and the CPU they can have used: on the one
-    vCPU, the union of the intervals during which any modprobe ran (ms)."""
+    (`module.load` records with an `ms`), and the most CPU they can have used: on the
+    one vCPU, the union of the intervals during which a modprobe ran (ms), up to the
+    disk driver and up to `cache.ready`."""
     t0, t1 = ts_ms(start), ts_ms(ready)
     loads = [r for r in g.find("module.load") if ts_ms(r) <= t1 and "ms" in r]
     driver = next((ts_ms(r) - t0 for r in loads
                    if r.get("modalias", "").startswith(DISK_ALIAS) and r.get("ok")), None)
-    spans = sorted((ts_ms(r) - r["ms"], ts_ms(r)) for r in loads)
+    spans = sorted((ts_ms(r) - r["ms"] - t0, ts_ms(r) - t0) for r in loads)
+    busy = busy_ms(spans, t1 - t0)
+    busy_to_driver = None if driver is None else busy_ms(spans, driver)
+    aliases = sorted({r["modalias"] for r in g.find("module.load") if r.get("modalias")}
+                     | {r["modalias"] for r in g.find("module.unmatched")}
+                     | {r["modalias"] for r in g.find("module.present")})
+    return {"driver": driver, "modprobes": len(loads), "busy": busy,
+            "busy_to_driver": busy_to_driver, "aliases": aliases}
+
+
+def busy_ms(spans, until):
+    """How long, from /init to `until` (ms), at least one of the sorted (start, end)
+    spans ran: their union, cut at `until`."""
     busy, end = 0.0, None
     for a, b in spans:
+        a, b = min(a, until), min(b, until)
         if end is None or a > end:
             busy += b - a
             end = b
         elif b > end:
             busy += b - end
             end = b
-    aliases = sorted({r["modalias"] for r in g.find("module.load") if r.get("modalias")}
-                     | {r["modalias"] for r in g.find("module.unmatched")}
-                     | {r["modalias"] for r in g.find("module.present")})
-    return {"driver": driver, "modprobes": len(loads), "busy": busy, "aliases": aliases}
+    return busy
 
 
 def one_run(workdir, init, name):
@@ -88,6 +99,43 @@ def one_run(workdir, init, name):
         g.quit()
 
 
+def floor(workdir, runs):
+    """The trivial init with `nodeboot.floor`: each module load alone (guest `time -p`),
+    `runs` boots; prints the median real, user+sys per module and their sum."""
+    per = {}
+    for i in range(runs):
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(workdir)
+        disks = [(r, vm.make_disk(os.path.join(workdir, f"{r}.img"), SIZES[r]))
+                 for r in ("ssd", "hdd", "nvme")]
+        nics = [{"id": "nic0", "up": True}, {"id": "nic1", "up": False}]
+        g = vm.Guest(workdir, init="trivial", disks=disks, nics=nics,
+                     append="nodeboot.floor", name=f"floor-{i}")
+        try:
+            g.wait_line("floor: end", 240)
+            for _, text in list(g.lines):
+                words = text.split()
+                # "floor: NAME [Command exited with non-zero status N] real R user U sys S"
+                if len(words) < 8 or words[0] != "floor:" or words[-6] != "real":
+                    continue
+                real, cpu = float(words[-5]), float(words[-3]) + float(words[-1])
+                per.setdefault(words[1], []).append((real, cpu))
+        finally:
+            g.quit()
+    print(f"module loads alone (trivial init, median of {runs}): real / user+sys")
+    total = [0.0, 0.0]
+    for m, v in per.items():
+        real = statistics.median(r for r, _ in v)
+        cpu = statistics.median(c for _, c in v)
+        if ":" not in m and "(" not in m and m != "btrfs":
+            total[0] += real
+            total[1] += cpu
+        print(f"  {m:16} {real:5.2f} s / {cpu:5.2f} s")
+    print(f"  {'drivers':16} {total[0]:5.2f} s / {total[1]:5.2f} s  (the floor before "
+          f"the disks; btrfs and the aliases apart)")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -101,7 +149,11 @@ def main():
                     "default), `none`, or the name of another nodeboot archive "
                     ".cache/out/initrd-INIT (e.g. an older build: NODEBOOT_BIN=old "
                     "build.sh --no-cargo, then copy initrd-nodeboot to initrd-INIT)")
+    ap.add_argument("--floor", action="store_true",
+                    help="instead: time each module load alone in the trivial init")
     a = ap.parse_args()
+    if a.floor:
+        return floor(os.path.join(a.workdir, "floor"), a.runs)
     label_of = {"bench": "script"}
     variants = [("nodeboot", a.nodeboot)]
     if a.versus != "none":
@@ -140,10 +192,13 @@ def main():
     for label, runs in module_runs.items():
         drivers = [m["driver"] for m in runs if m["driver"] is not None]
         driver = f"{statistics.median(drivers) / 1000:.2f} s" if drivers else "n/a"
+        to_driver = [m["busy_to_driver"] for m in runs if m["busy_to_driver"] is not None]
+        to_driver = f"{statistics.median(to_driver) / 1000:.2f} s" if to_driver else "n/a"
         print(f"  {label:10} disk driver ({DISK_ALIAS}) loaded {driver}; "
-              f"{statistics.median(m['modprobes'] for m in runs):.0f} modprobes, "
-              f"busy {statistics.median(m['busy'] for m in runs) / 1000:.2f} s "
-              f"(median; modprobe CPU floor up to cache.ready)")
+              f"{statistics.median(m['modprobes'] for m in runs):.0f} modprobes before "
+              f"cache.ready; one ran during {to_driver} of the time to the disk driver, "
+              f"{statistics.median(m['busy'] for m in runs) / 1000:.2f} s of the time to "
+              f"cache.ready (medians)")
     if a.aliases:
         seen = sorted({x for runs in module_runs.values() for m in runs for x in m["aliases"]})
         with open(a.aliases, "w") as f:

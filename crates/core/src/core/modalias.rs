@@ -80,6 +80,36 @@ mod tests {
         assert_eq!(e["module"], "virtio_pci");
     }
 
+    /// The world's decision rides on the journaled `EffectDone`: it reads back the same,
+    /// and a recording made before (`"ok": "done"`) still reads.
+    #[test]
+    fn the_answer_survives_the_trace_format() {
+        use crate::core::action::EffectId;
+        use crate::core::input::Input;
+        let input = Input::EffectDone {
+            id: EffectId(7),
+            result: Ok(EffectOutput::Modules {
+                load: names(&["virtio_scsi"]),
+                present: Vec::new(),
+            }),
+        };
+        let line = serde_json::to_string(&input).unwrap();
+        assert!(
+            line.contains(r#""ok":"modules","load":["virtio_scsi"]"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Input>(&line).unwrap(), input);
+        let none: Input = serde_json::from_str(
+            r#"{"kind":"effect_done","id":3,"result":{"Ok":{"ok":"modules"}}}"#,
+        )
+        .unwrap();
+        let Input::EffectDone { result, .. } = none else {
+            panic!("{none:?}")
+        };
+        let e = json(&outcome("acpi:PNP0501:".into(), &result, None));
+        assert_eq!(e["event"], "module.unmatched");
+    }
+
     #[test]
     fn without_an_index_as_before() {
         let e = json(&outcome("pci:x".into(), &Ok(EffectOutput::Done), Some(5)));

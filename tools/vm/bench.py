@@ -173,6 +173,9 @@ def main():
             if lease_to_gate is not None:
                 lease_gaps.setdefault(label, []).append(lease_to_gate)
             gap = "" if lease_to_gate is None else f", {lease_to_gate:.0f} ms after the lease"
+            if modules is not None and modules["driver"] is not None:
+                gap += (f"; disk driver {modules['driver'] / 1000:.2f} s, "
+                        f"{modules['modprobes']} modprobes")
             print(f"run {i + 1} {label:8}: cache.ready {cache / 1000:6.2f} s  "
                   f"gate.released {gate / 1000:6.2f} s ({reason}{gap})  "
                   f"[launch to /init {launch:.1f} s]", flush=True)

@@ -15,8 +15,8 @@
 //! module would insert nothing; (3) for the alias, `modprobe -n -v -b ALIAS` (udev's
 //! way, one process per alias) would insert exactly the union of what `-n -v -b NAME`
 //! inserts for each resolved name (nodeboot's way), with and without the blacklist.
-//! kmod is installed by tools/setup.sh; without it or a module tree the test skips,
-//! except under `CI=true`, where that is a failure.
+//! kmod and the module tree are installed by tools/setup.sh (`build.sh --kernel-only`);
+//! without either the test skips, except under `CI=true`, where that is a failure.
 
 #[allow(dead_code)]
 mod support;

@@ -336,6 +336,9 @@ impl<C: Core> World<C> {
     }
 
     fn emit(&mut self, record: &Record) {
+        if let Event::CacheSettled { .. } = record.event {
+            self.modules.release_index();
+        }
         let news = self.logs.emit(record);
         // Socket trouble is logged without recursing into the socket again.
         for n in news {

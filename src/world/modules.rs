@@ -44,12 +44,39 @@ pub struct Modules {
     asked: BTreeSet<String>,
     /// Running loads: the output to answer with when modprobe succeeds.
     running: BTreeMap<EffectId, (Vec<String>, Vec<String>)>,
+    /// The boot's device discovery is over ([`Modules::release_index`]): the index
+    /// is read for each later alias and not kept.
+    released: bool,
 }
 
 impl Modules {
+    /// The boot's devices are discovered (the cache settled, so every coldplug
+    /// driver load has ended): drop the index. It is a few MiB of patterns that an
+    /// idle node would otherwise hold for good; a device hotplugged later has its
+    /// aliases resolved against a fresh read (tens of milliseconds), not kept.
+    pub fn release_index(&mut self) {
+        self.released = true;
+        if matches!(self.index, Some(Some(_))) {
+            self.index = None;
+        }
+    }
+
     /// Plan the load of `name` (effect `id`). The first call reads the index; a
     /// failure to read it is returned once as a record for the world to log.
     pub fn plan(
+        &mut self,
+        id: EffectId,
+        name: &str,
+        confine: &Confinement,
+    ) -> (ModPlan, Option<Event>) {
+        let planned = self.plan_with_index(id, name, confine);
+        if self.released {
+            self.release_index();
+        }
+        planned
+    }
+
+    fn plan_with_index(
         &mut self,
         id: EffectId,
         name: &str,

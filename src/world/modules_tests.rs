@@ -144,3 +144,21 @@ fn module_names_and_a_missing_index_go_to_modprobe_as_planned() {
         (ModPlan::AsPlanned, None)
     );
 }
+
+#[test]
+fn after_the_boot_the_index_is_not_kept_but_later_aliases_still_resolve() {
+    let root = Root::new("release", "");
+    let c = root.confine();
+    let mut m = Modules::default();
+    assert!(matches!(
+        m.plan(id(1), "acpi:PNP0501:", &c).0,
+        ModPlan::Answer(_)
+    ));
+    assert!(matches!(m.index, Some(Some(_))), "kept during the boot");
+    m.release_index();
+    assert!(m.index.is_none(), "dropped once the cache settled");
+    // A device hotplugged later: resolved against a fresh read, which is not kept.
+    let plan = m.plan(id(2), "scsi:t-0x00", &c).0;
+    assert_eq!(plan, ModPlan::Run(strings(&["modprobe", "-b", "sd_mod"])));
+    assert!(m.index.is_none(), "not kept after the boot");
+}

@@ -84,6 +84,13 @@ fn samples() -> Vec<Event> {
             module: Some(s("btrfs")),
             ms: Some(1),
         },
+        Event::ModuleUnmatched {
+            modalias: s("acpi:x"),
+        },
+        Event::ModulePresent {
+            modalias: s("pci:x"),
+            module: s("virtio_pci"),
+        },
         Event::FsWait {
             fstype: s("btrfs"),
             module: s("btrfs"),

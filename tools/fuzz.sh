@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-targets=(uevent rtnetlink gpt mbr btrfs signature rules cmdline trace core)
+targets=(uevent rtnetlink gpt mbr btrfs signature modalias rules cmdline trace core)
 [ -n "$only" ] && targets=("$only")
 
 base_target=${CARGO_TARGET_DIR:-$repo/target}

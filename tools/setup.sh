@@ -21,6 +21,7 @@ declare -A pkg_for=(
   [dnsmasq]=dnsmasq-base [python3]=python3 [cpio]=cpio [file]=file [sfdisk]=fdisk
   [mkfs.ntfs]=ntfs-3g [mkfs.exfat]=exfatprogs [make-bcache]=bcache-tools
   [genisoimage]=genisoimage [mkfs.f2fs]=f2fs-tools [mksquashfs]=squashfs-tools
+  [modprobe]=kmod [depmod]=kmod
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do
@@ -56,3 +57,14 @@ fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found (the machine's Rust toolchain is required)" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# tests/kmod_oracle.rs checks the modalias resolver against kmod on a real module tree:
+# the running kernel's if it has one, else the Debian kernel the VM boots, unpacked
+# under tools/vm/.cache/kernel (once; tools/vm/build.sh reuses it).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "/lib/modules/$(uname -r)/modules.alias.bin" ] &&
+  ! ls "$repo"/tools/vm/.cache/kernel/*/.done >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ] || ! "$repo/tools/vm/build.sh" --kernel-only >&2; then
+    echo "setup: no module tree for tests/kmod_oracle.rs (tools/vm/build.sh --kernel-only, as root)" >&2
+  fi
+fi

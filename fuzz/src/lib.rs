@@ -9,7 +9,7 @@
 //! A failed property panics with a message naming it: under libFuzzer that is a crash
 //! with a saved reproducer; under the test it fails with the input in hex.
 
-use nodeboot::wire::{btrfs, gpt, mbr, rtnetlink, signature, uevent};
+use nodeboot::wire::{btrfs, gpt, mbr, modalias, rtnetlink, signature, uevent};
 
 /// A target's body.
 pub type Check = fn(&[u8]);
@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("mbr", check_mbr),
     ("btrfs", check_btrfs),
     ("signature", check_signature),
+    ("modalias", check_modalias),
     ("rules", check_rules),
     ("cmdline", check_cmdline),
     ("trace", check_trace),
@@ -206,6 +207,47 @@ pub fn check_gpt(data: &[u8]) {
 }
 
 /// DOS table: at most four primary entries, each non-empty, numbered 1..=4.
+/// `modules.alias` text (also read as `modules.builtin` and the built-ins' modinfo),
+/// a NUL, then a modalias. Properties: every resolved name is a module name as kmod
+/// writes it (non-empty, `_` not `-`); a pattern without wildcards names its module
+/// for itself; a glob without special characters matches only itself.
+pub fn check_modalias(data: &[u8]) {
+    let (index, alias) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let text = String::from_utf8_lossy(index);
+    let ix = modalias::ModIndex::parse(&text, &text, index);
+    let alias = String::from_utf8_lossy(alias);
+    for m in ix.resolve(&alias).modules {
+        assert!(!m.is_empty() && !m.contains('-'), "resolved name {m:?}");
+    }
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["alias", pattern, module] = words[..]
+            && !pattern.contains(['*', '?', '[', ']', '\\'])
+        {
+            let r = ix.resolve(pattern);
+            let name = modalias::underscores(module);
+            assert!(
+                r.modules.contains(&name),
+                "literal {pattern} -> {name}: {r:?}"
+            );
+        }
+    }
+    let plain = !alias.contains(['*', '?', '[', '\\']);
+    if plain && !alias.is_empty() {
+        let a = alias.as_bytes();
+        assert!(modalias::fnmatch(a, a), "a plain glob matches itself");
+        let mut other = a.to_vec();
+        other.push(b'x');
+        assert!(
+            !modalias::fnmatch(a, &other),
+            "a plain glob matches only itself"
+        );
+    }
+}
+
 pub fn check_mbr(data: &[u8]) {
     if let Ok(m) = mbr::parse(data) {
         assert!(m.partitions.len() <= 4);

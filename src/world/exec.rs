@@ -6,6 +6,7 @@
 
 use super::confine::Confinement;
 use super::effects::{self, Admitted, Pass, Plan};
+use super::modules::ModPlan;
 use super::{Core, World};
 use crate::core::action::{Action, Effect, EffectId, KillSignal};
 use crate::core::event::Event;
@@ -74,6 +75,28 @@ impl<C: Core> World<C> {
     }
 
     fn carry_out(&mut self, id: EffectId, admitted: Admitted) {
+        if let (Plan::Command(planned), Effect::LoadModule { modalias }) =
+            (admitted.plan(), admitted.effect())
+        {
+            // Resolved in-process (world::modules): an alias naming nothing, or only
+            // modules already there, spawns nothing.
+            let (plan, note) = self.modules.plan(id, modalias, &self.settings.confine);
+            if let Some(event) = note {
+                self.log(event);
+            }
+            let argv = match plan {
+                ModPlan::Answer(output) => {
+                    self.answer(id, Ok(output));
+                    return;
+                }
+                ModPlan::Run(argv) => argv,
+                ModPlan::AsPlanned => planned.clone(),
+            };
+            if let Err(e) = self.children.spawn(self.poll.registry(), id, &argv, true) {
+                self.answer(id, Err(e.into()));
+            }
+            return;
+        }
         let registry = self.poll.registry();
         match admitted.plan() {
             Plan::Command(argv) => {

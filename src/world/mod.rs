@@ -36,6 +36,7 @@ mod log_upkeep;
 pub mod logsink;
 pub mod logsock;
 pub mod memory;
+pub mod modules;
 pub mod options;
 mod pid1;
 pub mod probes;
@@ -103,6 +104,8 @@ pub struct World<C: Core> {
     link_up_acks: BTreeMap<u32, EffectId>,
     signals: Option<Signals>,
     children: Children,
+    /// Modalias loads resolved against the kernel's module index (`modules`).
+    modules: modules::Modules,
     /// Children a dry run pretended to start.
     dry_children: std::collections::BTreeSet<EffectId>,
     probes: Probes,
@@ -219,6 +222,7 @@ impl<C: Core> World<C> {
             link_up_acks: BTreeMap::new(),
             signals,
             children: Children::default(),
+            modules: Default::default(),
             dry_children: Default::default(),
             probes: Probes::default(),
             worker,
@@ -327,10 +331,14 @@ impl<C: Core> World<C> {
 
     /// Queue the answer to effect `id`.
     fn answer(&mut self, id: EffectId, result: EffectResult) {
+        let result = self.modules.on_answer(id, result);
         self.pending.push_back(Input::EffectDone { id, result });
     }
 
     fn emit(&mut self, record: &Record) {
+        if let Event::CacheSettled { .. } = record.event {
+            self.modules.release_index();
+        }
         let news = self.logs.emit(record);
         // Socket trouble is logged without recursing into the socket again.
         for n in news {

@@ -321,7 +321,11 @@ impl<C: Core> World<C> {
             let input = match n {
                 ChildNews::Output { id, stream, line } => Input::ChildOutput { id, stream, line },
                 ChildNews::Exited { id, status } => Input::ChildExited { id, status },
-                ChildNews::EffectDone { id, result } => Input::EffectDone { id, result },
+                ChildNews::EffectDone { id, result } => {
+                    // A resolved modalias load names its modules (world::modules).
+                    let result = self.modules.on_answer(id, result);
+                    Input::EffectDone { id, result }
+                }
                 ChildNews::Suppressed(event) => {
                     self.log(event);
                     continue;

@@ -8,13 +8,16 @@
 # Installs what it needs (Debian packages; QEMU privately if apt refuses). Fetched and
 # built pieces are cached under tools/vm/.cache: a second build only redoes the cheap
 # parts. Usage: tools/vm/build.sh [--no-cargo]   (NODEBOOT_BIN=path overrides the binary)
+#        tools/vm/build.sh --kernel-only   only the kernel and its module tree under
+#        .cache/kernel (what tests/kmod_oracle.rs checks the modalias resolver against)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-no_cargo=0
+no_cargo=0 kernel_only=0
 for a in "$@"; do
   case "$a" in
     --no-cargo) no_cargo=1 ;;
+    --kernel-only) kernel_only=1 ;;
     *) die "unknown flag $a" ;;
   esac
 done
@@ -218,6 +221,11 @@ build_variant() {
 main() {
   [ "$(id -u)" = 0 ] || die "build.sh needs root (apt, mknod)"
   ensure_host_tools
+  if [ "$kernel_only" = 1 ]; then
+    ensure_kernel
+    log "kernel $KVER and its modules in $KROOT"
+    return 0
+  fi
   ensure_qemu
   ensure_kernel
   local nb

@@ -285,6 +285,9 @@ def hotplug(workdir):
         load = g.wait_event("module.load", 60, since=mark, where=lambda r: str(
             r.get("modalias", "")).startswith("pci:v00008086d0000100E"))
         check(load.get("ok") is True, f"e1000's modalias not loaded: {load}", g)
+        # Resolved in-process against the guest's modules.alias: one modprobe -b e1000.
+        check(load.get("module") == "e1000", f"e1000's modalias resolved to {load}", g)
+        check(g.find("module.unmatched"), "no coldplug alias was skipped unmatched", g)
         hot = g.wait_event("nic.seen", 60, since=mark, managed=True)["nic"]
         check(hot != unplugged, "the hot-plugged NIC has the old NIC's name", g)
         g.wait_event("dhcp.leased", 60, since=mark, nic=hot)

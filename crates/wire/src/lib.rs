@@ -13,6 +13,8 @@
 //! - [`bytes`], [`crc`]: bounds-checked reads and the two CRCs the formats need.
 //! - [`devname`]: the kernel's names for partitions.
 //! - [`link`]: link state (`LinkState`, `OperState`, `IFF_*`) as rtnetlink reports it.
+//! - [`modalias`]: the kernel's module index (modules.alias globs, built-ins) → the
+//!   modules a `MODALIAS` names, as kmod's `modprobe -R` resolves it.
 //!
 //! Each parser's tests run on bytes captured from a real kernel or written by the real
 //! tools (`testdata/`), and each has a `never_panics` property test (truncated,
@@ -36,6 +38,7 @@ pub mod devname;
 pub mod gpt;
 pub mod link;
 pub mod mbr;
+pub mod modalias;
 pub mod rtnetlink;
 pub mod signature;
 pub mod uevent;

@@ -5,6 +5,25 @@
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 echo "trivial: start uptime=$(cut -d' ' -f1 /proc/uptime)"
+# nodeboot.floor (tools/vm/bench.py --floor): the CPU each module load costs alone,
+# one after the other, nothing else running: the drivers nodeboot loads on the way to
+# the cache, btrfs, and one modprobe of an alias that names no module (the cost
+# nodeboot's resolver saves per such alias). `time -p` says real, user and sys.
+if grep -qw nodeboot.floor /proc/cmdline; then
+  for m in virtio_pci nvme virtio_scsi sd_mod virtio_net btrfs acpi:PNP0501:; do
+    time -p -o /tmp/floor modprobe -b "$m" >/dev/null 2>&1
+    t=$(tr '\n' ' ' </tmp/floor)
+    echo "floor: $m $t"
+  done
+  # Then a modprobe per MODALIAS of the guest, one after the other (the drivers are
+  # loaded by now): what coldplug's process per alias costs without contention.
+  find /sys/devices -name modalias -exec cat {} + | sort -u >/tmp/aliases
+  time -p -o /tmp/floor sh -c 'while read -r a; do modprobe -b "$a"; done </tmp/aliases' \
+    >/dev/null 2>&1
+  echo "floor: every-alias($(wc -l </tmp/aliases)) $(tr '\n' ' ' </tmp/floor)"
+  echo "floor: end"
+  poweroff -f
+fi
 # Coldplug: modprobe every MODALIAS, again until nothing new loads (virtio_pci's
 # devices appear only once it is loaded, then virtio_scsi's disks).
 coldplug() {

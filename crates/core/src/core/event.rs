@@ -147,8 +147,9 @@ pub enum Event {
         error: String,
     },
 
-    /// A `modprobe` finished: a device's driver (`modalias`) or a module preloaded at
-    /// start (`module`, rules key `boot.preload_modules`); `ms` is how long it ran.
+    /// A `modprobe` finished: a device's driver (`modalias`, with the `module`s it
+    /// resolved to when the world has the kernel's module index) or a module preloaded
+    /// at start (`module`, rules key `boot.preload_modules`); `ms` is how long it ran.
     #[serde(rename = "module.load")]
     ModuleLoad {
         #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -159,6 +160,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ms: Option<u64>,
     },
+
+    /// A device's `MODALIAS` names no module in the kernel's index: nothing ran.
+    #[serde(rename = "module.unmatched")]
+    ModuleUnmatched { modalias: String },
+    /// Every module a `MODALIAS` names was built in, loaded already or being loaded
+    /// for another alias (`module`, comma-separated): nothing ran.
+    #[serde(rename = "module.present")]
+    ModulePresent { modalias: String, module: String },
 
     #[serde(rename = "nic.seen")]
     NicSeen {
@@ -401,6 +410,8 @@ impl Event {
             | Event::NicCarrierUnconfirmed { .. }
             | Event::GateProbe { .. }
             | Event::ModuleLoad { .. }
+            | Event::ModuleUnmatched { .. }
+            | Event::ModulePresent { .. }
             | Event::EffectDryRun { .. } => Level::Debug,
             _ => Level::Info,
         }

@@ -93,6 +93,17 @@ pub enum EffectOutput {
     Spawned { pid: u32 },
     /// Result of `Effect::ProbeFilesystem`: listed in `/proc/filesystems` or not.
     Filesystem { registered: bool },
+    /// Result of `Effect::LoadModule` for a modalias the world resolved against the
+    /// kernel's module index: `load`, the modules it ran `modprobe -b` for (loaded
+    /// now); `present`, those the alias also names that were built in, loaded already
+    /// or being loaded for another alias. Both empty: the alias names no module and
+    /// nothing ran. (A world without an index answers `Done`, as before.)
+    Modules {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        load: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        present: Vec<String>,
+    },
 }
 
 /// `Ok(output)` or why it failed: a kind the core may act on and a human-readable

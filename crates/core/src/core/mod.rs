@@ -21,6 +21,7 @@ pub mod event;
 pub mod fsready;
 pub mod gate;
 pub mod input;
+pub mod modalias;
 pub mod modules;
 pub mod nic;
 pub mod policy;
@@ -274,12 +275,7 @@ impl Reactor {
             let held_settle = load.holds_settle();
             let named = load.module().map(str::to_owned);
             let event = match load {
-                modules::Load::Alias { modalias, .. } => Event::ModuleLoad {
-                    modalias,
-                    ok,
-                    module: None,
-                    ms,
-                },
+                modules::Load::Alias { modalias, .. } => modalias::outcome(modalias, result, ms),
                 modules::Load::Preload { module, .. }
                 | modules::Load::Filesystem { module, .. } => Event::ModuleLoad {
                     modalias: String::new(),

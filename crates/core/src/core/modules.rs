@@ -374,7 +374,9 @@ mod tests {
         b.finish_load("pci:v00001AF4d00001004", true);
         assert!(b.load_of("btrfs").is_some(), "{:?}", b.open);
         b.run_until(Instant::from_secs(9));
-        let quiet = Policy::default().cache.settle_quiet;
+        // The facts are in at 4 s (coldplug done, its driver load ended, the disk
+        // probed): the short quiet period after them, not `settle_quiet`.
+        let quiet = Policy::default().cache.settle_after_facts;
         assert_eq!(b.partitioned_at, Some(Instant::from_secs(4) + quiet));
         // A failed preload is logged and changes nothing else.
         b.finish_load("btrfs", false);

@@ -92,6 +92,10 @@ pub struct Cache {
     /// A driver load was started this boot: the facts then include its end, and the
     /// quiet period after them is the short `settle_after_facts`.
     drivers_seen: bool,
+    /// A probe judged some disk labelled since the last look: only then does
+    /// [`Cache::maybe_reuse`] scan every disk (a coldplug without one stays O(log n)
+    /// per probe answer).
+    labelled_seen: bool,
 }
 
 impl Cache {
@@ -104,6 +108,7 @@ impl Cache {
             warned: BTreeSet::new(),
             drivers_loading: 0,
             drivers_seen: false,
+            labelled_seen: false,
         }
     }
 
@@ -381,6 +386,9 @@ impl Cache {
             return;
         };
         let judged = self.judge(&disk);
+        if judged.as_ref().is_some_and(|j| j.labelled.is_some()) {
+            self.labelled_seen = true;
+        }
         let ours = matches!(&self.phase, Phase::Active(p) if p.disk == disk);
         if let (Some(j), false) = (&judged, ours) {
             // The disk we prepare changes under our own writes; its verdict stands.

@@ -41,12 +41,17 @@ impl Cache {
     /// filesystem is mounted as soon as every disk known so far is probed. The choice
     /// among several known then is the documented order (devpath), never probe order.
     pub(super) fn maybe_reuse(&mut self, cx: &mut Ctx) {
-        if !matches!(self.phase, Phase::Scanning | Phase::Settling { .. }) {
+        if !self.labelled_seen
+            || !matches!(self.phase, Phase::Scanning | Phase::Settling { .. })
+            || self.devices.probes_outstanding()
+        {
             return;
         }
         let labelled = self.devices.iter().any(|(n, d)| {
             d.parent.is_none() && self.judge(n).is_some_and(|j| j.labelled.is_some())
         });
+        // The labelled disk may have gone since: look again only after a new one.
+        self.labelled_seen = labelled;
         if labelled && self.all_known_probed() {
             self.decide(cx, "labelled");
         }

@@ -57,6 +57,13 @@ struct Want {
     ended: Option<bool>,
 }
 
+impl FsReady {
+    /// A load of this filesystem's module ended ok this boot.
+    pub fn is_known(&self, fstype: &str) -> bool {
+        self.known.contains(fstype)
+    }
+}
+
 /// What [`decide`] looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {

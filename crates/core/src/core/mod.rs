@@ -311,6 +311,15 @@ impl Reactor {
             return;
         }
         for module in std::mem::take(&mut self.preload_pending) {
+            // A labelled cache reused at once may have had its mount load the module
+            // already (fsready): one `modprobe` of it per boot is enough.
+            let loading = self
+                .module_loads
+                .values()
+                .any(|l| l.module() == Some(module.as_str()));
+            if loading || self.fsready.is_known(&module) {
+                continue;
+            }
             let effect = Effect::LoadModule {
                 modalias: module.clone(),
             };

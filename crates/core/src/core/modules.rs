@@ -152,6 +152,8 @@ mod tests {
         /// When the cache asked for the partition table, if it did.
         partitioned_at: Option<Instant>,
         queue: VecDeque<Input>,
+        /// Probes answer a whole-disk btrfs labelled like the cache.
+        labelled: bool,
     }
 
     impl Host for Boot {
@@ -179,6 +181,12 @@ mod tests {
                     result: Ok(EffectOutput::Disk {
                         probe: DiskProbe {
                             size_bytes: 2 << 30,
+                            signatures: if self.labelled {
+                                vec!["btrfs".into()]
+                            } else {
+                                Vec::new()
+                            },
+                            btrfs_label: self.labelled.then(|| "sp_zos-cache".into()),
                             ..DiskProbe::default()
                         },
                     }),
@@ -208,6 +216,7 @@ mod tests {
                 records: Vec::new(),
                 partitioned_at: None,
                 queue: VecDeque::new(),
+                labelled: false,
             };
             b.input(Input::Start {
                 wall_clock_unix: 1_795_656_645,
@@ -358,6 +367,43 @@ mod tests {
     }
 
     #[test]
+    fn a_labelled_cache_reused_before_coldplug_ends_loads_btrfs_once() {
+        let mut b = Boot::start(Mode::Init, Policy::default());
+        b.labelled = true;
+        b.now = Instant::from_millis(50);
+        b.input(Input::Uevent {
+            uevent: driver("pci:v00001AF4d00001004"),
+        });
+        b.input(Input::Uevent { uevent: ssd(None) });
+        // Reused at once: the mount asks whether btrfs is there (no), and loads it.
+        let probe = b
+            .open
+            .iter()
+            .find(|a| matches!(a.effect, Effect::ProbeFilesystem { .. }))
+            .map(|a| a.id)
+            .expect("the mount asks /proc/filesystems");
+        b.open.retain(|a| a.id != probe);
+        b.input(Input::EffectDone {
+            id: probe,
+            result: Ok(EffectOutput::Filesystem { registered: false }),
+        });
+        assert!(b.load_of("btrfs").is_some(), "{:?}", b.open);
+        b.now = Instant::from_millis(100);
+        b.input(Input::ColdplugDone);
+        b.finish_load("pci:v00001AF4d00001004", true);
+        // Coldplug and its loads are done: the preload finds btrfs being loaded.
+        let btrfs = b
+            .open
+            .iter()
+            .filter(|a| matches!(&a.effect, Effect::LoadModule { modalias } if modalias == "btrfs"))
+            .count();
+        assert_eq!(btrfs, 1, "{:?}", b.open);
+        b.finish_load("btrfs", true);
+        assert!(b.load_of("btrfs").is_none(), "{:?}", b.open);
+        assert_eq!(b.module_loads().len(), 2);
+    }
+
+    #[test]
     fn a_running_driver_load_still_holds_it() {
         let mut b = Boot::start(Mode::Init, Policy::default());
         b.now = Instant::from_millis(50);
@@ -374,7 +420,9 @@ mod tests {
         b.finish_load("pci:v00001AF4d00001004", true);
         assert!(b.load_of("btrfs").is_some(), "{:?}", b.open);
         b.run_until(Instant::from_secs(9));
-        let quiet = Policy::default().cache.settle_quiet;
+        // The facts are in at 4 s (coldplug done, its driver load ended, the disk
+        // probed): the short quiet period after them, not `settle_quiet`.
+        let quiet = Policy::default().cache.settle_after_facts;
         assert_eq!(b.partitioned_at, Some(Instant::from_secs(4) + quiet));
         // A failed preload is logged and changes nothing else.
         b.finish_load("btrfs", false);

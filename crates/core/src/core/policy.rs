@@ -40,9 +40,15 @@ pub struct CachePolicy {
     pub cache_mount: String,
     /// Where subvolume `logs/<timestamp>` is mounted.
     pub log_mount: String,
-    /// Quiet period with no new block device before deciding.
+    /// Quiet period with no new block device before deciding, when coldplug loaded no
+    /// driver (nothing then says when the built-in drivers' disks are all in).
     #[serde(with = "duration_ms")]
     pub settle_quiet: Duration,
+    /// The short quiet period after the facts (coldplug done, every driver load ended,
+    /// every known disk probed) when coldplug loaded drivers: disks announced just
+    /// after their driver's `modprobe` returned (NVMe namespace scans) still count.
+    #[serde(with = "duration_ms")]
+    pub settle_after_facts: Duration,
     /// Upper bound on settling, counted from coldplug done.
     #[serde(with = "duration_ms")]
     pub settle_max: Duration,
@@ -170,6 +176,7 @@ impl Default for CachePolicy {
             cache_mount: "/var/cache".into(),
             log_mount: "/var/log".into(),
             settle_quiet: Duration::from_secs(2),
+            settle_after_facts: Duration::from_millis(500),
             settle_max: Duration::from_secs(10),
             partition_wait: Duration::from_secs(10),
             keep_logs: 10,

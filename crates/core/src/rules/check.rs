@@ -73,12 +73,13 @@ pub fn summary(dir: &str, p: &Policy) -> String {
     };
     let mut out = format!("{dir}: ok\n");
     out.push_str(&format!(
-        "cache:    label {} at {} (cache {}, logs {}), settle {} (max {}), partition wait {}, keep {} log subvolumes, exclude [{}]\n",
+        "cache:    label {} at {} (cache {}, logs {}), settle {} ({} after the facts, max {}), partition wait {}, keep {} log subvolumes, exclude [{}]\n",
         p.cache.label,
         p.cache.pool_mount,
         p.cache.cache_mount,
         p.cache.log_mount,
         d(p.cache.settle_quiet),
+        d(p.cache.settle_after_facts),
         d(p.cache.settle_max),
         d(p.cache.partition_wait),
         p.cache.keep_logs,

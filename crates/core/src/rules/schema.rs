@@ -65,6 +65,10 @@ pub(crate) static CACHE_KEYS: &[Key<Policy>] = &[
         field: Field::Dur(|p| &mut p.cache.settle_quiet, MINUTE.saturating_mul(5)),
     },
     Key {
+        name: "settle_after_facts",
+        field: Field::Dur(|p| &mut p.cache.settle_after_facts, MINUTE),
+    },
+    Key {
         name: "settle_max",
         field: Field::Dur(|p| &mut p.cache.settle_max, MINUTE.saturating_mul(30)),
     },

@@ -4,11 +4,15 @@
 //!
 //! Block devices are remembered from their uevents and probed (`Effect::ProbeDisk`,
 //! read-only); a disk's verdict comes from its own probe and its partitions' probes
-//! ([`verdict`]). The decision waits for coldplug, then for a quiet period with no new
-//! block device and no probe outstanding, bounded by `settle_max`; it is taken once
-//! (again only for a disk hot-plugged after `cache.none`). The prepare runs one effect
-//! at a time ([`prepare`]). A labelled filesystem plugged after a failed prepare is
-//! mounted (`cache.found`); one plugged while another cache is in use is only named
+//! ([`verdict`]). A labelled filesystem is reused at once: as soon as every disk known
+//! so far (and every partition its table lists) has been probed, coldplug done or not
+//! (`cache.settled reason=labelled`). Otherwise the decision waits for the facts —
+//! coldplug done, every driver load ended, every known disk probed — then for a short
+//! quiet period with no new block device (`settle_after_facts`; `settle_quiet` when
+//! coldplug loaded no driver), bounded by `settle_max`; it is taken once (again only
+//! for a disk hot-plugged after `cache.none`). The prepare runs one effect at a time
+//! ([`prepare`]). A labelled filesystem plugged after a failed prepare is mounted
+//! (`cache.found`); one plugged while another cache is in use is only named
 //! (`cache.duplicate`).
 //!
 //! **Order.** "First" disk means the smallest sysfs devpath, then the smallest name.
@@ -85,6 +89,13 @@ pub struct Cache {
     /// Driver loads (`modprobe`) still running: a disk behind a driver that is still
     /// loading has not announced itself yet, so no decision is taken while any runs.
     drivers_loading: usize,
+    /// A driver load was started this boot: the facts then include its end, and the
+    /// quiet period after them is the short `settle_after_facts`.
+    drivers_seen: bool,
+    /// A probe judged some disk labelled since the last look: only then does
+    /// [`Cache::maybe_reuse`] scan every disk (a coldplug without one stays O(log n)
+    /// per probe answer).
+    labelled_seen: bool,
 }
 
 impl Cache {
@@ -96,6 +107,8 @@ impl Cache {
             noted: false,
             warned: BTreeSet::new(),
             drivers_loading: 0,
+            drivers_seen: false,
+            labelled_seen: false,
         }
     }
 
@@ -107,12 +120,11 @@ impl Cache {
     pub fn on_driver_load(&mut self, cx: &mut Ctx, loading: bool) {
         if loading {
             self.drivers_loading = self.drivers_loading.saturating_add(1);
+            self.drivers_seen = true;
             return;
         }
         self.drivers_loading = self.drivers_loading.saturating_sub(1);
-        if let Phase::Settling { .. } = self.phase {
-            cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
-        }
+        self.restart_quiet(cx);
     }
 
     pub fn on_start(&mut self, _cx: &mut Ctx) {}
@@ -133,6 +145,7 @@ impl Cache {
     pub fn on_coldplug_done(&mut self, cx: &mut Ctx) {
         if matches!(self.phase, Phase::Scanning) {
             self.begin_settling(cx);
+            self.maybe_reuse(cx);
         }
     }
 
@@ -292,9 +305,7 @@ impl Cache {
         } else {
             return;
         }
-        if let Phase::Settling { .. } = self.phase {
-            cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
-        }
+        self.restart_quiet(cx);
     }
 
     fn remove(&mut self, cx: &mut Ctx, name: &str) {
@@ -314,7 +325,10 @@ impl Cache {
                 let progress = prepare.on_removed(cx, name);
                 self.on_progress(cx, progress);
             }
-            Phase::Settling { .. } => self.maybe_decide(cx),
+            Phase::Settling { .. } | Phase::Scanning => {
+                self.maybe_reuse(cx);
+                self.maybe_decide(cx);
+            }
             _ => {}
         }
     }
@@ -372,6 +386,9 @@ impl Cache {
             return;
         };
         let judged = self.judge(&disk);
+        if judged.as_ref().is_some_and(|j| j.labelled.is_some()) {
+            self.labelled_seen = true;
+        }
         let ours = matches!(&self.phase, Phase::Active(p) if p.disk == disk);
         if let (Some(j), false) = (&judged, ours) {
             // The disk we prepare changes under our own writes; its verdict stands.
@@ -392,16 +409,19 @@ impl Cache {
                     .is_some_and(|j| matches!(j.verdict, Verdict::Cache | Verdict::Unused));
                 if fresh && wanted {
                     self.begin_settling(cx);
+                    self.maybe_reuse(cx);
                 }
             }
-            Phase::Settling { .. } => self.maybe_decide(cx),
+            Phase::Settling { .. } | Phase::Scanning => {
+                self.maybe_reuse(cx);
+                self.maybe_decide(cx);
+            }
             Phase::Failed { .. } | Phase::Active(_) => {
                 let fresh = self.devices.get(&disk).is_some_and(|d| !d.decided_on);
                 if let (true, Some(device)) = (fresh, judged.and_then(|j| j.labelled)) {
                     self.on_labelled_later(cx, &disk, &device);
                 }
             }
-            Phase::Scanning => {}
         }
     }
 
@@ -493,6 +513,21 @@ impl Cache {
 
     fn probes_outstanding(&self) -> bool {
         self.devices.probes_outstanding() || self.drivers_loading > 0
+    }
+
+    /// Every known eligible disk is judged (it and its partitions probed) and has as
+    /// many partitions announced as its table lists: nothing known could still turn
+    /// out to hold a labelled filesystem earlier in the documented order.
+    fn all_known_probed(&self) -> bool {
+        !self.devices.probes_outstanding()
+            && self
+                .devices
+                .iter()
+                .filter(|(_, d)| d.parent.is_none() && d.excluded.is_none())
+                .all(|(n, d)| {
+                    let listed = d.probe.as_ref().map_or(0, |p| p.partitions.len());
+                    self.judge(n).is_some() && self.devices.partitions_of(n).count() >= listed
+                })
     }
 }
 

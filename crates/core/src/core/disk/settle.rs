@@ -1,6 +1,8 @@
-//! Settling and the decision: wait for coldplug and a quiet period (bounded), then
-//! choose once: a labelled filesystem, else our interrupted prepare, else the first
-//! unused SSD, else the first unused rotary disk, else no cache.
+//! Settling and the decision: a labelled filesystem as soon as every known disk is
+//! probed; else wait for the facts (coldplug done, driver loads ended, probes done)
+//! and a short quiet period (bounded), then choose once: a labelled filesystem, else
+//! our interrupted prepare, else the first unused SSD, else the first unused rotary
+//! disk, else no cache.
 
 use super::prepare::{Prepare, Progress, Step};
 use super::verdict::Judgement;
@@ -12,8 +14,47 @@ use crate::core::timer::Timer;
 impl Cache {
     pub(super) fn begin_settling(&mut self, cx: &mut Ctx) {
         self.phase = Phase::Settling { since: cx.now };
-        cx.set_timer(Timer::SettleQuiet, cx.now + self.policy.settle_quiet);
+        cx.set_timer(Timer::SettleQuiet, cx.now + self.quiet());
         cx.set_timer(Timer::SettleDeadline, cx.now + self.policy.settle_max);
+    }
+
+    /// The quiet period after the last fact: short once a driver load was seen (its
+    /// end is a fact; measured in docs/rules.md), the longer `settle_quiet` when
+    /// coldplug loaded nothing and only time says the built-in drivers are done.
+    fn quiet(&self) -> std::time::Duration {
+        if self.drivers_seen {
+            self.policy.settle_after_facts
+        } else {
+            self.policy.settle_quiet
+        }
+    }
+
+    /// A fact changed (a new block device, a driver load ended): the quiet period
+    /// starts again, while settling.
+    pub(super) fn restart_quiet(&mut self, cx: &mut Ctx) {
+        if let Phase::Settling { .. } = self.phase {
+            cx.set_timer(Timer::SettleQuiet, cx.now + self.quiet());
+        }
+    }
+
+    /// Reuse at once: before coldplug ends or during the quiet period, a labelled
+    /// filesystem is mounted as soon as every disk known so far is probed. The choice
+    /// among several known then is the documented order (devpath), never probe order.
+    pub(super) fn maybe_reuse(&mut self, cx: &mut Ctx) {
+        if !self.labelled_seen
+            || !matches!(self.phase, Phase::Scanning | Phase::Settling { .. })
+            || self.devices.probes_outstanding()
+        {
+            return;
+        }
+        let labelled = self.devices.iter().any(|(n, d)| {
+            d.parent.is_none() && self.judge(n).is_some_and(|j| j.labelled.is_some())
+        });
+        // The labelled disk may have gone since: look again only after a new one.
+        self.labelled_seen = labelled;
+        if labelled && self.all_known_probed() {
+            self.decide(cx, "labelled");
+        }
     }
 
     /// Decide if settling, the quiet period is over and no probe is outstanding.
@@ -27,8 +68,11 @@ impl Cache {
     }
 
     pub(super) fn decide(&mut self, cx: &mut Ctx, why: &str) {
-        let Phase::Settling { since } = self.phase else {
-            return;
+        // Before coldplug ended (a labelled filesystem reused at once): 0 ms after it.
+        let since = match self.phase {
+            Phase::Settling { since } => since,
+            Phase::Scanning => cx.now,
+            _ => return,
         };
         cx.cancel_timer(&Timer::SettleQuiet);
         cx.cancel_timer(&Timer::SettleDeadline);

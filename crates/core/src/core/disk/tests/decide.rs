@@ -22,7 +22,8 @@ fn labelled_cache_reused_even_when_a_blank_ssd_appears_first() {
     assert_eq!(w.seen("sdb1"), (Verdict::Cache, format!("label {LABEL}")));
     assert_eq!(w.steps(), mount_sequence("sdb1"));
     assert!(w.written().is_empty(), "{:?}", w.written());
-    assert!(w.has(&ready("sdb1", 2)));
+    // Reused at once, before coldplug ended: every known disk was probed.
+    assert!(w.has(&ready("sdb1", 0)));
     assert!(w.effects.contains(&Effect::Mount {
         source: "/dev/sdb1".into(),
         target: POOL.into(),
@@ -33,7 +34,7 @@ fn labelled_cache_reused_even_when_a_blank_ssd_appears_first() {
         source: "/dev/sdb1".into(),
         target: "/var/log".into(),
         fstype: "btrfs".into(),
-        options: format!("subvol=logs/{}", logname::timestamp(WALL + 2)),
+        options: format!("subvol=logs/{}", logname::timestamp(WALL)),
     }));
     assert!(w.r_is_settled());
 }
@@ -119,13 +120,13 @@ fn a_labelled_disk_arriving_during_the_quiet_period_wins() {
     w.coldplug_done(100);
     w.disk(1600, "sdb", 2, labelled());
     w.run_until(60_000);
-    // the quiet period restarted at 1.6 s
-    assert_eq!(w.settled_at(), Some(3500));
+    // mounted as soon as it was probed (1.6 s), without waiting for the quiet period
+    assert_eq!(w.settled_at(), Some(1500));
     assert!(w.has(&Event::CacheFound {
         device: "sdb".into()
     }));
     assert!(w.written().is_empty());
-    assert!(w.has(&ready("sdb", 3)));
+    assert!(w.has(&ready("sdb", 1)));
 }
 
 #[test]
@@ -414,7 +415,7 @@ fn a_labelled_disk_answering_after_the_deadline_is_still_used() {
         device: "sda".into()
     }));
     assert!(w.r.cache.is_settled(), "stays settled while re-deciding");
-    assert!(w.has(&ready("sda", 22)));
+    assert!(w.has(&ready("sda", 20)));
     assert!(w.written().is_empty());
 }
 
@@ -502,6 +503,6 @@ fn a_driver_still_loading_holds_the_decision_and_its_labelled_disk_wins() {
         "nothing formatted: {:?}",
         w.written()
     );
-    // the quiet period restarted at the new disk (6.3 s + 2 s, counted from coldplug)
-    assert_eq!(w.settled_at(), Some(8_200));
+    // mounted as soon as the new disk was probed (6.3 s, counted from coldplug)
+    assert_eq!(w.settled_at(), Some(6_200));
 }

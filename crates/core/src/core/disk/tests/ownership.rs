@@ -156,7 +156,7 @@ fn two_labelled_caches_are_a_warning_and_the_second_is_never_mounted() {
         device: "sdb".into(),
         other: "sda".into()
     }));
-    assert!(w.has(&ready("sda", 2)));
+    assert!(w.has(&ready("sda", 0)));
     // A third one plugged while the first is in use: named once, never mounted.
     w.disk(61_000, "sdc", 3, labelled());
     w.run_until(90_000);

@@ -126,7 +126,7 @@ fn the_partition_wait_is_the_policy_s() {
 #[test]
 fn log_subvolume_names_avoid_collisions_and_old_ones_are_pruned() {
     let mut w = World::new(policy()); // keep_logs = 3
-    let now = logname::timestamp(WALL + 2);
+    let now = logname::timestamp(WALL);
     w.subvolumes = vec![
         "20250101T000000Z".into(),
         now.clone(),

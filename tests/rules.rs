@@ -336,6 +336,11 @@ fn cmdline_overrides_rules_keys() {
         "words after -- belong to init"
     );
     assert_eq!(p.cache.settle_quiet, Duration::from_secs(3));
+    assert_eq!(
+        p.cache.settle_after_facts,
+        Duration::from_secs(3),
+        "nodeboot.settle= sets the quiet period after the facts too"
+    );
     assert_eq!(p.cache.settle_max, Duration::from_secs(20));
     assert_eq!(p.cache.partition_wait, Duration::from_secs(30));
     assert_eq!(p.net.give_up, Duration::from_secs(45));

@@ -24,7 +24,6 @@ pub const SOURCE: &str = "/proc/cmdline";
 pub const ALIASES: &[(&str, &str, &str)] = &[
     ("reach", "gate", "targets"),
     ("gate", "gate", "timeout"),
-    ("settle", "cache", "settle_quiet"),
     ("giveup", "network", "give_up"),
     ("keep_logs", "cache", "keep_logs"),
     ("nic", "network", "include"),
@@ -36,8 +35,8 @@ pub const ALIASES: &[(&str, &str, &str)] = &[
     ("preload", "boot", "preload_modules"),
 ];
 
-/// Words handled here rather than through a rules key.
-const SPECIAL: &[&str] = &["services", "rules"];
+/// Words handled here rather than through a rules key (`settle` sets two keys).
+const SPECIAL: &[&str] = &["services", "rules", "settle"];
 
 /// The command line split into words the way the kernel does it (`next_arg`).
 pub fn words(cmdline: &str) -> Vec<String> {
@@ -135,6 +134,15 @@ fn apply_one(policy: &mut Policy, key: &str, value: &str) -> Result<(), String> 
                 "on" | "1" => Ok(()),
                 _ => Err("expected `off` or `on`".into()),
             };
+        }
+        // The quiet period an operator means, whichever one this boot uses: after the
+        // facts (coldplug loaded drivers) or the plain one (it loaded none).
+        "settle" => {
+            let mut candidate = policy.clone();
+            apply_one(&mut candidate, "cache.settle_quiet", value)?;
+            apply_one(&mut candidate, "cache.settle_after_facts", value)?;
+            *policy = candidate;
+            return Ok(());
         }
         _ => {}
     }

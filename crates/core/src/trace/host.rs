@@ -30,7 +30,7 @@ pub(super) struct Replaying<'o> {
 }
 
 impl<'o> Replaying<'o> {
-    pub fn new(
+    fn new(
         header: &Header,
         policy: Policy,
         out: &'o mut dyn FnMut(Output<'_>),
@@ -51,8 +51,25 @@ impl<'o> Replaying<'o> {
         })
     }
 
+    /// The host and its script, with a scenario's implicit Start handed in: how every
+    /// run of a trace begins, whatever loop then picks what happens next.
+    pub fn begin<I>(
+        header: &Header,
+        entries: I,
+        policy: Policy,
+        out: &'o mut dyn FnMut(Output<'_>),
+    ) -> Result<(Self, Script<I>), ReplayError>
+    where
+        I: Iterator<Item = Result<Entry, TraceError>>,
+    {
+        let mut r = Replaying::new(header, policy, out)?;
+        let script = Script::open(header, entries)?;
+        r.start_unless_scripted(header, &script);
+        Ok((r, script))
+    }
+
     /// A hand-written scenario may leave out its Start: it is handed in at zero.
-    pub fn start_unless_scripted<I>(&mut self, header: &Header, script: &Script<I>) {
+    fn start_unless_scripted<I>(&mut self, header: &Header, script: &Script<I>) {
         let scripted = matches!(
             script.next,
             Some(Entry {

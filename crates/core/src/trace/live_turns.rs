@@ -11,7 +11,7 @@
 //! replays of its own recordings).
 
 use super::format::{Entry, Header, TraceError};
-use super::host::{Replaying, Script};
+use super::host::Replaying;
 use super::outcome::{Output, ReplayError, Summary};
 use super::sim::Sim;
 use crate::core::driver;
@@ -31,9 +31,7 @@ pub fn replay_in_turns<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut r = Replaying::new(header, policy, out)?;
-    let mut script = Script::open(header, entries)?;
-    r.start_unless_scripted(header, &script);
+    let (mut r, mut script) = Replaying::begin(header, entries, policy, out)?;
     let mut wakes: u64 = 0;
     while !r.shut_down {
         let until = script.until();

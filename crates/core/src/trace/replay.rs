@@ -5,7 +5,7 @@
 //! answer.
 
 use super::format::{Entry, Header, TraceError};
-use super::host::{Replaying, Script};
+use super::host::Replaying;
 use super::sim::Sim;
 use crate::core::driver::{self, Next};
 use crate::core::policy::Policy;
@@ -48,9 +48,7 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Entry, TraceError>>,
 {
-    let mut r = Replaying::new(header, policy, out)?;
-    let mut script = Script::open(header, entries)?;
-    r.start_unless_scripted(header, &script);
+    let (mut r, mut script) = Replaying::begin(header, entries, policy, out)?;
     while !r.shut_down {
         let until = script.until();
         let t_world = r.sim.as_ref().and_then(Sim::next_time);
